@@ -1,0 +1,122 @@
+package racefree
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/racefree/racefree/dialect"
+)
+
+// DB is a database handle that knows its engine: a *sql.DB with the dialect
+// detected from the server. It is safe for concurrent use by many
+// goroutines, like *sql.DB.
+type DB struct {
+	sql   *sql.DB
+	d     dialect.Dialect
+	owned bool // Close closes sql: Open created it
+}
+
+// Open opens the database a DSN names and detects its server:
+//
+//	postgres://user@host:5432/db?sslmode=disable   PostgreSQL (also postgresql://)
+//	mysql://user:pass@host:3306/db                 MySQL, MariaDB, TiDB (also mariadb://)
+//	user:pass@tcp(host:3306)/db                    the same in go-sql-driver's form
+//	sqlite:path/to/file.db, file:…, or a bare path SQLite
+//
+// The engine's dialect package must be imported, for example
+//
+//	import _ "github.com/racefree/racefree/dialect/pgdialect"
+//
+// so that a program pays only for the drivers it uses. ctx governs the
+// first connection, which Open makes to read the server's version.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	scheme, err := dsnScheme(dsn)
+	if err != nil {
+		return nil, err
+	}
+	open, err := dialect.Lookup(scheme)
+	if err != nil {
+		return nil, fmt.Errorf("racefree: open: %w", err)
+	}
+	sqlDB, d, err := open(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("racefree: open %s: %w", scheme, err)
+	}
+	db, err := New(ctx, sqlDB, d)
+	if err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	db.owned = true
+	return db, nil
+}
+
+// dsnScheme returns the dialect registry key for dsn.
+func dsnScheme(dsn string) (string, error) {
+	switch {
+	case dsn == "":
+		return "", errors.New("racefree: open: empty DSN")
+	case strings.Contains(dsn, "://"):
+		return strings.ToLower(dsn[:strings.Index(dsn, "://")]), nil
+	case strings.Contains(dsn, "@tcp(") || strings.Contains(dsn, "@unix("):
+		return "mysql", nil
+	case strings.HasPrefix(dsn, "sqlite:"), strings.HasPrefix(dsn, "file:"):
+		return "sqlite", nil
+	}
+	if i := strings.IndexByte(dsn, ':'); i > 0 && !strings.ContainsAny(dsn[:i], `/\.`) && dsn != ":memory:" {
+		return "", fmt.Errorf("racefree: open: unknown DSN scheme %q (known: postgres://, mysql://, sqlite:)", dsn[:i])
+	}
+	return "sqlite", nil // a bare file path
+}
+
+// New wraps a *sql.DB you already have, naming its dialect (for example
+// pgdialect.New()). It pings the server and reads its version; ctx governs
+// that. Close on the result does not close sqlDB: it stays yours.
+//
+// For SQLite, open sqlDB with sqlitedialect.DriverDSN so that write
+// transactions begin IMMEDIATE; otherwise a transaction that reads before
+// it writes can fail with SQLITE_BUSY whatever the busy timeout.
+func New(ctx context.Context, sqlDB *sql.DB, d dialect.Dialect) (*DB, error) {
+	if sqlDB == nil {
+		return nil, errors.New("racefree: new: nil *sql.DB")
+	}
+	if d == nil {
+		return nil, errors.New("racefree: new: nil dialect")
+	}
+	if err := d.Detect(ctx, sqlDB); err != nil {
+		return nil, fmt.Errorf("racefree: connect to %s: %w", d.Name(), err)
+	}
+	return &DB{sql: sqlDB, d: d}, nil
+}
+
+// SQL returns the underlying *sql.DB.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Dialect returns the detected dialect.
+func (db *DB) Dialect() dialect.Dialect { return db.d }
+
+// Classify classifies an error from a statement on this database, for
+// errors.Is against the Err* classes and for the violated constraint's name.
+// It returns nil for a nil error.
+func (db *DB) Classify(err error) *dialect.Error { return db.d.Classify(err) }
+
+// Close closes the *sql.DB if Open created it; a *sql.DB passed to New is
+// left open.
+func (db *DB) Close() error {
+	if db.owned {
+		return db.sql.Close()
+	}
+	return nil
+}
+
+// wrapErr classifies err and wraps it as "racefree: verb: err". A nil err
+// stays nil.
+func (db *DB) wrapErr(verb string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("racefree: %s: %w", verb, db.d.Classify(err))
+}

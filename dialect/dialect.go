@@ -1,0 +1,94 @@
+package dialect
+
+import (
+	"context"
+	"database/sql"
+)
+
+// Querier is what a dialect needs to ask the server about itself: *sql.DB,
+// *sql.Conn and *sql.Tx all satisfy it.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Dialect is one database engine as racefree sees it. Implementations live in
+// the pgdialect, mysqldialect and sqlitedialect packages; each New returns a
+// fresh value that Detect then tunes to one server. After Detect returns, a
+// Dialect is read-only and safe for concurrent use.
+type Dialect interface {
+	Classifier
+
+	// Name is the engine family: "postgres", "mysql" or "sqlite".
+	Name() string
+	// Server describes the server Detect found, for example
+	// "PostgreSQL 15.19" or "MariaDB 10.11.19 (Galera)". Empty before Detect.
+	Server() string
+	// Features is the set of capabilities of the detected server (or of a
+	// recent server before Detect).
+	Features() Features
+	// Detect reads the server's version and settings and adjusts Features.
+	Detect(ctx context.Context, q Querier) error
+
+	// Quote validates a table or column name (optionally "schema.name") and
+	// returns it quoted for this engine. See ValidateIdent for the rules.
+	Quote(ident string) (string, error)
+	// Placeholder returns the bind parameter marker for the i-th (1-based)
+	// argument: "$1" on PostgreSQL, "?" elsewhere.
+	Placeholder(i int) string
+}
+
+// Feature is one capability a server may or may not have.
+type Feature uint64
+
+// Features is a set of Feature bits.
+type Features Feature
+
+// The features racefree plans around.
+const (
+	// Returning: INSERT/UPDATE/DELETE … RETURNING (PostgreSQL, SQLite 3.35,
+	// MariaDB 10.5 for INSERT and DELETE only).
+	Returning Feature = 1 << iota
+	// UpdateReturning: UPDATE … RETURNING (PostgreSQL, SQLite; not MariaDB).
+	UpdateReturning
+	// OnConflict: INSERT … ON CONFLICT (cols) DO NOTHING / DO UPDATE.
+	OnConflict
+	// OnDuplicateKey: INSERT … ON DUPLICATE KEY UPDATE and INSERT IGNORE.
+	OnDuplicateKey
+	// Savepoints: SAVEPOINT / ROLLBACK TO SAVEPOINT / RELEASE SAVEPOINT.
+	Savepoints
+	// AdvisoryLocks: named locks that exclude every session of the cluster
+	// (pg_advisory_lock; GET_LOCK except on Galera, where it is node-local).
+	AdvisoryLocks
+	// NodeLocalNamedLocks: the engine has named locks, but they exclude only
+	// sessions on the same node (MariaDB Galera's GET_LOCK).
+	NodeLocalNamedLocks
+	// ForUpdate: SELECT … FOR UPDATE row locks.
+	ForUpdate
+	// ForShare: SELECT … FOR SHARE (or LOCK IN SHARE MODE) row locks.
+	ForShare
+	// SkipLocked: FOR UPDATE SKIP LOCKED.
+	SkipLocked
+	// NoWait: FOR UPDATE NOWAIT.
+	NoWait
+	// NullsNotDistinct: UNIQUE NULLS NOT DISTINCT indexes (PostgreSQL 15).
+	NullsNotDistinct
+	// TableLocks: LOCK TABLE (PostgreSQL) or LOCK TABLES (MySQL).
+	TableLocks
+	// SingleWriter: the whole database has one writer at a time (SQLite):
+	// an IMMEDIATE transaction already excludes every other writer.
+	SingleWriter
+	// ClientRetries: the engine expects clients to retry serialization
+	// failures as a matter of course (CockroachDB, TiDB optimistic mode).
+	ClientRetries
+)
+
+// Has reports whether every feature in f is in the set.
+func (s Features) Has(f Feature) bool { return Feature(s)&f == f }
+
+// With returns the set with f added.
+func (s Features) With(f Feature) Features { return Features(Feature(s) | f) }
+
+// Without returns the set with f removed.
+func (s Features) Without(f Feature) Features { return Features(Feature(s) &^ f) }

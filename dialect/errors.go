@@ -1,0 +1,216 @@
+package dialect
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+)
+
+// Class is the kind of a database error, independent of the engine.
+type Class uint8
+
+// The error classes. The zero value, ClassOther, is any error racefree has no
+// special handling for.
+const (
+	// ClassOther is any error not listed below: syntax errors, permission
+	// errors, check violations, and errors that are not from the database.
+	ClassOther Class = iota
+	// ClassUniqueViolation is a unique or primary key violation. The
+	// statement failed; on PostgreSQL the transaction is aborted too.
+	ClassUniqueViolation
+	// ClassSerialization is a serialization failure (PostgreSQL 40001, TiDB
+	// write conflicts, MariaDB "record has changed"). The transaction was
+	// rolled back and may succeed if run again from the start.
+	ClassSerialization
+	// ClassDeadlock means the server chose this transaction as a deadlock
+	// victim and rolled it back (PostgreSQL 40P01, MySQL 1213).
+	ClassDeadlock
+	// ClassLockTimeout means a lock was not granted in time or at once
+	// (PostgreSQL 55P03, MySQL 1205 and 3572). On MySQL/MariaDB 1205 rolls
+	// back only the statement: the transaction is still open.
+	ClassLockTimeout
+	// ClassBusy is SQLite's SQLITE_BUSY or SQLITE_LOCKED: another connection
+	// held the database lock longer than the busy timeout.
+	ClassBusy
+	// ClassNotSent means the connection failed before the statement reached
+	// the server, so it certainly did not run (driver.ErrBadConn, pgconn's
+	// SafeToRetry). Running it again is safe.
+	ClassNotSent
+	// ClassConnection means the connection broke while the statement was in
+	// flight: it may or may not have run.
+	ClassConnection
+	// ClassCommitUnknown means COMMIT was sent but no answer came back: the
+	// transaction may or may not have been committed. Only the transaction
+	// runner assigns this class; it is never retried.
+	ClassCommitUnknown
+	// ClassCanceled means the statement was canceled: its context ended, or
+	// a statement timeout fired.
+	ClassCanceled
+)
+
+var classNames = [...]string{
+	ClassOther:           "other",
+	ClassUniqueViolation: "unique violation",
+	ClassSerialization:   "serialization failure",
+	ClassDeadlock:        "deadlock",
+	ClassLockTimeout:     "lock timeout",
+	ClassBusy:            "busy",
+	ClassNotSent:         "connection failed before sending",
+	ClassConnection:      "connection lost",
+	ClassCommitUnknown:   "commit outcome unknown",
+	ClassCanceled:        "canceled",
+}
+
+// String returns the class in plain words, for example "deadlock".
+func (c Class) String() string {
+	if int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return "unknown class"
+}
+
+// Retryable reports whether a transaction that failed with this class can be
+// run again from the start with a good chance of success: serialization
+// failures, deadlocks, SQLITE_BUSY, and connections that failed before
+// anything was sent. Lock timeouts are not retryable: a lock held longer than
+// the timeout is held by someone the caller should hear about.
+func (c Class) Retryable() bool {
+	switch c {
+	case ClassSerialization, ClassDeadlock, ClassBusy, ClassNotSent:
+		return true
+	}
+	return false
+}
+
+// classError is the sentinel for one class; *Error matches it with errors.Is.
+type classError struct{ class Class }
+
+func (e *classError) Error() string { return "racefree: " + e.class.String() }
+
+// Sentinels, one per class, for errors.Is.
+var (
+	ErrUniqueViolation error = &classError{ClassUniqueViolation}
+	ErrSerialization   error = &classError{ClassSerialization}
+	ErrDeadlock        error = &classError{ClassDeadlock}
+	ErrLockTimeout     error = &classError{ClassLockTimeout}
+	ErrBusy            error = &classError{ClassBusy}
+	ErrNotSent         error = &classError{ClassNotSent}
+	ErrConnection      error = &classError{ClassConnection}
+	ErrCommitUnknown   error = &classError{ClassCommitUnknown}
+	ErrCanceled        error = &classError{ClassCanceled}
+)
+
+var sentinels = map[Class]error{
+	ClassUniqueViolation: ErrUniqueViolation,
+	ClassSerialization:   ErrSerialization,
+	ClassDeadlock:        ErrDeadlock,
+	ClassLockTimeout:     ErrLockTimeout,
+	ClassBusy:            ErrBusy,
+	ClassNotSent:         ErrNotSent,
+	ClassConnection:      ErrConnection,
+	ClassCommitUnknown:   ErrCommitUnknown,
+	ClassCanceled:        ErrCanceled,
+}
+
+// Error is a classified database error. It wraps the driver's error without
+// changing its message, so wrapping is invisible to logs, and it matches the
+// class sentinel (ErrDeadlock, …) with errors.Is and the driver's own error
+// type with errors.As.
+type Error struct {
+	Class Class
+	// Code is the engine's error code as text: a SQLSTATE on PostgreSQL, the
+	// error number on MySQL, the extended result code on SQLite. Empty when
+	// the error did not come from the server.
+	Code string
+	// Constraint names the violated unique constraint or index when the
+	// engine reports it (PostgreSQL, MySQL). On SQLite, which names only the
+	// columns, it is empty and Columns is set.
+	Constraint string
+	// Columns lists the columns of the violated unique constraint when the
+	// engine reports them (SQLite), as "table.column".
+	Columns []string
+	// Err is the driver's error.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return "racefree: " + e.Class.String()
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns the driver's error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is the sentinel of e's class.
+func (e *Error) Is(target error) bool {
+	s, ok := sentinels[e.Class]
+	return ok && s == target
+}
+
+// Classifier turns a driver error into a classified *Error.
+type Classifier interface {
+	// Classify returns nil for a nil error and a non-nil *Error otherwise
+	// (of ClassOther when nothing more is known). It looks through wrapping.
+	Classify(err error) *Error
+}
+
+// ClassifyCommon handles what every engine shares: nil, errors already
+// classified, context errors and driver.ErrBadConn. It returns nil when the
+// engine-specific classifier must decide.
+func ClassifyCommon(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var ce *Error
+	if errors.As(err, &ce) {
+		if ce.Class == ClassOther {
+			return nil // let the engine look deeper; an outer layer may know more
+		}
+		return ce
+	}
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &Error{Class: ClassCanceled, Err: err}
+	case errors.Is(err, driver.ErrBadConn):
+		return &Error{Class: ClassNotSent, Err: err}
+	}
+	return nil
+}
+
+// Wrap returns err classified as c. A nil err stays nil.
+func Wrap(c Class, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Class: c, Err: err}
+}
+
+// ClassOf returns the class of err as classified by cl, or ClassOther.
+func ClassOf(cl Classifier, err error) Class {
+	if e := cl.Classify(err); e != nil {
+		return e.Class
+	}
+	return ClassOther
+}
+
+// IsNetworkError reports whether err comes from the network rather than the
+// server: a reset or closed connection, an unexpected EOF, a dial failure.
+func IsNetworkError(err error) bool {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne),
+		errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.EPIPE),
+		errors.Is(err, net.ErrClosed):
+		return true
+	}
+	return false
+}

@@ -1,0 +1,76 @@
+package racefree
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/racefree/racefree/dialect"
+)
+
+// Error classes, re-exported from package dialect so that callers can write
+// errors.Is(err, racefree.ErrDeadlock). Every error racefree returns from the
+// database is classified; use [DB.Classify] for errors from your own
+// statements.
+var (
+	ErrUniqueViolation = dialect.ErrUniqueViolation
+	ErrSerialization   = dialect.ErrSerialization
+	ErrDeadlock        = dialect.ErrDeadlock
+	ErrLockTimeout     = dialect.ErrLockTimeout
+	ErrBusy            = dialect.ErrBusy
+	ErrNotSent         = dialect.ErrNotSent
+	ErrConnection      = dialect.ErrConnection
+	ErrCommitUnknown   = dialect.ErrCommitUnknown
+	ErrCanceled        = dialect.ErrCanceled
+)
+
+// Reasons a retry loop stopped, found in [RetryError.Reason].
+var (
+	// ErrAttemptsExhausted: every attempt the budget allowed failed.
+	ErrAttemptsExhausted = errors.New("racefree: attempt budget spent")
+	// ErrTimeBudgetSpent: the next backoff would have passed the time budget.
+	ErrTimeBudgetSpent = errors.New("racefree: time budget spent")
+)
+
+// RetryError is returned when a transaction kept failing with retryable
+// errors until its budget ran out or its context ended. It matches both the
+// last attempt's error and the reason with errors.Is and errors.As.
+type RetryError struct {
+	// Attempts is how many times the transaction ran.
+	Attempts int
+	// Elapsed is the time from the first attempt to giving up.
+	Elapsed time.Duration
+	// LastErr is the error of the last attempt.
+	LastErr error
+	// Reason is why retrying stopped: ErrAttemptsExhausted,
+	// ErrTimeBudgetSpent, or the context's error.
+	Reason error
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("racefree: run transaction: gave up after %d attempts in %v (%v): %v",
+		e.Attempts, e.Elapsed.Round(time.Millisecond), e.Reason, e.LastErr)
+}
+
+// Unwrap returns both the last error and the reason.
+func (e *RetryError) Unwrap() []error { return []error{e.LastErr, e.Reason} }
+
+// CommitUnknownError means COMMIT was sent and no answer came back: the
+// connection broke or the context ended while the server was committing.
+// The transaction may have been committed or not. racefree never retries
+// it, because running a committed transaction twice applies it twice; make
+// the work idempotent (an idempotency key checked inside the transaction)
+// and retry yourself, or check the outcome. It matches ErrCommitUnknown.
+type CommitUnknownError struct {
+	Err error
+}
+
+func (e *CommitUnknownError) Error() string {
+	return "racefree: commit transaction: outcome unknown: " + e.Err.Error()
+}
+
+// Unwrap returns the error COMMIT returned.
+func (e *CommitUnknownError) Unwrap() error { return e.Err }
+
+// Is matches ErrCommitUnknown.
+func (e *CommitUnknownError) Is(target error) bool { return target == ErrCommitUnknown }
