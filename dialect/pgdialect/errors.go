@@ -65,4 +65,3 @@ func classifyPgError(pgErr *pgconn.PgError, err error) *dialect.Error {
 	}
 	return e
 }
-
