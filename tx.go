@@ -89,11 +89,15 @@ func (db *DB) retry(ctx context.Context, opts TxOptions, attempt func(context.Co
 		if elapsed+delay > opts.maxElapsed() {
 			return &RetryError{Attempts: n, Elapsed: elapsed, LastErr: err, Reason: ErrTimeBudgetSpent}
 		}
+		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(delay).After(deadline) {
+			// Sleeping would only run into the deadline: give up now.
+			return &RetryError{Attempts: n, Elapsed: elapsed, LastErr: err, Reason: context.DeadlineExceeded}
+		}
 		if opts.OnRetry != nil {
 			opts.OnRetry(n, err, delay)
 		}
-		if err := sleep(ctx, delay); err != nil {
-			return &RetryError{Attempts: n, Elapsed: time.Since(start), LastErr: err, Reason: err}
+		if serr := sleep(ctx, delay); serr != nil {
+			return &RetryError{Attempts: n, Elapsed: time.Since(start), LastErr: err, Reason: serr}
 		}
 	}
 }

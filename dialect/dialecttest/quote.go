@@ -1,0 +1,74 @@
+package dialecttest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/internal/testdb"
+)
+
+func testQuote(t *testing.T, e testdb.Engine) {
+	d := e.Open(t).Dialect()
+	q := `"`
+	if d.Name() == "mysql" {
+		q = "`"
+	}
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{name: "plain", in: "users", want: q + "users" + q},
+		{name: "underscore and digits", in: "_t1$x", want: q + "_t1$x" + q},
+		{name: "schema qualified", in: "app.users", want: q + "app" + q + "." + q + "users" + q},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := d.Quote(tc.in)
+			if err != nil {
+				t.Fatalf("Quote(%q): %v", tc.in, err)
+			}
+			if got != tc.want {
+				t.Fatalf("Quote(%q) = %s, want %s", tc.in, got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{"", "a b", `a"b`, "a`b", "1abc", "a.b.c", "a;DROP TABLE x", "a.", ".a", "ä", strings.Repeat("x", 65), "a\x00"} {
+		t.Run("invalid "+bad, func(t *testing.T) {
+			got, err := d.Quote(bad)
+			if err == nil {
+				t.Fatalf("Quote(%q) = %s, want an error", bad, got)
+			}
+			if !strings.Contains(err.Error(), "invalid identifier") {
+				t.Fatalf("Quote(%q) error %q does not say the identifier is invalid", bad, err)
+			}
+		})
+	}
+	if got, want := d.Placeholder(2), map[string]string{"postgres": "$2"}[d.Name()]; want != "" && got != want {
+		t.Fatalf("Placeholder(2) = %s, want %s", got, want)
+	}
+}
+
+func testDetect(t *testing.T, e testdb.Engine) {
+	d := e.Open(t).Dialect()
+	if d.Server() == "" {
+		t.Fatal("Server() is empty after Detect")
+	}
+	f := d.Features()
+	if !f.Has(dialect.Savepoints) || !f.Has(dialect.Returning) {
+		t.Errorf("%s: want savepoints and RETURNING, features %b", d.Server(), f)
+	}
+	switch d.Name() {
+	case "postgres":
+		if !f.Has(dialect.AdvisoryLocks | dialect.OnConflict | dialect.SkipLocked | dialect.UpdateReturning) {
+			t.Errorf("%s: missing PostgreSQL features %b", d.Server(), f)
+		}
+	case "mysql":
+		if !f.Has(dialect.AdvisoryLocks|dialect.OnDuplicateKey) || f.Has(dialect.UpdateReturning) {
+			t.Errorf("%s: wrong MySQL features %b", d.Server(), f)
+		}
+	case "sqlite":
+		if !f.Has(dialect.SingleWriter|dialect.OnConflict) || f.Has(dialect.AdvisoryLocks) {
+			t.Errorf("%s: wrong SQLite features %b", d.Server(), f)
+		}
+	}
+	t.Logf("%s features %b", d.Server(), f)
+}

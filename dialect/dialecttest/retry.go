@@ -1,0 +1,289 @@
+package dialecttest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/racefree/racefree"
+	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/internal/testdb"
+)
+
+// barrier lets n goroutines wait for each other once. A goroutine that
+// waits longer than the timeout fails the test instead of hanging it.
+type barrier struct {
+	mu      sync.Mutex
+	waiting int
+	n       int
+	release chan struct{}
+}
+
+func newBarrier(n int) *barrier { return &barrier{n: n, release: make(chan struct{})} }
+
+func (b *barrier) wait(t *testing.T) {
+	b.mu.Lock()
+	b.waiting++
+	if b.waiting == b.n {
+		close(b.release)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.release:
+	case <-time.After(20 * time.Second):
+		t.Error("barrier: the other transaction never arrived")
+	}
+}
+
+// retryLog records the classes of the errors RunInTx retried.
+type retryLog struct {
+	mu      sync.Mutex // guards classes
+	classes []dialect.Class
+	db      *racefree.DB
+}
+
+func (l *retryLog) onRetry(_ int, err error, _ time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.classes = append(l.classes, l.db.Classify(err).Class)
+}
+
+func (l *retryLog) count(c dialect.Class) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, got := range l.classes {
+		if got == c {
+			n++
+		}
+	}
+	return n
+}
+
+// testRetryDeadlock drives two transactions into a real deadlock: each
+// updates one row, both wait at a barrier, then each updates the other's
+// row. The server kills one; RunInTx must run it again, and both
+// increments must land.
+func testRetryDeadlock(t *testing.T, e testdb.Engine) {
+	db := e.Open(t)
+	if db.Dialect().Name() == "sqlite" {
+		t.Skip("SQLite has a single writer: its transactions queue and cannot deadlock")
+	}
+	tbl := counterTable(t, db, 1, 2)
+	log := &retryLog{db: db}
+	b := newBarrier(2)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, order := range [][2]int{{1, 2}, {2, 1}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first := true
+			errs[i] = racefree.RunInTx(context.Background(), db, racefree.TxOptions{OnRetry: log.onRetry}, func(ctx context.Context, tx *racefree.Tx) error {
+				if _, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = n + 1 WHERE id = "+itoa(order[0])); err != nil {
+					return err
+				}
+				if first {
+					first = false
+					b.wait(t)
+				}
+				_, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = n + 1 WHERE id = "+itoa(order[1]))
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("a deadlock reached the caller: %v", err)
+		}
+	}
+	if got := log.count(dialect.ClassDeadlock); got < 1 {
+		t.Fatalf("no deadlock was retried (retried classes %v): the test did not force one", log.classes)
+	}
+	if sum := testdb.QueryInt(t, db, "SELECT SUM(n) FROM "+tbl); sum != 4 {
+		t.Fatalf("sum after both transactions = %d, want 4", sum)
+	}
+}
+
+// testRetrySerialization drives two SERIALIZABLE transactions into write
+// skew: each reads the sum of two rows, both wait, then each writes
+// sum+1 into its own row. Serially the sums end 1 and 2; run together
+// unprotected, both would write 1. PostgreSQL's SSI aborts one with a
+// serialization failure; MySQL/MariaDB's SERIALIZABLE turns the reads into
+// shared locks and the writes into a deadlock. Either way RunInTx retries
+// and the result is serial.
+func testRetrySerialization(t *testing.T, e testdb.Engine) {
+	db := e.Open(t)
+	if db.Dialect().Name() == "sqlite" {
+		t.Skip("SQLite runs one write transaction at a time: no write skew to resolve")
+	}
+	tbl := counterTable(t, db, 1, 2)
+	log := &retryLog{db: db}
+	b := newBarrier(2)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, id := range []int{1, 2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first := true
+			opts := racefree.TxOptions{Isolation: sql.LevelSerializable, OnRetry: log.onRetry}
+			errs[i] = racefree.RunInTx(context.Background(), db, opts, func(ctx context.Context, tx *racefree.Tx) error {
+				var sum int
+				if err := tx.QueryRowContext(ctx, "SELECT SUM(n) FROM "+tbl).Scan(&sum); err != nil {
+					return err
+				}
+				if first {
+					first = false
+					b.wait(t)
+				}
+				_, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = "+itoa(sum+1)+" WHERE id = "+itoa(id))
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("a conflict reached the caller: %v", err)
+		}
+	}
+	want := dialect.ClassSerialization
+	if db.Dialect().Name() == "mysql" {
+		want = dialect.ClassDeadlock
+	}
+	if got := log.count(want); got < 1 {
+		t.Fatalf("no %v was retried (retried classes %v): the test did not force one", want, log.classes)
+	}
+	if sum := testdb.QueryInt(t, db, "SELECT SUM(n) FROM "+tbl); sum != 3 {
+		t.Fatalf("sum = %d, want 3 (a serial order); 2 means write skew got through", sum)
+	}
+}
+
+// testRetryBusy proves two things on SQLite. A writer that cannot get the
+// write lock within the busy timeout gets SQLITE_BUSY, which RunInTx
+// retries. And because racefree begins write transactions IMMEDIATE, many
+// goroutines doing read-then-write never see SQLITE_BUSY at all, where
+// DEFERRED transactions do.
+func testRetryBusy(t *testing.T, e testdb.Engine) {
+	if e.Name != "sqlite" {
+		t.Skip("SQLITE_BUSY is SQLite's")
+	}
+	dsn := e.DSN(t)
+	db := testdb.Open(t, dsn)
+	tbl := counterTable(t, db, 1)
+	ctx := context.Background()
+
+	t.Run("BusyIsRetried", func(t *testing.T) {
+		impatient := testdb.Open(t, dsn+"?_pragma=busy_timeout(20)")
+		log := &retryLog{db: impatient}
+		holding, release := make(chan struct{}), make(chan struct{})
+		go func() {
+			_ = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+				close(holding)
+				<-release
+				_, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = n + 1")
+				return err
+			})
+		}()
+		<-holding
+		time.AfterFunc(300*time.Millisecond, func() { close(release) })
+		err := racefree.RunInTx(ctx, impatient, racefree.TxOptions{OnRetry: log.onRetry}, func(ctx context.Context, tx *racefree.Tx) error {
+			_, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = n + 10")
+			return err
+		})
+		if err != nil {
+			t.Fatalf("busy writer: %v", err)
+		}
+		if log.count(dialect.ClassBusy) < 1 {
+			t.Fatalf("no SQLITE_BUSY was retried (retried %v)", log.classes)
+		}
+		if n := testdb.QueryInt(t, db, "SELECT n FROM "+tbl); n != 11 {
+			t.Fatalf("n = %d, want 11", n)
+		}
+	})
+
+	readThenWrite := func(db *racefree.DB) (failures int64) {
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 25 {
+					err := racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+						var n int
+						if err := tx.QueryRowContext(ctx, "SELECT n FROM "+tbl).Scan(&n); err != nil {
+							return err
+						}
+						_, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = ? WHERE id = 1", n+1)
+						return err
+					})
+					if err != nil {
+						if !errors.Is(err, racefree.ErrBusy) {
+							t.Errorf("read-then-write: %v", err)
+						}
+						atomic.AddInt64(&failures, 1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return failures
+	}
+	t.Run("ImmediateNeverBusy", func(t *testing.T) {
+		before := testdb.QueryInt(t, db, "SELECT n FROM "+tbl)
+		if f := readThenWrite(db); f != 0 {
+			t.Fatalf("%d read-then-write transactions failed with SQLITE_BUSY despite IMMEDIATE", f)
+		}
+		if n := testdb.QueryInt(t, db, "SELECT n FROM "+tbl); n != before+16*25 {
+			t.Fatalf("n = %d, want %d: an increment was lost", n, before+16*25)
+		}
+	})
+	t.Run("DeferredFailsBusy", func(t *testing.T) {
+		deferred := testdb.Open(t, dsn+"?_txlock=deferred")
+		var f int64
+		for round := 0; round < 10 && f == 0; round++ {
+			f = readThenWrite(deferred)
+		}
+		if f == 0 {
+			t.Fatal("DEFERRED read-then-write never hit SQLITE_BUSY: the control shows nothing")
+		}
+		t.Logf("DEFERRED: %d of 400 transactions failed with SQLITE_BUSY", f)
+	})
+}
+
+// testCommitUnknown kills the session while the transaction is open, so
+// that COMMIT gets no answer. RunInTx must report the outcome as unknown
+// and must not run the body again.
+func testCommitUnknown(t *testing.T, e testdb.Engine) {
+	db := e.Open(t)
+	if db.Dialect().Name() == "sqlite" {
+		t.Skip("SQLite commits locally: its outcome is always known")
+	}
+	tbl := counterTable(t, db)
+	calls := 0
+	err := racefree.RunInTx(context.Background(), db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+		calls++
+		if err := insert(ctx, tx, tbl, calls); err != nil {
+			return err
+		}
+		killSession(t, db, sessionID(t, db, tx))
+		return nil
+	})
+	var unknown *racefree.CommitUnknownError
+	if !errors.As(err, &unknown) || !errors.Is(err, racefree.ErrCommitUnknown) {
+		t.Fatalf("RunInTx = %v, want *CommitUnknownError", err)
+	}
+	if calls != 1 {
+		t.Fatalf("body ran %d times: an unknown commit outcome was retried", calls)
+	}
+	t.Logf("commit on a killed session: %v", err)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

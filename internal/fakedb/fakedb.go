@@ -1,0 +1,139 @@
+// Package fakedb is a database/sql driver and a dialect that run no SQL and
+// fail on demand, for unit tests of racefree's retry and commit logic: every
+// Begin, Exec and Commit asks a hook what to return, and is counted.
+package fakedb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"sync"
+
+	"github.com/racefree/racefree/dialect"
+)
+
+// Hooks decide what each call returns; a nil hook succeeds.
+type Hooks struct {
+	Begin  func(n int) error // n counts calls from 1
+	Commit func(n int) error
+}
+
+// Calls counts what the driver was asked to do.
+type Calls struct {
+	Begin, Commit, Rollback, Exec int
+}
+
+// DB is a fake database: open it with Open, inspect it with Calls.
+type DB struct {
+	mu    sync.Mutex // guards hooks and calls
+	hooks Hooks
+	calls Calls
+}
+
+// Open returns a *sql.DB backed by a fake whose behaviour hooks decides.
+func Open(hooks Hooks) (*sql.DB, *DB) {
+	f := &DB{hooks: hooks}
+	return sql.OpenDB(connector{f}), f
+}
+
+// Calls returns the counts so far.
+func (f *DB) Calls() Calls {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+type connector struct{ f *DB }
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return &conn{f: c.f}, nil }
+func (c connector) Driver() driver.Driver                         { return drv{} }
+
+type drv struct{}
+
+func (drv) Open(string) (driver.Conn, error) { return nil, errors.New("fakedb: use Open") }
+
+type conn struct{ f *DB }
+
+func (c *conn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("fakedb: no Prepare") }
+func (c *conn) Close() error                        { return nil }
+func (c *conn) Begin() (driver.Tx, error)           { return c.BeginTx(context.Background(), driver.TxOptions{}) }
+
+func (c *conn) BeginTx(context.Context, driver.TxOptions) (driver.Tx, error) {
+	c.f.mu.Lock()
+	c.f.calls.Begin++
+	n, hook := c.f.calls.Begin, c.f.hooks.Begin
+	c.f.mu.Unlock()
+	if hook != nil {
+		if err := hook(n); err != nil {
+			return nil, err
+		}
+	}
+	return &tx{f: c.f}, nil
+}
+
+func (c *conn) ExecContext(context.Context, string, []driver.NamedValue) (driver.Result, error) {
+	c.f.mu.Lock()
+	c.f.calls.Exec++
+	c.f.mu.Unlock()
+	return driver.RowsAffected(1), nil
+}
+
+type tx struct{ f *DB }
+
+func (t *tx) Commit() error {
+	t.f.mu.Lock()
+	t.f.calls.Commit++
+	n, hook := t.f.calls.Commit, t.f.hooks.Commit
+	t.f.mu.Unlock()
+	if hook != nil {
+		return hook(n)
+	}
+	return nil
+}
+
+func (t *tx) Rollback() error {
+	t.f.mu.Lock()
+	t.f.calls.Rollback++
+	t.f.mu.Unlock()
+	return nil
+}
+
+// ServerError is an error "from the server" with a class, as a real
+// driver's error would carry a code.
+type ServerError struct {
+	Class dialect.Class
+	Code  string
+}
+
+func (e *ServerError) Error() string { return "fakedb: server says " + e.Class.String() }
+
+// Dialect classifies ServerError by its class and everything else as the
+// real dialects do for errors that did not come from the server.
+type Dialect struct{}
+
+var _ dialect.Dialect = Dialect{}
+
+func (Dialect) Name() string                                  { return "fake" }
+func (Dialect) Server() string                                { return "fake" }
+func (Dialect) Features() dialect.Features                    { return dialect.Features(dialect.Savepoints) }
+func (Dialect) Detect(context.Context, dialect.Querier) error { return nil }
+func (Dialect) Quote(ident string) (string, error)            { return dialect.QuoteWith(ident, 64, '"') }
+func (Dialect) Placeholder(int) string                        { return "?" }
+
+func (Dialect) Classify(err error) *dialect.Error {
+	if err == nil {
+		return nil
+	}
+	var se *ServerError
+	if errors.As(err, &se) {
+		return &dialect.Error{Class: se.Class, Code: se.Code, Err: err}
+	}
+	if e := dialect.ClassifyCommon(err); e != nil {
+		return e
+	}
+	if dialect.IsNetworkError(err) {
+		return &dialect.Error{Class: dialect.ClassConnection, Err: err}
+	}
+	return &dialect.Error{Class: dialect.ClassOther, Err: err}
+}
