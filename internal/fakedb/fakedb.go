@@ -47,7 +47,7 @@ func (f *DB) Calls() Calls {
 type connector struct{ f *DB }
 
 func (c connector) Connect(context.Context) (driver.Conn, error) { return &conn{f: c.f}, nil }
-func (c connector) Driver() driver.Driver                         { return drv{} }
+func (c connector) Driver() driver.Driver                        { return drv{} }
 
 type drv struct{}
 
