@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -17,6 +18,13 @@ type DB struct {
 	sql   *sql.DB
 	d     dialect.Dialect
 	owned bool // Close closes sql: Open created it
+
+	// schemas caches the catalog facts of each table the get-or-create
+	// family has touched: table name → *dialect.Table. See schema.go.
+	schemas sync.Map
+	// hitStats holds the observed hit ratio per (table, lookup columns)
+	// for adaptive get-or-create: key → *hitStat. See strategy.go.
+	hitStats sync.Map
 }
 
 // Open opens the database a DSN names and detects its server:

@@ -1,0 +1,567 @@
+package racefree
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/racefree/racefree/dialect"
+)
+
+// GetOrCreate returns the row of table that matches lookup, creating it from
+// lookup and defaults if there is none. created is true only for the one
+// caller whose INSERT made the row, however many goroutines, processes or
+// machines ask for the same lookup at once; a caller who lost the race gets
+// the winner's row and no error.
+//
+// T is a struct whose exported fields carry `db:"column"` tags (the columns
+// read back), or Values for the whole row. lookup and defaults map column
+// names to values; every name must be a column of table, and no name may be
+// in both. Bad input returns an error matching ErrInvalidInput before
+// anything is sent.
+//
+// GetOrCreate reads first: a hit is one SELECT. On a miss, the strategy
+// (see Strategy and Options) decides who creates the row. With the
+// constraint strategy a miss is one more statement (INSERT … ON CONFLICT
+// DO NOTHING RETURNING on PostgreSQL and SQLite, INSERT … RETURNING on
+// MariaDB), and a lost race one re-read, chosen by the isolation level:
+// plain outside a transaction and at READ COMMITTED; locking (LOCK IN SHARE
+// MODE) in a MySQL/MariaDB transaction at REPEATABLE READ, whose snapshot
+// cannot see the winner; and in a PostgreSQL transaction at REPEATABLE READ
+// or SERIALIZABLE, an error matching ErrSerialization, which RunInTx turns
+// into a restart of the whole transaction. If the winner's row is deleted
+// before the re-read, GetOrCreate tries again, up to a bound.
+//
+// A unique violation of another unique index than the lookup's is
+// returned as it is (it matches ErrUniqueViolation): the row conflicts with
+// a different row, and no retry can fix that.
+//
+// ex may be a *DB, a *Conn or a *Tx. On a *Tx, GetOrCreate never commits or
+// rolls back; on PostgreSQL it wraps its INSERT in a savepoint so that a
+// failure leaves the transaction usable.
+func GetOrCreate[T any](ctx context.Context, ex Executor, table string, lookup, defaults Values, opts Options) (row T, created bool, err error) {
+	o, err := prepare[T](ctx, ex, "get or create", table, lookup, defaults, opts)
+	if err != nil {
+		return row, false, err
+	}
+	insertFirst := false
+	if opts.Adaptive {
+		insertFirst = o.db.hitStat(o.statKey()).ratio() < insertFirstBelow
+	}
+	return run[T](ctx, o, insertFirst)
+}
+
+// op is one get-or-create family call, planned: validated columns and
+// values, the strategy, and the statements' pieces.
+type op struct {
+	verb  string
+	h     handle
+	db    *DB
+	d     dialect.Dialect
+	t     *dialect.Table
+	table string // quoted
+	opts  Options
+	// lcols are the lookup columns, sorted so that the SQL of one lookup
+	// shape is always the same text (statement caches) and lock keys agree
+	// across processes; lvals their normalized values.
+	lcols []string
+	lvals []any
+	// icols/ivals are what an INSERT writes: the lookup, then the defaults.
+	icols []string
+	ivals []any
+	c     *codec
+	ix    *dialect.UniqueIndex // the unique index covering lcols, or nil
+	null  bool                 // a lookup value is NULL
+	strat Strategy             // resolved: never StrategyAuto
+}
+
+// prepare validates everything and resolves the strategy. It sends no
+// statement except, once per table and DB, the catalog reads.
+func prepare[T any](ctx context.Context, ex Executor, verb, table string, lookup, defaults Values, opts Options) (*op, error) {
+	h, err := handleOf(ex)
+	if err != nil {
+		return nil, fmt.Errorf("racefree: %s: %w", verb, err)
+	}
+	if len(lookup) == 0 {
+		return nil, inputError(verb, "empty lookup: at least one column must identify the row")
+	}
+	t, err := h.db.table(ctx, h.q, verb, table)
+	if err != nil {
+		return nil, err
+	}
+	o := &op{verb: verb + " " + table, h: h, db: h.db, d: h.db.d, t: t, opts: opts}
+	o.table, _ = o.d.Quote(table) // validated by table()
+	if o.c, err = codecFor[T](o.verb, t); err != nil {
+		return nil, err
+	}
+	o.lcols, o.lvals, err = o.columns(lookup, nil)
+	if err != nil {
+		return nil, err
+	}
+	dcols, dvals, err := o.columns(defaults, lookup)
+	if err != nil {
+		return nil, err
+	}
+	o.icols = append(slices.Clone(o.lcols), dcols...)
+	o.ivals = append(slices.Clone(o.lvals), dvals...)
+	for _, v := range o.lvals {
+		o.null = o.null || v == nil
+	}
+	for _, col := range t.Columns {
+		if !col.Nullable && !col.HasDefault && !slices.Contains(o.icols, col.Name) {
+			return nil, inputError(o.verb, "column %q is NOT NULL without a default and is in neither the lookup nor the defaults", col.Name)
+		}
+	}
+	o.ix = coveringIndex(t, o.lcols)
+	if o.strat, err = o.resolve(opts.Strategy); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// columns checks and normalizes vals; a column also in other is refused.
+func (o *op) columns(vals, other Values) ([]string, []any, error) {
+	cols := make([]string, 0, len(vals))
+	for name := range vals {
+		cols = append(cols, name)
+	}
+	slices.Sort(cols)
+	out := make([]any, len(cols))
+	for i, name := range cols {
+		col, ok := o.t.Column(name)
+		if !ok {
+			if _, err := o.d.Quote(name); err != nil {
+				return nil, nil, fmt.Errorf("racefree: %s: %w: %w", o.verb, ErrInvalidInput, err)
+			}
+			return nil, nil, inputError(o.verb, "table %s has no column %q", o.t.Name, name)
+		}
+		if _, dup := other[name]; dup {
+			return nil, nil, inputError(o.verb, "column %q is in both the lookup and the defaults", name)
+		}
+		v, err := normalize(o.verb, col, vals[name])
+		if err != nil {
+			return nil, nil, err
+		}
+		if v == nil && !col.Nullable {
+			return nil, nil, inputError(o.verb, "column %q is NOT NULL and the value is nil", name)
+		}
+		out[i] = v
+	}
+	return cols, out, nil
+}
+
+// resolve picks the strategy, or explains why the demanded one cannot work.
+func (o *op) resolve(s Strategy) (Strategy, error) {
+	f := o.d.Features()
+	locks := f.Has(dialect.AdvisoryLocks) || f.Has(dialect.SingleWriter)
+	switch s {
+	case StrategyAuto:
+		switch {
+		case o.ix != nil && (!o.null || o.ix.NullsNotDistinct):
+			return StrategyConstraint, nil
+		case locks:
+			return StrategyLock, nil
+		}
+		return StrategySerializable, nil
+	case StrategyConstraint:
+		if o.ix == nil {
+			return 0, fmt.Errorf("racefree: %s: %w (%s); add UNIQUE (%s) or use StrategyLock",
+				o.verb, ErrNoCoveringIndex, strings.Join(o.lcols, ", "), strings.Join(o.lcols, ", "))
+		}
+		if o.null && !o.ix.NullsNotDistinct {
+			return 0, fmt.Errorf("racefree: %s: %w: unique index %s treats NULLs as distinct, so it cannot keep NULL lookups unique; use StrategyLock or a NULLS NOT DISTINCT index",
+				o.verb, ErrNullLookup, o.ix.Name)
+		}
+		return s, nil
+	case StrategyLock:
+		if !locks {
+			return 0, fmt.Errorf("racefree: %s: %w: %s has no named locks that exclude every session (use StrategySerializable)",
+				o.verb, ErrStrategyUnavailable, o.d.Server())
+		}
+		return s, nil
+	case StrategySerializable:
+		return s, nil
+	}
+	return 0, inputError(o.verb, "unknown strategy %d", s)
+}
+
+// statKey names the adaptive statistics of this lookup shape.
+func (o *op) statKey() string { return o.t.Name + "\x00" + strings.Join(o.lcols, "\x00") }
+
+// lockName is the named lock of this lookup: table, columns and values,
+// the values typed so that 1 and "1" differ. Hashed, it fits every
+// engine's limit on lock names.
+func (o *op) lockName() string {
+	var b strings.Builder
+	b.WriteString(o.t.Name)
+	for i, c := range o.lcols {
+		fmt.Fprintf(&b, "\x00%s\x00", c)
+		switch v := o.lvals[i].(type) {
+		case nil:
+			b.WriteString("NULL")
+		case []byte:
+			fmt.Fprintf(&b, "s%q", v)
+		case string:
+			fmt.Fprintf(&b, "s%q", v)
+		case time.Time:
+			fmt.Fprintf(&b, "t%d", v.UnixNano())
+		default:
+			fmt.Fprintf(&b, "%T:%v", v, v)
+		}
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return "racefree/goc/" + hex.EncodeToString(sum[:16])
+}
+
+// selectSQL is the lookup query; lock is "" or a locking clause.
+func (o *op) selectSQL(lock string) (string, []any) {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	o.writeCols(&b, o.c.cols)
+	b.WriteString(" FROM ")
+	b.WriteString(o.table)
+	args := o.writeWhere(&b, 0)
+	b.WriteString(lock)
+	return b.String(), args
+}
+
+func (o *op) writeCols(b *strings.Builder, cols []string) {
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		q, _ := o.d.Quote(c) // every column was checked against the catalog
+		b.WriteString(q)
+	}
+}
+
+// writeWhere writes the lookup's WHERE clause, NULLs as IS NULL, with
+// placeholders numbered after n, and returns the arguments.
+func (o *op) writeWhere(b *strings.Builder, n int) []any {
+	b.WriteString(" WHERE ")
+	args := make([]any, 0, len(o.lvals))
+	for i, c := range o.lcols {
+		if i > 0 {
+			b.WriteString(" AND ")
+		}
+		q, _ := o.d.Quote(c)
+		b.WriteString(q)
+		if o.lvals[i] == nil {
+			b.WriteString(" IS NULL")
+			continue
+		}
+		args = append(args, o.lvals[i])
+		b.WriteString(" = ")
+		b.WriteString(o.d.Placeholder(n + len(args)))
+	}
+	return args
+}
+
+// insertSQL is the INSERT of the lookup and defaults; onConflict adds ON
+// CONFLICT (lookup) DO NOTHING where the engine has it. RETURNING is added
+// where the engine has it.
+func (o *op) insertSQL(onConflict bool) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	b.WriteString(o.table)
+	b.WriteString(" (")
+	o.writeCols(&b, o.icols)
+	b.WriteString(") VALUES (")
+	for i := range o.icols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(o.d.Placeholder(i + 1))
+	}
+	b.WriteString(")")
+	f := o.d.Features()
+	if onConflict && f.Has(dialect.OnConflict) {
+		b.WriteString(" ON CONFLICT (")
+		o.writeCols(&b, o.lcols)
+		b.WriteString(") DO NOTHING")
+	}
+	if f.Has(dialect.Returning) {
+		b.WriteString(" RETURNING ")
+		o.writeCols(&b, o.c.cols)
+	}
+	return b.String()
+}
+
+// read runs the lookup query on q.
+func read[T any](ctx context.Context, o *op, q dialect.Querier, lock string) (T, bool, error) {
+	query, args := o.selectSQL(lock)
+	row, err := scanInto[T](o.c, q.QueryRowContext(ctx, query, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return row, false, nil
+	}
+	if err != nil {
+		return row, false, o.db.wrapErr(o.verb, err)
+	}
+	return row, true, nil
+}
+
+// insert runs the INSERT on q (inside tx when tx is non-nil). lost reports
+// a conflict on the lookup's own unique index: someone else created the
+// row. Any other error is returned. On PostgreSQL inside a transaction the
+// statement runs in a savepoint, so that its failure does not abort the
+// transaction.
+func insert[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, onConflict bool) (row T, created, lost bool, err error) {
+	query := o.insertSQL(onConflict)
+	do := func(ctx context.Context) error {
+		if o.d.Features().Has(dialect.Returning) {
+			row, err = scanInto[T](o.c, q.QueryRowContext(ctx, query, o.ivals...))
+			if errors.Is(err, sql.ErrNoRows) { // ON CONFLICT DO NOTHING did nothing
+				lost = true
+				return nil
+			}
+			return err
+		}
+		// MySQL without RETURNING: the row just inserted is visible to
+		// this session, in or out of a transaction.
+		if _, err := q.ExecContext(ctx, query, o.ivals...); err != nil {
+			return err
+		}
+		var found bool
+		row, found, err = read[T](ctx, o, q, "")
+		lost = !found // deleted at once by someone else: go round again
+		return err
+	}
+	if tx != nil && o.d.Name() == "postgres" {
+		err = tx.savepoint(ctx, do)
+	} else {
+		err = do(ctx)
+	}
+	if err != nil {
+		ce := o.db.Classify(err)
+		if o.ix != nil && violatesIndex(o.t, ce, o.lcols) {
+			return row, false, true, nil
+		}
+		return row, false, false, fmt.Errorf("racefree: %s: %w", o.verb, ce)
+	}
+	return row, !lost, lost, nil
+}
+
+// rereadLock is the locking clause of the re-read after a lost race: a
+// MySQL/MariaDB transaction not known to be READ COMMITTED reads a
+// snapshot that cannot contain the winner's row, so it must read the latest
+// committed version, which only a locking read does.
+func (o *op) rereadLock(tx *Tx) string {
+	if tx == nil || o.d.Name() != "mysql" {
+		return ""
+	}
+	if iso, known := tx.Isolation(); known && (iso == sql.LevelReadCommitted || iso == sql.LevelReadUncommitted) {
+		return ""
+	}
+	return " LOCK IN SHARE MODE"
+}
+
+// snapshotBlind reports whether a lost race followed by a miss on re-read
+// means this transaction's snapshot hides the winner (PostgreSQL
+// REPEATABLE READ or SERIALIZABLE, or an unknown level), so that only a
+// restart of the whole transaction can see it.
+func (o *op) snapshotBlind(tx *Tx) bool {
+	if tx == nil || o.d.Name() != "postgres" {
+		return false
+	}
+	iso, known := tx.Isolation()
+	return !known || !(iso == sql.LevelDefault || iso == sql.LevelReadCommitted || iso == sql.LevelReadUncommitted)
+}
+
+// errSnapshotBlind is returned, as a serialization failure, when the row
+// that won the race cannot be seen by the transaction's snapshot.
+func (o *op) errSnapshotBlind() error {
+	return fmt.Errorf("racefree: %s: %w", o.verb, dialect.Wrap(dialect.ClassSerialization,
+		errors.New("the row that won the insert race is not visible to this transaction's snapshot: restart the transaction")))
+}
+
+// run executes a planned get-or-create with the resolved strategy.
+func run[T any](ctx context.Context, o *op, insertFirst bool) (row T, created bool, err error) {
+	switch o.strat {
+	case StrategyConstraint:
+		if o.h.tx != nil {
+			row, created, err = constraintPath[T](ctx, o, o.h.q, o.h.tx, insertFirst)
+		} else {
+			// Outside a transaction every statement commits on its own, so
+			// the whole sequence can be run again after a deadlock (MySQL
+			// gap locks) or SQLITE_BUSY.
+			err = o.db.retry(ctx, o.opts.Tx, func(ctx context.Context) error {
+				var err error
+				row, created, err = constraintPath[T](ctx, o, o.h.q, nil, insertFirst)
+				return err
+			})
+		}
+	case StrategyLock, StrategySerializable:
+		row, created, err = lockedPath[T](ctx, o)
+	}
+	if err == nil && o.opts.Adaptive {
+		o.db.hitStat(o.statKey()).observe(!created)
+	}
+	return row, created, err
+}
+
+// constraintPath is the constraint strategy: read (unless insertFirst),
+// insert, and on a lost race re-read, looping while the winner's row
+// vanishes before it can be read.
+func constraintPath[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, insertFirst bool) (row T, created bool, err error) {
+	for range maxVanished {
+		if !insertFirst {
+			row, found, err := read[T](ctx, o, q, "")
+			if err != nil || found {
+				return row, false, err
+			}
+		}
+		insertFirst = false
+		row, created, lost, err := insert[T](ctx, o, q, tx, true)
+		if err != nil || created {
+			return row, created, err
+		}
+		if !lost {
+			continue
+		}
+		row, found, err := read[T](ctx, o, q, o.rereadLock(tx))
+		if err != nil || found {
+			return row, false, err
+		}
+		if o.snapshotBlind(tx) {
+			return row, false, o.errSnapshotBlind()
+		}
+		// The winner's row was deleted between our conflict and the
+		// re-read: start over.
+	}
+	return row, false, fmt.Errorf("racefree: %s: %w (%d attempts)", o.verb, ErrRowVanished, maxVanished)
+}
+
+// lockedPath is the lock and serializable strategies: inside a
+// transaction (the caller's, or one begun here), take the named lock (lock
+// strategy), then read and insert.
+func lockedPath[T any](ctx context.Context, o *op) (row T, created bool, err error) {
+	body := func(ctx context.Context, tx *Tx) error {
+		var err error
+		row, created, err = lockedBody[T](ctx, o, tx)
+		return err
+	}
+	if o.h.tx != nil {
+		if err := o.checkCallerTx(ctx, o.h.tx); err != nil {
+			return row, false, err
+		}
+		err = body(ctx, o.h.tx)
+		return row, created, err
+	}
+	txo := o.opts.Tx
+	txo.ReadOnly = false
+	txo.Isolation = sql.LevelDefault
+	switch {
+	case o.strat == StrategySerializable && o.d.Name() != "sqlite":
+		txo.Isolation = sql.LevelSerializable
+	case o.strat == StrategyLock && o.d.Name() != "sqlite":
+		// READ COMMITTED: each statement sees what was committed before it
+		// began, so the read after the lock sees the previous holder's
+		// row; and on MySQL no gap locks, which would make different keys
+		// deadlock.
+		txo.Isolation = sql.LevelReadCommitted
+	}
+	err = RunInTx(ctx, o.h.executor(), txo, body)
+	return row, created, err
+}
+
+// lockedBody is one attempt of the lock or serializable strategy in tx.
+func lockedBody[T any](ctx context.Context, o *op, tx *Tx) (row T, created bool, err error) {
+	if o.strat == StrategyLock {
+		if err := lockForGetOrCreate(ctx, tx, o.lockName()); err != nil {
+			return row, false, err
+		}
+	}
+	row, found, err := read[T](ctx, o, tx.tx, o.rereadLock(tx))
+	if err != nil || found {
+		return row, false, err
+	}
+	// Nobody else can be inserting this lookup now (lock), or the engine
+	// will fail one of us (serializable); ON CONFLICT still guards against
+	// writers that bypass racefree when an index exists.
+	row, created, lost, err := insert[T](ctx, o, tx.tx, tx, o.ix != nil && (!o.null || o.ix.NullsNotDistinct))
+	if err != nil || created {
+		return row, created, err
+	}
+	if lost {
+		// A writer outside the lock protocol got there first.
+		row, found, err = read[T](ctx, o, tx.tx, o.rereadLock(tx))
+		if err == nil && !found {
+			err = dialect.Wrap(dialect.ClassSerialization, fmt.Errorf("racefree: %s: conflicting row not visible", o.verb))
+		}
+	}
+	return row, false, err
+}
+
+// checkCallerTx refuses a caller's transaction in which the strategy
+// cannot be correct.
+func (o *op) checkCallerTx(ctx context.Context, tx *Tx) error {
+	if o.d.Name() == "sqlite" {
+		return nil // one writer at a time, serializable always
+	}
+	iso, known := tx.Isolation()
+	if !known || iso == sql.LevelDefault {
+		level, err := o.currentIsolation(ctx, tx)
+		if err != nil {
+			return err
+		}
+		iso = level
+	}
+	switch o.strat {
+	case StrategySerializable:
+		if iso != sql.LevelSerializable {
+			return fmt.Errorf("racefree: %s: %w: StrategySerializable needs a SERIALIZABLE transaction, this one is %v",
+				o.verb, ErrStrategyUnavailable, iso)
+		}
+	case StrategyLock:
+		// A PostgreSQL REPEATABLE READ snapshot is taken before the lock
+		// is granted, so it would not see the previous holder's row and
+		// nothing would stop the duplicate. SERIALIZABLE is safe: its
+		// conflict detection fails one of the two.
+		if o.d.Name() == "postgres" && iso == sql.LevelRepeatableRead {
+			return fmt.Errorf("racefree: %s: %w: the lock strategy cannot work in a PostgreSQL REPEATABLE READ transaction (its snapshot predates the lock); use READ COMMITTED, SERIALIZABLE or a unique index",
+				o.verb, ErrStrategyUnavailable)
+		}
+	}
+	return nil
+}
+
+// currentIsolation asks the server which isolation level tx runs at.
+func (o *op) currentIsolation(ctx context.Context, tx *Tx) (sql.IsolationLevel, error) {
+	query := "SHOW transaction_isolation"
+	if o.d.Name() == "mysql" {
+		query = "SELECT @@tx_isolation"
+	}
+	var s string
+	if err := tx.tx.QueryRowContext(ctx, query).Scan(&s); err != nil {
+		return 0, o.db.wrapErr(o.verb+": read isolation level", err)
+	}
+	switch strings.ToLower(strings.NewReplacer("-", " ", "_", " ").Replace(s)) {
+	case "read uncommitted":
+		return sql.LevelReadUncommitted, nil
+	case "read committed":
+		return sql.LevelReadCommitted, nil
+	case "repeatable read":
+		return sql.LevelRepeatableRead, nil
+	case "serializable":
+		return sql.LevelSerializable, nil
+	}
+	return sql.LevelDefault, nil
+}
+
+// executor turns a handle back into the Executor it came from.
+func (h handle) executor() Executor {
+	switch {
+	case h.tx != nil:
+		return h.tx
+	case h.conn != nil:
+		return &Conn{db: h.db, conn: h.conn}
+	}
+	return h.db
+}
+

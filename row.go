@@ -1,0 +1,255 @@
+package racefree
+
+import (
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/racefree/racefree/dialect"
+)
+
+// Values is a set of column → value pairs: the lookup, the defaults or the
+// new values of an operation, or a whole row when used as the result type
+// T. Values are always sent as bound parameters; column names are checked
+// against the table's catalog and quoted by the dialect.
+//
+// As a result, a Values row holds every column of the table with the
+// driver's value for it, text as string (MySQL's []byte included) and
+// binary columns as []byte.
+type Values map[string]any
+
+// ErrInvalidInput matches every error racefree returns for bad input to the
+// get-or-create family: an empty lookup, an unknown column, an invalid
+// identifier, a value of an unsupported type or of the wrong type for its
+// column, a missing required column. Nothing was written when it is
+// returned.
+var ErrInvalidInput = errors.New("racefree: invalid input")
+
+// inputError wraps ErrInvalidInput with a message naming the problem.
+func inputError(verb, format string, args ...any) error {
+	return fmt.Errorf("racefree: %s: %w: %s", verb, ErrInvalidInput, fmt.Sprintf(format, args...))
+}
+
+// codec maps the columns an operation reads onto T.
+type codec struct {
+	cols   []string // columns read, in SELECT order
+	fields [][]int  // struct field index per column; nil for Values
+	isMap  bool
+	binary []bool // per column, for Values results: keep []byte
+}
+
+var valuesType = reflect.TypeFor[Values]()
+var mapType = reflect.TypeFor[map[string]any]()
+
+// structFields caches the db-tagged fields of each struct type T seen.
+var structFields sync.Map // reflect.Type → *structInfo
+
+type structInfo struct {
+	cols  []string
+	index [][]int
+	err   error
+}
+
+// fieldsOf returns the db-tagged fields of the struct type rt, embedded
+// structs included. A field without a tag is skipped: racefree never
+// guesses a column name.
+func fieldsOf(rt reflect.Type) *structInfo {
+	if v, ok := structFields.Load(rt); ok {
+		return v.(*structInfo)
+	}
+	info := &structInfo{}
+	seen := map[string]bool{}
+	var walk func(t reflect.Type, prefix []int)
+	walk = func(t reflect.Type, prefix []int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			idx := append(append([]int(nil), prefix...), i)
+			tag, hasTag := f.Tag.Lookup("db")
+			tag, _, _ = strings.Cut(tag, ",")
+			if f.Anonymous && !hasTag && f.Type.Kind() == reflect.Struct {
+				walk(f.Type, idx)
+				continue
+			}
+			if !hasTag || tag == "-" || !f.IsExported() {
+				continue
+			}
+			if tag == "" {
+				info.err = fmt.Errorf("field %s has an empty db tag", f.Name)
+				return
+			}
+			if seen[tag] {
+				info.err = fmt.Errorf("column %q is tagged on two fields", tag)
+				return
+			}
+			seen[tag] = true
+			info.cols = append(info.cols, tag)
+			info.index = append(info.index, idx)
+		}
+	}
+	walk(rt, nil)
+	if info.err == nil && len(info.cols) == 0 {
+		info.err = fmt.Errorf("struct %v has no field with a db:\"column\" tag", rt)
+	}
+	v, _ := structFields.LoadOrStore(rt, info)
+	return v.(*structInfo)
+}
+
+// codecFor builds the codec of result type T against table t.
+func codecFor[T any](verb string, t *dialect.Table) (*codec, error) {
+	rt := reflect.TypeFor[T]()
+	if rt == valuesType || rt == mapType {
+		c := &codec{isMap: true}
+		for _, col := range t.Columns {
+			c.cols = append(c.cols, col.Name)
+			c.binary = append(c.binary, typeFamily(col.Type) == famBlob)
+		}
+		return c, nil
+	}
+	if rt.Kind() != reflect.Struct {
+		return nil, inputError(verb, "result type %v is neither a struct with db tags nor racefree.Values", rt)
+	}
+	info := fieldsOf(rt)
+	if info.err != nil {
+		return nil, inputError(verb, "%v", info.err)
+	}
+	for _, col := range info.cols {
+		if _, ok := t.Column(col); !ok {
+			return nil, inputError(verb, "result type %v: table %s has no column %q", rt, t.Name, col)
+		}
+	}
+	return &codec{cols: info.cols, fields: info.index}, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scan reads one row into a new T.
+func scanInto[T any](c *codec, s scanner) (T, error) {
+	var out T
+	if c.isMap {
+		raw := make([]any, len(c.cols))
+		dest := make([]any, len(c.cols))
+		for i := range raw {
+			dest[i] = &raw[i]
+		}
+		if err := s.Scan(dest...); err != nil {
+			return out, err
+		}
+		m := make(Values, len(c.cols))
+		for i, col := range c.cols {
+			if b, ok := raw[i].([]byte); ok {
+				if c.binary[i] {
+					raw[i] = append([]byte(nil), b...)
+				} else {
+					raw[i] = string(b)
+				}
+			}
+			m[col] = raw[i]
+		}
+		reflect.ValueOf(&out).Elem().Set(reflect.ValueOf(m).Convert(reflect.TypeFor[T]()))
+		return out, nil
+	}
+	rv := reflect.ValueOf(&out).Elem()
+	dest := make([]any, len(c.cols))
+	for i, idx := range c.fields {
+		dest[i] = rv.FieldByIndex(idx).Addr().Interface()
+	}
+	err := s.Scan(dest...)
+	return out, err
+}
+
+// Column type families, for catching a value of the wrong type before
+// anything is sent.
+const (
+	famAny = iota
+	famInt
+	famFloat
+	famBool
+	famText
+	famTime
+	famBlob
+)
+
+func typeFamily(t string) int {
+	t = strings.ToLower(t)
+	switch {
+	case t == "tinyint(1)", strings.HasPrefix(t, "bool"):
+		return famBool
+	case strings.Contains(t, "int") && !strings.Contains(t, "interval") && !strings.Contains(t, "point"):
+		return famInt
+	case strings.Contains(t, "char"), strings.Contains(t, "text"), strings.Contains(t, "clob"):
+		return famText
+	case strings.Contains(t, "real"), strings.Contains(t, "double"), strings.Contains(t, "float"),
+		strings.Contains(t, "numeric"), strings.Contains(t, "decimal"):
+		return famFloat
+	case strings.HasPrefix(t, "timestamp"), strings.HasPrefix(t, "date"), strings.HasPrefix(t, "time"):
+		return famTime
+	case strings.Contains(t, "blob"), t == "bytea", strings.Contains(t, "binary"):
+		return famBlob
+	}
+	return famAny
+}
+
+// normalize turns v into the driver value racefree binds and checks it
+// against col's type family. It calls a driver.Valuer once, so that a
+// lookup value is the same in every statement of the operation.
+func normalize(verb string, col dialect.Column, v any) (any, error) {
+	if v != nil {
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+			v = nil
+		}
+	}
+	if v == nil {
+		return nil, nil
+	}
+	var dv driver.Value
+	var err error
+	if valuer, ok := v.(driver.Valuer); ok {
+		dv, err = valuer.Value()
+		if err == nil && dv != nil && !driver.IsValue(dv) {
+			err = fmt.Errorf("Value() returned %T", dv)
+		}
+	} else {
+		dv, err = driver.DefaultParameterConverter.ConvertValue(v)
+	}
+	if err != nil {
+		return nil, inputError(verb, "column %q: unsupported value of type %T: %v", col.Name, v, err)
+	}
+	if dv == nil {
+		return nil, nil
+	}
+	ok := true
+	fam := typeFamily(col.Type)
+	switch x := dv.(type) {
+	case int64:
+		ok = fam != famText && fam != famTime && fam != famBlob
+	case float64:
+		ok = fam == famFloat || fam == famAny || fam == famInt && x == math.Trunc(x)
+	case bool:
+		ok = fam == famBool || fam == famInt || fam == famAny
+	case string:
+		switch fam {
+		case famInt:
+			_, perr := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+			ok = perr == nil
+		case famFloat:
+			_, perr := strconv.ParseFloat(strings.TrimSpace(x), 64)
+			ok = perr == nil
+		case famBool:
+			ok = false
+		}
+	case []byte:
+		ok = fam == famText || fam == famBlob || fam == famAny
+	case time.Time:
+		ok = fam == famTime || fam == famAny
+	}
+	if !ok {
+		return nil, inputError(verb, "column %q of type %s cannot take a value of type %T (%v)", col.Name, col.Type, v, v)
+	}
+	return dv, nil
+}

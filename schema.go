@@ -1,0 +1,105 @@
+package racefree
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/racefree/racefree/dialect"
+)
+
+// table returns the catalog facts of table, read once per DB and cached.
+// The read runs on q, so inside a transaction it sees the transaction's
+// own DDL.
+func (db *DB) table(ctx context.Context, q dialect.Querier, verb, table string) (*dialect.Table, error) {
+	if v, ok := db.schemas.Load(table); ok {
+		return v.(*dialect.Table), nil
+	}
+	if _, err := db.d.Quote(table); err != nil {
+		return nil, fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, err)
+	}
+	sr, ok := db.d.(dialect.SchemaReader)
+	if !ok {
+		return nil, fmt.Errorf("racefree: %s: the %s dialect cannot read the catalog", verb, db.d.Name())
+	}
+	t, err := sr.ReadTable(ctx, q, table)
+	if errors.Is(err, dialect.ErrNoTable) {
+		return nil, fmt.Errorf("racefree: %s: %w: table %q does not exist", verb, ErrInvalidInput, table)
+	}
+	if err != nil {
+		return nil, db.wrapErr(verb+": read catalog", err)
+	}
+	db.schemas.Store(table, t)
+	return t, nil
+}
+
+// ForgetSchema drops what racefree has cached about table's columns and
+// unique indexes, or about every table when table is "". Call it after
+// altering a table that racefree operations use while the DB stays open.
+func (db *DB) ForgetSchema(table string) {
+	if table == "" {
+		db.schemas.Clear()
+		return
+	}
+	db.schemas.Delete(table)
+}
+
+// coveringIndex returns the unique index whose columns are exactly cols (in
+// any order), preferring one that treats NULLs as equal.
+func coveringIndex(t *dialect.Table, cols []string) *dialect.UniqueIndex {
+	var found *dialect.UniqueIndex
+	for i := range t.Unique {
+		ix := &t.Unique[i]
+		if sameSet(ix.Columns, cols) && (found == nil || ix.NullsNotDistinct && !found.NullsNotDistinct) {
+			found = ix
+		}
+	}
+	return found
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// violatesIndex reports whether the unique violation ce is of an index
+// whose columns are exactly cols: a lost race on the lookup, as opposed to a
+// conflict on some other unique index, which is the caller's to see.
+func violatesIndex(t *dialect.Table, ce *dialect.Error, cols []string) bool {
+	if ce == nil || ce.Class != dialect.ClassUniqueViolation {
+		return false
+	}
+	if len(ce.Columns) > 0 { // SQLite names "table.column"s
+		named := make([]string, len(ce.Columns))
+		for i, c := range ce.Columns {
+			named[i] = c
+			if j := lastDot(c); j >= 0 {
+				named[i] = c[j+1:]
+			}
+		}
+		return sameSet(named, cols)
+	}
+	for _, ix := range t.Unique {
+		if ix.Name == ce.Constraint && sameSet(ix.Columns, cols) {
+			return true
+		}
+	}
+	return false
+}
+
+func lastDot(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '.' {
+			return i
+		}
+	}
+	return -1
+}
