@@ -564,4 +564,3 @@ func (h handle) executor() Executor {
 	}
 	return h.db
 }
-
