@@ -1,0 +1,51 @@
+package pgdialect
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/racefree/racefree/dialect"
+)
+
+func TestDialect_Classify(t *testing.T) {
+	d := New()
+	for _, tc := range []struct {
+		name       string
+		err        error
+		want       dialect.Class
+		constraint string
+	}{
+		{name: "unique", err: &pgconn.PgError{Code: "23505", ConstraintName: "users_email_key"}, want: dialect.ClassUniqueViolation, constraint: "users_email_key"},
+		{name: "wrapped unique", err: fmt.Errorf("insert user: %w", &pgconn.PgError{Code: "23505", ConstraintName: "k"}), want: dialect.ClassUniqueViolation, constraint: "k"},
+		{name: "serialization", err: &pgconn.PgError{Code: "40001"}, want: dialect.ClassSerialization},
+		{name: "deadlock", err: &pgconn.PgError{Code: "40P01"}, want: dialect.ClassDeadlock},
+		{name: "lock not available", err: &pgconn.PgError{Code: "55P03"}, want: dialect.ClassLockTimeout},
+		{name: "statement timeout", err: &pgconn.PgError{Code: "57014"}, want: dialect.ClassCanceled},
+		{name: "admin shutdown", err: &pgconn.PgError{Code: "57P01"}, want: dialect.ClassConnection},
+		{name: "connection exception", err: &pgconn.PgError{Code: "08006"}, want: dialect.ClassConnection},
+		{name: "check violation", err: &pgconn.PgError{Code: "23514"}, want: dialect.ClassOther},
+		{name: "bad conn", err: driver.ErrBadConn, want: dialect.ClassNotSent},
+		{name: "context", err: fmt.Errorf("query: %w", context.DeadlineExceeded), want: dialect.ClassCanceled},
+		{name: "eof", err: io.ErrUnexpectedEOF, want: dialect.ClassConnection},
+		{name: "plain", err: errors.New("x"), want: dialect.ClassOther},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := d.Classify(tc.err)
+			if got.Class != tc.want || got.Constraint != tc.constraint {
+				t.Fatalf("Classify(%v) = %v %q, want %v %q", tc.err, got.Class, got.Constraint, tc.want, tc.constraint)
+			}
+			if !errors.Is(got, tc.err) {
+				t.Fatal("the classified error does not wrap the original")
+			}
+		})
+	}
+	if d.Classify(nil) != nil {
+		t.Fatal("Classify(nil) != nil")
+	}
+}
