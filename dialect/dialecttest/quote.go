@@ -1,6 +1,7 @@
 package dialecttest
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -71,4 +72,35 @@ func testDetect(t *testing.T, e testdb.Engine) {
 		}
 	}
 	t.Logf("%s features %b", d.Server(), f)
+	if d.Name() == "sqlite" {
+		testSQLitePragmas(t, e)
+	}
+}
+
+// testSQLitePragmas checks that every pooled connection really runs with
+// the settings concurrent writers need.
+func testSQLitePragmas(t *testing.T, e testdb.Engine) {
+	db := e.Open(t)
+	ctx := context.Background()
+	for i := range 3 {
+		conn, err := db.SQL().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var mode string
+		var busy, fk int
+		if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+			t.Fatal(err)
+		}
+		if mode != "wal" || busy != 5000 || fk != 1 {
+			t.Fatalf("connection %d: journal_mode %s, busy_timeout %d, foreign_keys %d; want wal, 5000, 1", i, mode, busy, fk)
+		}
+	}
 }
