@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/racefree/racefree"
-	_ "github.com/racefree/racefree/dialect/mysqldialect" // mysql:// and user@tcp(…)/db
-	_ "github.com/racefree/racefree/dialect/pgdialect"    // postgres://
+	_ "github.com/racefree/racefree/dialect/mysqldialect"  // mysql:// and user@tcp(…)/db
+	_ "github.com/racefree/racefree/dialect/pgdialect"     // postgres://
 	_ "github.com/racefree/racefree/dialect/sqlitedialect" // sqlite:path
 )
 

@@ -7,4 +7,6 @@ import (
 
 type DemoCommand struct{}
 
-func (c *DemoCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error { return nil }
+func (c *DemoCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return nil
+}

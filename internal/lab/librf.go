@@ -9,8 +9,16 @@ import (
 // The racefree strategy of each scenario: the library's own calls, so that
 // the lab measures what users get.
 
-func rfGetOrCreate(ctx context.Context, w *worker, k *keyed, args []any) error {
-	return interimEnsure(ctx, w, k, args)
+// gocRow is what the goc scenario's GetOrCreate reads back.
+type gocRow struct {
+	ID   int64  `db:"id"`
+	Name string `db:"name"`
+}
+
+func rfGetOrCreate(ctx context.Context, w *worker, _ *keyed, args []any) error {
+	_, _, err := racefree.GetOrCreate[gocRow](ctx, w.db, w.spec.Table,
+		racefree.Values{"name": args[0]}, racefree.Values{"value": 1}, racefree.Options{})
+	return err
 }
 
 func rfLink(ctx context.Context, w *worker, k *keyed, args []any) error {
