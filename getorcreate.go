@@ -158,17 +158,17 @@ func (o *op) columns(vals, other Values) ([]string, []any, error) {
 
 // resolve picks the strategy, or explains why the demanded one cannot work.
 func (o *op) resolve(s Strategy) (Strategy, error) {
-	f := o.d.Features()
-	locks := f.Has(dialect.AdvisoryLocks) || f.Has(dialect.SingleWriter)
 	switch s {
 	case StrategyAuto:
 		switch {
 		case o.ix != nil && (!o.null || o.ix.NullsNotDistinct):
 			return StrategyConstraint, nil
-		case locks:
-			return StrategyLock, nil
+		case o.d.Features().Has(dialect.ClientRetries):
+			// CockroachDB and TiDB run every transaction with optimistic
+			// conflict detection anyway: let it decide.
+			return StrategySerializable, nil
 		}
-		return StrategySerializable, nil
+		return StrategyLock, nil
 	case StrategyConstraint:
 		if o.ix == nil {
 			return 0, fmt.Errorf("racefree: %s: %w (%s); add UNIQUE (%s) or use StrategyLock",
@@ -179,13 +179,7 @@ func (o *op) resolve(s Strategy) (Strategy, error) {
 				o.verb, ErrNullLookup, o.ix.Name)
 		}
 		return s, nil
-	case StrategyLock:
-		if !locks {
-			return 0, fmt.Errorf("racefree: %s: %w: %s has no named locks that exclude every session (use StrategySerializable)",
-				o.verb, ErrStrategyUnavailable, o.d.Server())
-		}
-		return s, nil
-	case StrategySerializable:
+	case StrategyLock, StrategySerializable:
 		return s, nil
 	}
 	return 0, inputError(o.verb, "unknown strategy %d", s)
@@ -465,6 +459,11 @@ func lockedPath[T any](ctx context.Context, o *op) (row T, created bool, err err
 		// row; and on MySQL no gap locks, which would make different keys
 		// deadlock.
 		txo.Isolation = sql.LevelReadCommitted
+	}
+	if o.strat == StrategyLock {
+		if err := prepareLocks(ctx, o.db); err != nil {
+			return row, false, err
+		}
 	}
 	err = RunInTx(ctx, o.h.executor(), txo, body)
 	return row, created, err

@@ -2,16 +2,31 @@ package racefree
 
 import (
 	"context"
-	"fmt"
-
-	"github.com/racefree/racefree/dialect"
+	"sync"
 )
 
 // lockForGetOrCreate takes the lock strategy's named lock for the rest of
-// tx.
+// tx: LockNamed, which every engine supports (PostgreSQL advisory locks, a
+// row lock on MySQL/MariaDB and CockroachDB, the write lock on SQLite).
 func lockForGetOrCreate(ctx context.Context, tx *Tx, name string) error {
-	if tx.db.d.Features().Has(dialect.SingleWriter) {
-		return nil // the IMMEDIATE write transaction already excludes every writer
+	return LockNamed(ctx, tx, name, LockOptions{})
+}
+
+// lockTablesMade records the DBs whose lock table the lock strategy has
+// made sure of: *DB → struct{}.
+var lockTablesMade sync.Map
+
+// prepareLocks makes sure, once per DB and before any transaction holds a
+// connection, that LockNamed's table exists. LockNamed would create it on
+// first use on a second pooled connection, which a pool whose every
+// connection is in a get-or-create transaction cannot give.
+func prepareLocks(ctx context.Context, db *DB) error {
+	if _, ok := lockTablesMade.Load(db); ok {
+		return nil
 	}
-	return fmt.Errorf("racefree: lock %s: %w", name, ErrStrategyUnavailable)
+	if err := CreateLockTable(ctx, db); err != nil {
+		return err
+	}
+	lockTablesMade.Store(db, struct{}{})
+	return nil
 }

@@ -14,9 +14,9 @@ const (
 	// StrategyAuto follows the schema, read from the engine's catalog: the
 	// constraint strategy when a unique index covers exactly the lookup
 	// columns and no lookup value is NULL (or the index treats NULLs as
-	// equal); otherwise the lock strategy where the engine has named locks
-	// (or one writer, SQLite), and the serializable strategy where it has
-	// neither (CockroachDB).
+	// equal); otherwise the lock strategy, except on engines built around
+	// optimistic conflict detection (CockroachDB, TiDB), where it is the
+	// serializable strategy.
 	StrategyAuto Strategy = iota
 	// StrategyConstraint lets a unique index decide: SELECT, and on a miss
 	// one INSERT whose conflict on the lookup's own index is a lost race,
@@ -25,9 +25,10 @@ const (
 	// ErrNoCoveringIndex, never silent duplicates.
 	StrategyConstraint
 	// StrategyLock takes a named lock on (table, lookup columns, lookup
-	// values) for the rest of a transaction, then SELECTs and INSERTs:
-	// pg_advisory_xact_lock on PostgreSQL, GET_LOCK on MySQL/MariaDB,
-	// the write transaction itself on SQLite. It needs no index and
+	// values) with LockNamed for the rest of a transaction, then SELECTs
+	// and INSERTs: pg_advisory_xact_lock on PostgreSQL, a row lock in
+	// racefree_locks on MySQL/MariaDB, the write transaction itself on
+	// SQLite. It needs no index and
 	// handles NULL lookups. On a *DB or *Conn it runs in its own short
 	// transaction; on a *Tx the lock is held until that transaction ends.
 	StrategyLock

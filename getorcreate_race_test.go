@@ -1,0 +1,258 @@
+package racefree_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/racefree/racefree"
+	"github.com/racefree/racefree/internal/proctest"
+	"github.com/racefree/racefree/internal/testdb"
+)
+
+// The race tests: gocGoroutines goroutines in each of gocProcs processes
+// call the get-or-create family at once on one hot key and on gocKeys
+// other keys, then the table is checked: one row per key, the sum of
+// created flags equal to the rows, no error surfaced.
+const (
+	gocGoroutines = 64
+	gocProcs      = 4
+	gocKeys       = 16
+	gocCalls      = 6 // per goroutine
+	gocPool       = 6 // connections per process: 4 processes stay under max_connections
+)
+
+// gocRaceCase is one strategy under test, with the table shape it needs.
+type gocRaceCase struct {
+	name     string
+	strategy racefree.Strategy
+	unique   bool // the table has UNIQUE (k)
+}
+
+var gocRaceCases = []gocRaceCase{
+	{"Constraint", racefree.StrategyConstraint, true},
+	{"Lock", racefree.StrategyLock, false},
+	{"Serializable", racefree.StrategySerializable, false},
+}
+
+func mustRaceTable(tb testing.TB, db *racefree.DB, unique bool) string {
+	tb.Helper()
+	ddl := `id {{id}}, k {{text}} NOT NULL, v {{text}}`
+	if unique {
+		ddl += `, CONSTRAINT {{table}}_k UNIQUE (k)`
+	}
+	return testdb.CreateTable(tb, db, "goc_race", ddl)
+}
+
+// gocKey is the key call i of goroutine g uses: even goroutines hammer
+// one hot key, odd ones spread over gocKeys keys.
+func gocKey(g, i int) string {
+	if g%2 == 0 {
+		return "hot"
+	}
+	return "k" + strconv.Itoa((g/2+i)%gocKeys)
+}
+
+// gocCall runs call i of goroutine g, rotating through GetOrCreate,
+// CreateOrGet and adaptive GetOrCreate so that every entry point races.
+func gocCall(ctx context.Context, db *racefree.DB, table string, strategy racefree.Strategy, g, i int) (bool, error) {
+	lookup := racefree.Values{"k": gocKey(g, i)}
+	defaults := racefree.Values{"v": fmt.Sprintf("g%d-i%d", g, i)}
+	opts := racefree.Options{Strategy: strategy}
+	var row struct {
+		ID int64  `db:"id"`
+		K  string `db:"k"`
+	}
+	var created bool
+	var err error
+	switch (g + i) % 3 {
+	case 0:
+		row, created, err = racefree.GetOrCreate[struct {
+			ID int64  `db:"id"`
+			K  string `db:"k"`
+		}](ctx, db, table, lookup, defaults, opts)
+	case 1:
+		row, created, err = racefree.CreateOrGet[struct {
+			ID int64  `db:"id"`
+			K  string `db:"k"`
+		}](ctx, db, table, lookup, defaults, opts)
+	default:
+		opts.Adaptive = true
+		row, created, err = racefree.GetOrCreate[struct {
+			ID int64  `db:"id"`
+			K  string `db:"k"`
+		}](ctx, db, table, lookup, defaults, opts)
+	}
+	if err == nil && (row.ID == 0 || row.K != lookup["k"]) {
+		err = fmt.Errorf("wrong row %+v for %v", row, lookup)
+	}
+	return created, err
+}
+
+// runGocWorkers runs n goroutines × gocCalls calls and returns how many
+// reported created, and the errors.
+func runGocWorkers(ctx context.Context, db *racefree.DB, table string, strategy racefree.Strategy, n, offset int) (int64, []error) {
+	var created atomic.Int64
+	var mu sync.Mutex // guards errs
+	var errs []error
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for g := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for i := range gocCalls {
+				c, err := gocCall(ctx, db, table, strategy, g+offset, i)
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					continue
+				}
+				if c {
+					created.Add(1)
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return created.Load(), errs
+}
+
+// checkGocTable fails tb unless the table holds exactly one row per key
+// and created flags add up to the rows.
+func checkGocTable(tb testing.TB, db *racefree.DB, table string, created int64) {
+	tb.Helper()
+	rows := testdb.QueryInt(tb, db, "SELECT COUNT(*) FROM "+table)
+	keys := testdb.QueryInt(tb, db, "SELECT COUNT(DISTINCT k) FROM "+table)
+	if rows != keys {
+		tb.Errorf("%d rows for %d keys: %d duplicates", rows, keys, rows-keys)
+	}
+	if want := int64(gocKeys + 1); keys != want {
+		tb.Errorf("%d keys in the table, want %d", keys, want)
+	}
+	if created != rows {
+		tb.Errorf("sum of created = %d, rows = %d", created, rows)
+	}
+}
+
+func TestGetOrCreate_RaceGoroutines(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		for _, tc := range gocRaceCases {
+			t.Run(tc.name, func(t *testing.T) {
+				defer testdb.Watchdog(t, 90*time.Second)()
+				db := e.Open(t)
+				db.SQL().SetMaxOpenConns(gocPool * 2)
+				table := mustRaceTable(t, db, tc.unique)
+				ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+				defer cancel()
+				created, errs := runGocWorkers(ctx, db, table, tc.strategy, gocGoroutines, 0)
+				for i, err := range errs {
+					if i < 5 {
+						t.Errorf("error surfaced: %v", err)
+					}
+				}
+				checkGocTable(t, db, table, created)
+				t.Logf("%s/%s: %d goroutines × %d calls, %d errors, %d rows created",
+					e.Name, tc.name, gocGoroutines, gocCalls, len(errs), created)
+			})
+		}
+	})
+}
+
+func TestGetOrCreate_RaceProcesses(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		dsn := e.DSN(t)
+		db := testdb.Open(t, dsn)
+		for _, tc := range gocRaceCases {
+			t.Run(tc.name, func(t *testing.T) {
+				defer testdb.Watchdog(t, 150*time.Second)()
+				table := mustRaceTable(t, db, tc.unique)
+				results := proctest.Run(t, gocProcs, "TestGetOrCreateRaceChild", map[string]string{
+					"dsn": dsn, "table": table, "strategy": strconv.Itoa(int(tc.strategy)),
+				}, 140*time.Second)
+				var created int64
+				vals := proctest.Values(results, "created")
+				if len(vals) != gocProcs {
+					t.Fatalf("%d children reported, want %d", len(vals), gocProcs)
+				}
+				for _, v := range vals {
+					n, _ := strconv.ParseInt(v, 10, 64)
+					created += n
+				}
+				checkGocTable(t, db, table, created)
+				t.Logf("%s/%s: %d processes × %d goroutines × %d calls, %d rows created",
+					e.Name, tc.name, gocProcs, gocGoroutines, gocCalls, created)
+			})
+		}
+	})
+}
+
+// TestGetOrCreateRaceChild is one process of TestGetOrCreate_RaceProcesses.
+func TestGetOrCreateRaceChild(t *testing.T) {
+	args, ok := proctest.Child(t)
+	if !ok {
+		t.Skip("runs only as a child of proctest.Run")
+	}
+	defer testdb.Watchdog(t, 130*time.Second)()
+	db := testdb.Open(t, args.Values["dsn"])
+	db.SQL().SetMaxOpenConns(gocPool)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	strategy := racefree.Strategy(args.Int("strategy", 0))
+	created, errs := runGocWorkers(ctx, db, args.Values["table"], strategy, gocGoroutines, args.Index*gocGoroutines)
+	for i, err := range errs {
+		if i < 5 {
+			t.Errorf("error surfaced: %v", err)
+		}
+	}
+	proctest.Report("created", created)
+}
+
+// TestGetOrCreate_NaiveDuplicates is the control: the same workload done
+// the naive way (SELECT, then INSERT if missing) on a table without a
+// unique index makes duplicates, so the race tests above can fail.
+func TestGetOrCreate_NaiveDuplicates(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		if e.Name == "sqlite" {
+			t.Skip("SQLite autocommit statements from one process rarely interleave between SELECT and INSERT")
+		}
+		defer testdb.Watchdog(t, 60*time.Second)()
+		db := e.Open(t)
+		db.SQL().SetMaxOpenConns(gocPool * 2)
+		table := mustRaceTable(t, db, false)
+		ph := db.Dialect().Placeholder
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for g := range gocGoroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for i := range gocCalls {
+					k := gocKey(g, i)
+					var id int64
+					err := db.SQL().QueryRow("SELECT id FROM "+table+" WHERE k = "+ph(1), k).Scan(&id)
+					if errors.Is(err, sql.ErrNoRows) {
+						_, _ = db.SQL().Exec("INSERT INTO "+table+" (k) VALUES ("+ph(1)+")", k)
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		rows := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table)
+		if rows <= gocKeys+1 {
+			t.Fatalf("naive get-or-create made no duplicate (%d rows): the race tests prove nothing", rows)
+		}
+		t.Logf("%s: naive get-or-create made %d duplicates", e.Name, rows-gocKeys-1)
+	})
+}
