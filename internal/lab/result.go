@@ -32,9 +32,12 @@ type Result struct {
 	ErrorSamples  map[string]string `json:"error_samples,omitempty"`
 	Duplicates    *int64            `json:"duplicates,omitempty"`
 	Drift         *int64            `json:"drift,omitempty"`
-	InvariantOK   bool              `json:"invariant_ok"`
-	Invariant     string            `json:"invariant"`
-	Interrupted   bool              `json:"interrupted,omitempty"`
+	// RowCount is the number of rows (goc, m2m) or the sum held (transfer:
+	// money, counter: the counts) after the run.
+	RowCount    int64  `json:"row_count"`
+	InvariantOK bool   `json:"invariant_ok"`
+	Invariant   string `json:"invariant"`
+	Interrupted bool   `json:"interrupted,omitempty"`
 }
 
 // NewResult combines a run's merged measurements and its verdict.
@@ -45,7 +48,7 @@ func NewResult(spec *Spec, engine, server string, workers, procs int, p Part, v 
 		DurationS: p.Elapsed.Seconds(), Ops: p.Ops,
 		P50ms: ms(p.Hist.Quantile(0.50)), P99ms: ms(p.Hist.Quantile(0.99)),
 		Errors: p.ErrorCount(), ErrorsByClass: map[string]int64{}, ErrorSamples: p.Samples,
-		Duplicates: v.Duplicates, Drift: v.Drift, InvariantOK: v.OK, Invariant: v.Words,
+		Duplicates: v.Duplicates, Drift: v.Drift, RowCount: v.Rows, InvariantOK: v.OK, Invariant: v.Words,
 		Interrupted: p.Interrupted,
 	}
 	maps.Copy(r.ErrorsByClass, p.Errors)
