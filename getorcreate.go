@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/racefree/racefree/dialect"
@@ -411,12 +412,18 @@ func constraintPath[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx
 			}
 		}
 		insertFirst = false
+		if h := testHookBeforeInsert.Load(); h != nil {
+			(*h)()
+		}
 		row, created, lost, err := insert[T](ctx, o, q, tx, true)
 		if err != nil || created {
 			return row, created, err
 		}
 		if !lost {
 			continue
+		}
+		if h := testHookBeforeReread.Load(); h != nil {
+			(*h)()
 		}
 		row, found, err := read[T](ctx, o, q, o.rereadLock(tx))
 		if err != nil || found {
@@ -563,3 +570,8 @@ func (h handle) executor() Executor {
 	}
 	return h.db
 }
+
+// Test hooks, set only by tests (getorcreate_export_test.go) to force the
+// interleavings of a lost race: a winner committing between our read and
+// our INSERT, and the winner's row deleted before our re-read.
+var testHookBeforeInsert, testHookBeforeReread atomic.Pointer[func()]
