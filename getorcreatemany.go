@@ -401,9 +401,22 @@ func batchInsert[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx
 			sb.WriteString(", ")
 			o.writeCols(&sb, o.c.cols)
 		}
+		// Rows go to a scratch copy first: MariaDB streams RETURNING rows
+		// as it inserts them, and a duplicate key further on rolls the
+		// whole statement back after some rows have arrived.
+		got := make([]any, len(rows))
 		do := func(ctx context.Context) error {
+			clear(got)
 			if returning {
-				return scanBatch[T](ctx, b, q, sb.String(), args, rows, created)
+				if err := scanBatch[T](ctx, b, q, sb.String(), args, got, nil); err != nil {
+					return err
+				}
+				for _, j := range part {
+					if got[j] != nil {
+						rows[j], created[j] = got[j], true
+					}
+				}
+				return nil
 			}
 			if _, err := q.ExecContext(ctx, sb.String(), args...); err != nil {
 				return err
