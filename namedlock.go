@@ -369,30 +369,14 @@ const (
 )
 
 // lockSQLiteWrite is LockNamed on SQLite: make sure tx holds the database's
-// write lock by writing the lock's row.
+// write lock.
 func (tx *Tx) lockSQLiteWrite(ctx context.Context, name string, opts LockOptions) error {
 	const verb = "lock name"
 	if tx.opts.ReadOnly {
 		return fmt.Errorf("racefree: %s %q: %w: SQLite's named lock is its write lock, which a read-only transaction cannot take",
 			verb, lockkey.Label(name, 64), ErrLockUnsupported)
 	}
-	const upsert = "INSERT INTO " + lockTableName + " (id, name, acquired) VALUES (?, ?, 1)" +
-		" ON CONFLICT (id) DO UPDATE SET acquired = " + lockTableName + ".acquired + 1"
-	key, label := lockkey.Key64(name), lockkey.Label(name, 255)
-	run := func(ctx context.Context) error {
-		_, err := tx.tx.ExecContext(ctx, upsert, key, label)
-		if err != nil && strings.Contains(err.Error(), "no such table: "+lockTableName) {
-			// Created inside tx, which needs the write lock anyway: creating
-			// it on another connection would wait for tx's own write lock.
-			if _, err := tx.tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+lockTableName+
-				" (id INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, acquired INTEGER NOT NULL DEFAULT 0)"); err != nil {
-				return err
-			}
-			_, err = tx.tx.ExecContext(ctx, upsert, key, label)
-			return err
-		}
-		return err
-	}
+	run := tx.sqliteTakeWriteLock
 	if opts.Try || opts.Timeout > 0 {
 		ms := opts.Timeout.Milliseconds()
 		if opts.Try {
@@ -421,6 +405,26 @@ func (tx *Tx) lockSQLiteWrite(ctx context.Context, name string, opts LockOptions
 			return tx.db.wrapErr(verb, err)
 		}
 	}
+}
+
+// sqliteTakeWriteLock makes tx take SQLite's write lock, if it does not
+// hold it yet, without writing anything: a DELETE that matches no row still
+// begins a write transaction (measured: another connection's BEGIN
+// IMMEDIATE is then refused). The table it names is racefree_locks, created
+// here when missing, inside tx: creating it on another connection would
+// wait for tx's own write lock.
+func (tx *Tx) sqliteTakeWriteLock(ctx context.Context) error {
+	_, err := tx.tx.ExecContext(ctx, "DELETE FROM "+lockTableName+" WHERE 0")
+	if err != nil && strings.Contains(err.Error(), "no such table: "+lockTableName) {
+		_, err = tx.tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+lockTableName+
+			" (id INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, acquired INTEGER NOT NULL DEFAULT 0)")
+		if err == nil {
+			// CREATE … IF NOT EXISTS writes nothing when another connection
+			// created the table in the meantime: make sure of the lock.
+			_, err = tx.tx.ExecContext(ctx, "DELETE FROM "+lockTableName+" WHERE 0")
+		}
+	}
+	return err
 }
 
 // sqliteWithBusyTimeout runs fn with the connection's busy timeout set to

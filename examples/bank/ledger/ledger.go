@@ -1,0 +1,181 @@
+// Package ledger is the bank of racefree's examples/bank program: accounts
+// whose balances move only by transfers that are correct under any
+// concurrency.
+//
+// A transfer is one transaction that
+//
+//  1. records its idempotency key (a primary key), so that a transfer
+//     retried after its commit outcome was lost is applied once;
+//  2. locks both accounts with racefree.LockRows, in ascending id order
+//     whatever the direction, so that A→B and B→A transfers never deadlock;
+//  3. debits with "balance = balance - amount WHERE balance >= amount", so
+//     the database checks the balance on the row it has locked, and credits.
+//
+// racefree.RunInTx retries what can be retried (a SQLite busy error, a
+// serialization failure on engines that raise them).
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/racefree/racefree"
+)
+
+// Errors a transfer can end with besides database errors.
+var (
+	ErrInsufficientFunds = errors.New("ledger: insufficient funds")
+	ErrNoSuchAccount     = errors.New("ledger: no such account")
+	ErrSameAccount       = errors.New("ledger: transfer to the same account")
+	ErrBadAmount         = errors.New("ledger: amount must be positive")
+)
+
+// Ledger is a set of accounts in one database. It is safe for concurrent
+// use: all state is in the database.
+type Ledger struct {
+	DB *racefree.DB
+	// Accounts and Transfers name the two tables.
+	Accounts, Transfers string
+	// TxOptions configure each transfer's transaction (retry budget,
+	// OnRetry for metrics). The zero value is RunInTx's default.
+	TxOptions racefree.TxOptions
+}
+
+// Create creates the tables if they do not exist and opens accounts 1..n
+// with balance each (existing accounts are left alone).
+func (l *Ledger) Create(ctx context.Context, n int, balance int64) error {
+	d := l.DB.Dialect()
+	acc, err := d.Quote(l.Accounts)
+	if err != nil {
+		return fmt.Errorf("ledger: create: %w", err)
+	}
+	trf, err := d.Quote(l.Transfers)
+	if err != nil {
+		return fmt.Errorf("ledger: create: %w", err)
+	}
+	keyType := "TEXT"
+	if d.Name() == "mysql" {
+		keyType = "VARCHAR(191)"
+	}
+	for _, ddl := range []string{
+		// The CHECK is the second line of defence: the conditional debit
+		// is the first.
+		"CREATE TABLE IF NOT EXISTS " + acc + " (id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0))",
+		"CREATE TABLE IF NOT EXISTS " + trf + " (idem_key " + keyType + " NOT NULL PRIMARY KEY, from_id BIGINT NOT NULL, to_id BIGINT NOT NULL, amount BIGINT NOT NULL)",
+	} {
+		if _, err := l.DB.SQL().ExecContext(ctx, ddl); err != nil {
+			return fmt.Errorf("ledger: create: %w", l.DB.Classify(err))
+		}
+	}
+	return racefree.RunInTx(ctx, l.DB, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+		for id := int64(1); id <= int64(n); id++ {
+			var exists int
+			err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+acc+" WHERE id = "+d.Placeholder(1), id).Scan(&exists)
+			if err != nil {
+				return err
+			}
+			if exists == 0 {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO "+acc+" (id, balance) VALUES ("+d.Placeholder(1)+", "+d.Placeholder(2)+")", id, balance); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// Transfer moves amount from one account to another and reports whether
+// it did so now (false: the transfer with this key was applied before).
+// key is the idempotency key: a caller that got an error of class
+// racefree.ErrCommitUnknown, or any error it cannot be sure of, calls
+// Transfer again with the same key and the transfer is applied once. An
+// empty key makes the transfer not idempotent.
+func (l *Ledger) Transfer(ctx context.Context, key string, from, to, amount int64) (applied bool, err error) {
+	err = racefree.RunInTx(ctx, l.DB, l.TxOptions, func(ctx context.Context, tx *racefree.Tx) error {
+		var err error
+		applied, err = l.TransferTx(ctx, tx, key, from, to, amount)
+		return err
+	})
+	return applied, err
+}
+
+// TransferTx is Transfer inside a transaction of the caller's, which it
+// neither commits nor rolls back. On an error the caller must roll back:
+// a debit may already have happened.
+func (l *Ledger) TransferTx(ctx context.Context, tx *racefree.Tx, key string, from, to, amount int64) (applied bool, err error) {
+	switch {
+	case amount <= 0:
+		return false, ErrBadAmount
+	case from == to:
+		return false, ErrSameAccount
+	}
+	d := l.DB.Dialect()
+	acc, err := d.Quote(l.Accounts)
+	if err != nil {
+		return false, fmt.Errorf("ledger: transfer: %w", err)
+	}
+	ph := d.Placeholder
+	if key != "" {
+		trf, err := d.Quote(l.Transfers)
+		if err != nil {
+			return false, fmt.Errorf("ledger: transfer: %w", err)
+		}
+		// First, so that a duplicate takes no account lock. A concurrent
+		// call with the same key waits here for the first one's outcome.
+		// PostgreSQL and SQLite skip a duplicate with ON CONFLICT (a failed
+		// INSERT would abort a PostgreSQL transaction); MySQL reports it as
+		// an error that leaves the transaction usable. INSERT IGNORE would
+		// turn every other error into a warning too.
+		insert := "INSERT INTO " + trf + " (idem_key, from_id, to_id, amount) VALUES (" + ph(1) + ", " + ph(2) + ", " + ph(3) + ", " + ph(4) + ")"
+		if d.Name() != "mysql" {
+			insert += " ON CONFLICT (idem_key) DO NOTHING"
+		}
+		res, err := tx.ExecContext(ctx, insert, key, from, to, amount)
+		if err != nil {
+			if errors.Is(l.DB.Classify(err), racefree.ErrUniqueViolation) {
+				return false, nil
+			}
+			return false, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return false, err
+		} else if n == 0 {
+			return false, nil
+		}
+	}
+	locked, err := racefree.LockRows(ctx, tx, l.Accounts, "id", []int64{from, to}, racefree.RowLock{})
+	if err != nil {
+		return false, err
+	}
+	if len(locked) != 2 {
+		return false, ErrNoSuchAccount
+	}
+	res, err := tx.ExecContext(ctx, "UPDATE "+acc+" SET balance = balance - "+ph(1)+" WHERE id = "+ph(2)+" AND balance >= "+ph(3), amount, from, amount)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, err
+	} else if n == 0 {
+		return false, ErrInsufficientFunds
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE "+acc+" SET balance = balance + "+ph(1)+" WHERE id = "+ph(2), amount, to); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Totals returns the sum of all balances, the smallest balance, and the
+// number of accounts, read in one statement.
+func (l *Ledger) Totals(ctx context.Context) (sum, minBalance, accounts int64, err error) {
+	acc, err := l.DB.Dialect().Quote(l.Accounts)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("ledger: totals: %w", err)
+	}
+	err = l.DB.SQL().QueryRowContext(ctx, "SELECT COALESCE(SUM(balance), 0), COALESCE(MIN(balance), 0), COUNT(*) FROM "+acc).Scan(&sum, &minBalance, &accounts)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("ledger: totals: %w", l.DB.Classify(err))
+	}
+	return sum, minBalance, accounts, nil
+}
