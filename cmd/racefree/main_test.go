@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/racefree/racefree/internal/lab"
+	"github.com/racefree/racefree/internal/testdb"
+)
+
+// TestMain lets the test binary act as the lab's worker processes: the lab
+// re-executes its own program, which under `go test` is this binary.
+func TestMain(m *testing.M) {
+	if os.Getenv(lab.WorkerEnv) == "1" {
+		os.Exit(Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// run runs the command with args and returns its exit code and output.
+func run(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(ctx, args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// mustOneLine fails t unless s is exactly one line of text, with no panic or
+// stack trace in it.
+func mustOneLine(t *testing.T, s string) {
+	t.Helper()
+	if strings.Count(s, "\n") != 1 || !strings.HasSuffix(s, "\n") {
+		t.Errorf("stderr is not exactly one line:\n%s", s)
+	}
+	for _, bad := range []string{"panic", "goroutine ", ".go:"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("stderr looks like a crash (%q):\n%s", bad, s)
+		}
+	}
+}
+
+func TestMain_Errors(t *testing.T) {
+	sqlite := "sqlite:" + filepath.Join(t.TempDir(), "errors.db")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string // in the one stderr line
+	}{
+		{"NoCommand", nil, exitUsage, ""},
+		{"UnknownCommand", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{"UnknownFlag", []string{"lab", "--bogus"}, exitUsage, "flag provided but not defined: -bogus"},
+		{"BadFlagValue", []string{"lab", "--workers", "many"}, exitUsage, "invalid value"},
+		{"NoDSN", []string{"lab"}, exitUsage, "--dsn is required"},
+		{"UnknownScenario", []string{"lab", "--dsn", sqlite, "--scenario", "nope"}, exitUsage, `unknown scenario "nope"`},
+		{"UnknownStrategy", []string{"lab", "--dsn", sqlite, "--strategy", "naive,magic"}, exitUsage, `unknown strategy "magic"`},
+		{"ZeroWorkers", []string{"lab", "--dsn", sqlite, "--workers", "0"}, exitUsage, "--workers must be"},
+		{"StrayArgument", []string{"lab", "--dsn", sqlite, "extra"}, exitUsage, `unexpected argument "extra"`},
+		{"BadDSNScheme", []string{"lab", "--dsn", "oracle://scott@db/x"}, exitFailure, `unknown DSN scheme "oracle"`},
+		{"BadDSN", []string{"lab", "--dsn", "postgres://postgres@127.0.0.1:notaport/test"}, exitFailure, "open postgres://"},
+		{"Unreachable", []string{"lab", "--dsn", "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=3"}, exitFailure, "open postgres://"},
+		{"UnreachableMySQL", []string{"lab", "--dsn", "mysql://root:secret@127.0.0.1:1/test"}, exitFailure, "root:xxxxx@"},
+		{"ForUpdateOnSQLite", []string{"lab", "--dsn", sqlite, "--strategy", "forupdate"}, exitFailure, "strategy forupdate cannot run on sqlite"},
+		{"CatchOnTransfer", []string{"lab", "--dsn", sqlite, "--scenario", "transfer", "--strategy", "catch"}, exitFailure, "strategy catch does not apply to scenario transfer"},
+		{"OneAccount", []string{"lab", "--dsn", sqlite, "--scenario", "transfer", "--keys", "1"}, exitUsage, "at least 2"},
+		{"DemoBadFlag", []string{"demo", "--procs", "0"}, exitUsage, "--procs must be"},
+		{"DoctorNoTable", []string{"doctor", "--dsn", sqlite, "--lookup", "a"}, exitUsage, "--table is required"},
+		{"DoctorMissingTable", []string{"doctor", "--dsn", sqlite, "--table", "nope", "--lookup", "a"}, exitFailure, "no table nope"},
+		{"DoctorBadIdent", []string{"doctor", "--dsn", sqlite, "--table", "x; drop table y", "--lookup", "a"}, exitFailure, "table:"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := run(t, context.Background(), tc.args...)
+			if code != tc.wantCode {
+				t.Errorf("exit code = %d, want %d (stderr %q)", code, tc.wantCode, stderr)
+			}
+			if tc.wantErr == "" {
+				return // usage text
+			}
+			mustOneLine(t, stderr)
+			if !strings.Contains(stderr, tc.wantErr) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr, tc.wantErr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+		})
+	}
+}
+
+func TestMain_Help(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"lab", "-h"}, {"demo", "-h"}, {"doctor", "--help"}} {
+		code, stdout, stderr := run(t, context.Background(), args...)
+		if code != exitOK || stderr != "" || !strings.Contains(stdout, "racefree") {
+			t.Errorf("%v: code %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+}
+
+// labJSON runs the lab with --json and returns one result per strategy.
+func labJSON(t *testing.T, ctx context.Context, args ...string) map[string]lab.Result {
+	t.Helper()
+	code, stdout, stderr := run(t, ctx, append([]string{"lab", "--json"}, args...)...)
+	if code != exitOK {
+		t.Fatalf("lab %v: exit %d, stderr %s", args, code, stderr)
+	}
+	if stderr != "" {
+		t.Errorf("stderr not empty (no progress bar when not on a terminal): %q", stderr)
+	}
+	out := map[string]lab.Result{}
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	for sc.Scan() {
+		var raw map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
+			t.Fatalf("line is not a JSON object: %q: %v", sc.Text(), err)
+		}
+		for _, f := range []string{"scenario", "strategy", "engine", "workers", "procs", "keys", "ops", "ops_per_sec",
+			"p50_ms", "p99_ms", "errors", "errors_by_class", "invariant_ok"} {
+			if _, ok := raw[f]; !ok {
+				t.Errorf("JSON line lacks %q: %s", f, sc.Text())
+			}
+		}
+		var r lab.Result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		if (r.Scenario == "goc" || r.Scenario == "m2m") != (r.Duplicates != nil) || (r.Scenario == "transfer" || r.Scenario == "counter") != (r.Drift != nil) {
+			t.Errorf("%s/%s: duplicates %v, drift %v: wrong figure for the scenario", r.Scenario, r.Strategy, r.Duplicates, r.Drift)
+		}
+		if r.Ops == 0 {
+			t.Errorf("%s/%s made no calls", r.Scenario, r.Strategy)
+		}
+		out[r.Strategy] = r
+	}
+	return out
+}
+
+// The lab's claims, proven with real worker processes: naive code and a
+// process-local mutex leave duplicates and drift behind, racefree leaves
+// neither and surfaces no error.
+func TestLab_Engines(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		testdb.Watchdog(t, 3*time.Minute)
+		dsn := e.DSN(t)
+		common := []string{"--dsn", dsn, "--workers", "8", "--procs", "2", "--duration", "1500ms"}
+
+		t.Run("goc", func(t *testing.T) {
+			rs := labJSON(t, context.Background(), append(common, "--scenario", "goc", "--strategy", "naive,mutex,racefree")...)
+			for _, s := range []string{"naive", "mutex"} {
+				if r := rs[s]; *r.Duplicates == 0 && r.Errors == 0 {
+					t.Errorf("goc %s: no duplicates and no errors: the race did not show (%+v)", s, r)
+				} else if r.InvariantOK != (*r.Duplicates == 0) {
+					t.Errorf("goc %s: invariant_ok %v with %d duplicates", s, r.InvariantOK, *r.Duplicates)
+				}
+			}
+			if r := rs["racefree"]; *r.Duplicates != 0 || r.Errors != 0 || !r.InvariantOK {
+				t.Errorf("goc racefree: %d duplicates, %d errors %v", *r.Duplicates, r.Errors, r.ErrorSamples)
+			}
+		})
+		t.Run("transfer", func(t *testing.T) {
+			rs := labJSON(t, context.Background(), append(common, "--scenario", "transfer", "--strategy", "naive,racefree")...)
+			if r := rs["naive"]; *r.Drift == 0 || r.InvariantOK {
+				t.Errorf("transfer naive: drift %d, invariant_ok %v: the lost update did not show", *r.Drift, r.InvariantOK)
+			}
+			if r := rs["racefree"]; *r.Drift != 0 || r.Errors != 0 || r.ErrorsByClass["deadlock"] != 0 || !r.InvariantOK {
+				t.Errorf("transfer racefree: drift %d, errors %v %v", *r.Drift, r.ErrorsByClass, r.ErrorSamples)
+			}
+		})
+		t.Run("counter", func(t *testing.T) {
+			rs := labJSON(t, context.Background(), append(common, "--scenario", "counter", "--strategy", "naive,racefree")...)
+			if r := rs["naive"]; *r.Drift >= 0 {
+				t.Errorf("counter naive: drift %d, want increments lost", *r.Drift)
+			}
+			if r := rs["racefree"]; *r.Drift != 0 || r.Errors != 0 {
+				t.Errorf("counter racefree: drift %d, errors %v", *r.Drift, r.ErrorSamples)
+			}
+		})
+		t.Run("m2m", func(t *testing.T) {
+			rs := labJSON(t, context.Background(), append(common, "--scenario", "m2m", "--strategy", "naive,racefree")...)
+			if r := rs["naive"]; *r.Duplicates == 0 {
+				t.Errorf("m2m naive: no duplicate links: the race did not show")
+			}
+			if r := rs["racefree"]; *r.Duplicates != 0 || r.Errors != 0 {
+				t.Errorf("m2m racefree: %d duplicates, errors %v", *r.Duplicates, r.ErrorSamples)
+			}
+		})
+	})
+}
+
+func TestLab_TableAndReport(t *testing.T) {
+	testdb.Watchdog(t, 2*time.Minute)
+	dir := t.TempDir()
+	report := filepath.Join(dir, "lab.html")
+	code, stdout, stderr := run(t, context.Background(), "lab", "--dsn", "sqlite:"+filepath.Join(dir, "lab.db"),
+		"--scenario", "goc", "--strategy", "naive,catch", "--workers", "4", "--procs", "2", "--duration", "500ms", "--report", report)
+	if code != exitOK || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	for _, want := range []string{"strategy", "ops/s", "p99 ms", "duplicates", "naive", "catch", "report written to"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	html, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(html)
+	for _, want := range []string{"<!DOCTYPE html>", "<table>", "<svg", "Throughput", "p99 latency", ">naive<", ">catch<"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	// Self-contained: nothing to fetch.
+	for _, bad := range []string{"src=", "href=", "@import", "url("} {
+		if strings.Contains(page, bad) {
+			t.Errorf("report refers to an outside resource (%q)", bad)
+		}
+	}
+}
+
+// An interrupt stops the run cleanly: the workers finish their calls in
+// flight, the invariant is still checked, and what was measured is printed.
+func TestLab_Interrupt(t *testing.T) {
+	testdb.Watchdog(t, 2*time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(2500*time.Millisecond, cancel)
+	begin := time.Now()
+	code, stdout, stderr := run(t, ctx, "lab", "--dsn", "sqlite:"+filepath.Join(t.TempDir(), "lab.db"),
+		"--scenario", "transfer", "--strategy", "racefree,naive", "--workers", "4", "--procs", "2", "--duration", "60s")
+	if took := time.Since(begin); took > 30*time.Second {
+		t.Errorf("interrupted run took %v to stop", took)
+	}
+	if code != exitInterrupted {
+		t.Errorf("exit code = %d, want %d", code, exitInterrupted)
+	}
+	mustOneLine(t, stderr)
+	if !strings.Contains(stdout, "racefree") || !strings.Contains(stdout, "ok (interrupted)") {
+		t.Errorf("stdout lacks the interrupted racefree row:\n%s", stdout)
+	}
+	if strings.Contains(stdout, "\nnaive") {
+		t.Errorf("the strategy after the interrupt ran anyway:\n%s", stdout)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	testdb.Watchdog(t, 2*time.Minute)
+	code, stdout, stderr := run(t, context.Background(), "demo", "--duration", "1s", "--procs", "2", "--workers", "6")
+	if code != exitOK || stderr != "" {
+		t.Fatalf("exit %d, stderr %q\n%s", code, stderr, stdout)
+	}
+	for _, want := range []string{"duplicate rows", "✓ no duplicates", "of money was", "✓ the accounts still hold 10,000 in all", "Why:"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
