@@ -21,36 +21,18 @@ func rfGetOrCreate(ctx context.Context, w *worker, _ *keyed, args []any) error {
 	return err
 }
 
-func rfLink(ctx context.Context, w *worker, k *keyed, args []any) error {
-	return interimEnsure(ctx, w, k, args)
-}
-
-// interimEnsure stands in for GetOrCreate and Link until they land.
-func interimEnsure(ctx context.Context, w *worker, k *keyed, args []any) error {
-	found, err := k.exists(ctx, w, w.sql, "", args)
-	if err != nil || found {
-		return err
-	}
-	ins := k.ins + " ON CONFLICT DO NOTHING"
-	if w.d.Name() == "mysql" {
-		ins = "INSERT IGNORE" + k.ins[len("INSERT"):]
-	}
-	if _, err := w.sql.ExecContext(ctx, w.q(ins), args...); err != nil {
-		return err
-	}
-	found, err = k.exists(ctx, w, w.sql, "", args)
-	if err == nil && !found {
-		return errNotFoundAfterConflict
-	}
+func rfLink(ctx context.Context, w *worker, _ *keyed, args []any) error {
+	_, err := racefree.Link(ctx, w.db, w.spec.Table, racefree.Values{"post_id": args[0], "tag_id": args[1]}, racefree.Options{})
 	return err
 }
 
-// rfTransfer locks both accounts in ascending id order, so that A→B and
-// B→A transfers cannot deadlock, then debits with a condition on the
-// balance, all inside RunInTx, which retries what can be retried.
+// rfTransfer locks both accounts with LockRows, which takes them in
+// ascending id order so that A→B and B→A transfers cannot deadlock, then
+// debits with a condition on the balance, all inside RunInTx, which
+// retries what can be retried.
 func rfTransfer(ctx context.Context, w *worker, from, to, amount int64) error {
 	return racefree.RunInTx(ctx, w.db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-		if err := lockAccounts(ctx, w, tx, from, to); err != nil {
+		if _, err := racefree.LockRows(ctx, tx, w.spec.Table, "id", []int64{from, to}, racefree.RowLock{}); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, w.q("UPDATE {t} SET balance = balance - ? WHERE id = ? AND balance >= ?"), amount, from, amount)
@@ -63,22 +45,6 @@ func rfTransfer(ctx context.Context, w *worker, from, to, amount int64) error {
 		_, err = tx.ExecContext(ctx, w.q("UPDATE {t} SET balance = balance + ? WHERE id = ?"), amount, to)
 		return err
 	})
-}
-
-// lockAccounts takes both row locks in ascending id order (interim, until
-// racefree.LockRows lands). SQLite's write transaction already excludes
-// every other writer.
-func lockAccounts(ctx context.Context, w *worker, tx *racefree.Tx, a, b int64) error {
-	if w.d.Name() == "sqlite" {
-		return nil
-	}
-	for _, id := range []int64{min(a, b), max(a, b)} {
-		var got int64
-		if err := tx.QueryRowContext(ctx, w.q("SELECT id FROM {t} WHERE id = ? FOR UPDATE"), id).Scan(&got); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // rfIncrement is one atomic statement: the database does the read and the
