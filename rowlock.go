@@ -69,6 +69,9 @@ func LockClause(ctx context.Context, tx *Tx, lock RowLock) (string, error) {
 func (tx *Tx) rowLockClause(ctx context.Context, lock RowLock) (string, error) {
 	d := tx.db.d
 	verb := lock.verb()
+	if lock.Wait > SkipLocked {
+		return "", inputError(verb, "unknown LockWait %d", lock.Wait)
+	}
 	if d.Name() == "sqlite" {
 		if tx.opts.ReadOnly {
 			return "", fmt.Errorf("racefree: %s: %w: SQLite locks rows with its write lock, which a read-only transaction cannot take", verb, ErrLockUnsupported)
@@ -109,8 +112,6 @@ func (tx *Tx) rowLockClause(ctx context.Context, lock RowLock) (string, error) {
 			return "", fmt.Errorf("racefree: %s: %w: SKIP LOCKED on %s", verb, ErrLockUnsupported, d.Server())
 		}
 		b.WriteString(" SKIP LOCKED")
-	default:
-		return "", fmt.Errorf("racefree: %s: %w: unknown LockWait %d", verb, ErrInvalidInput, lock.Wait)
 	}
 	return b.String(), nil
 }
@@ -174,6 +175,18 @@ func LockRows[K cmp.Ordered](ctx context.Context, tx *Tx, table, column string, 
 	clause, err := tx.rowLockClause(ctx, lock)
 	if err != nil {
 		return nil, err
+	}
+	if d.Name() == "sqlite" {
+		// SQLite reads a double-quoted name it does not know as a string
+		// literal, so an unknown column would lock nothing, silently. The
+		// catalog read is cached per DB.
+		t, err := tx.db.table(ctx, tx.tx, verb, table)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := t.Column(column); !ok {
+			return nil, inputError(verb, "table %s has no column %q", table, column)
+		}
 	}
 	run := func(ctx context.Context) ([]K, error) {
 		locked := make([]K, 0, len(sorted))
