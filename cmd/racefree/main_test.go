@@ -194,6 +194,17 @@ func TestLab_Engines(t *testing.T) {
 	})
 }
 
+// The mutex strategy is right within one process and wrong across two:
+// the reason racefree never relies on one.
+func TestLab_MutexOneProcess(t *testing.T) {
+	testdb.Watchdog(t, 2*time.Minute)
+	rs := labJSON(t, context.Background(), "--dsn", "sqlite:"+filepath.Join(t.TempDir(), "lab.db"),
+		"--scenario", "goc", "--strategy", "mutex", "--workers", "8", "--procs", "1", "--duration", "1s")
+	if r := rs["mutex"]; *r.Duplicates != 0 || r.Errors != 0 {
+		t.Errorf("mutex in one process: %d duplicates, %d errors", *r.Duplicates, r.Errors)
+	}
+}
+
 func TestLab_TableAndReport(t *testing.T) {
 	testdb.Watchdog(t, 2*time.Minute)
 	dir := t.TempDir()
