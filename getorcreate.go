@@ -114,9 +114,9 @@ func prepare[T any](ctx context.Context, ex Executor, verb, table string, lookup
 	for _, v := range o.lvals {
 		o.null = o.null || v == nil
 	}
-	for _, col := range t.Columns {
-		if !col.Nullable && !col.HasDefault && !slices.Contains(o.icols, col.Name) {
-			return nil, inputError(o.verb, "column %q is NOT NULL without a default and is in neither the lookup nor the defaults", col.Name)
+	if verb != "update or create func" {
+		if err := o.checkRequired(); err != nil {
+			return nil, err
 		}
 	}
 	o.ix = coveringIndex(t, o.lcols)
@@ -124,6 +124,18 @@ func prepare[T any](ctx context.Context, ex Executor, verb, table string, lookup
 		return nil, err
 	}
 	return o, nil
+}
+
+// checkRequired refuses an INSERT that would leave out a NOT NULL column
+// without a default: the engine would refuse it too, but only after the
+// lookup had been sent, and the message would not say why.
+func (o *op) checkRequired() error {
+	for _, col := range o.t.Columns {
+		if !col.Nullable && !col.HasDefault && !slices.Contains(o.icols, col.Name) {
+			return inputError(o.verb, "column %q is NOT NULL without a default and is in neither the lookup nor the defaults or values", col.Name)
+		}
+	}
+	return nil
 }
 
 // columns checks and normalizes vals; a column also in other is refused.

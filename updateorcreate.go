@@ -74,10 +74,11 @@ func UpdateOrCreate[T any](ctx context.Context, ex Executor, table string, looku
 // not have side effects outside the database. An error from update aborts
 // the call and is returned as it is.
 func UpdateOrCreateFunc[T any](ctx context.Context, ex Executor, table string, lookup Values, update func(current *T) (Values, error), opts Options) (row T, created bool, err error) {
-	o, err := prepare[T](ctx, ex, "update or create", table, lookup, nil, opts)
+	o, err := prepare[T](ctx, ex, "update or create func", table, lookup, nil, opts)
 	if err != nil {
 		return row, false, err
 	}
+	o.verb = "update or create " + table
 	if update == nil {
 		return row, false, inputError(o.verb, "nil update function")
 	}
@@ -103,11 +104,6 @@ func (o *op) withValues(vals Values) (*op, error) {
 	c := *o
 	c.icols = append(slices.Clone(o.lcols), cols...)
 	c.ivals = append(slices.Clone(o.lvals), norm...)
-	for _, col := range o.t.Columns {
-		if !col.Nullable && !col.HasDefault && !slices.Contains(c.icols, col.Name) {
-			return nil, inputError(o.verb, "column %q is NOT NULL without a default and is in neither the lookup nor the values", col.Name)
-		}
-	}
 	return &c, nil
 }
 
@@ -358,6 +354,9 @@ func lockedUpsert[T any](ctx context.Context, o *op, tx *Tx, update func(*T) (Va
 				return row, false, err
 			}
 			continue // deleted under us (SQLite has no row lock, but one writer)
+		}
+		if err := w.checkRequired(); err != nil {
+			return row, false, err
 		}
 		row, created, lost, err := insert[T](ctx, w, tx.tx, tx, w.ix != nil && (!w.null || w.ix.NullsNotDistinct))
 		if err != nil || created {

@@ -1,0 +1,142 @@
+package racefree_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/racefree/racefree"
+)
+
+// exampleTag is the row type of the get-or-create examples: exported
+// fields tagged with their columns.
+type exampleTag struct {
+	ID   int64  `db:"id"`
+	Name string `db:"name"`
+	Slug string `db:"slug"`
+}
+
+// Get a tag by name, creating it the first time. The unique index on name
+// makes the constraint strategy safe under any number of concurrent
+// callers; the second call finds the row.
+func ExampleGetOrCreate() {
+	ctx := context.Background()
+	db, cleanup, err := openExampleDB(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cleanup()
+	if _, err := db.SQL().ExecContext(ctx, `CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, slug TEXT NOT NULL)`); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for range 2 {
+		tag, created, err := racefree.GetOrCreate[exampleTag](ctx, db, "tags",
+			racefree.Values{"name": "go"}, racefree.Values{"slug": "go-lang"}, racefree.Options{})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("%+v created=%v\n", tag, created)
+	}
+	// Output:
+	// {ID:1 Name:go Slug:go-lang} created=true
+	// {ID:1 Name:go Slug:go-lang} created=false
+}
+
+// Many lookups in one call: one result per input, in input order, the
+// repeated key created once, existing rows returned too.
+func ExampleGetOrCreateMany() {
+	ctx := context.Background()
+	db, cleanup, err := openExampleDB(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cleanup()
+	if _, err := db.SQL().ExecContext(ctx, `CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, slug TEXT NOT NULL);
+		INSERT INTO tags (name, slug) VALUES ('sql', 'sql')`); err != nil {
+		fmt.Println(err)
+		return
+	}
+	items := []racefree.Item{
+		{Lookup: racefree.Values{"name": "go"}, Defaults: racefree.Values{"slug": "go"}},
+		{Lookup: racefree.Values{"name": "sql"}, Defaults: racefree.Values{"slug": "ignored"}},
+		{Lookup: racefree.Values{"name": "go"}, Defaults: racefree.Values{"slug": "go-again"}},
+	}
+	res, err := racefree.GetOrCreateMany[exampleTag](ctx, db, "tags", items, racefree.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, r := range res {
+		fmt.Printf("%+v created=%v\n", r.Row, r.Created)
+	}
+	// Output:
+	// {ID:2 Name:go Slug:go} created=true
+	// {ID:1 Name:sql Slug:sql} created=false
+	// {ID:2 Name:go Slug:go} created=false
+}
+
+// A counter that must not lose increments: UpdateOrCreateFunc locks the
+// row (here: SQLite's write transaction) from the read to the write, and
+// creates it on first use. Values works as the row type when no struct
+// fits.
+func ExampleUpdateOrCreateFunc() {
+	ctx := context.Background()
+	db, cleanup, err := openExampleDB(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cleanup()
+	if _, err := db.SQL().ExecContext(ctx, `CREATE TABLE hits (page TEXT PRIMARY KEY, n INTEGER NOT NULL)`); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for range 3 {
+		row, created, err := racefree.UpdateOrCreateFunc(ctx, db, "hits", racefree.Values{"page": "/"},
+			func(cur *racefree.Values) (racefree.Values, error) {
+				if cur == nil {
+					return racefree.Values{"n": 1}, nil
+				}
+				return racefree.Values{"n": (*cur)["n"].(int64) + 1}, nil
+			}, racefree.Options{})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(row["page"], row["n"], created)
+	}
+	// Output:
+	// / 1 true
+	// / 2 false
+	// / 3 false
+}
+
+// Link a post to a tag twice: the join row is added once, and the second
+// call is not an error.
+func ExampleLink() {
+	ctx := context.Background()
+	db, cleanup, err := openExampleDB(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cleanup()
+	if _, err := db.SQL().ExecContext(ctx, `CREATE TABLE post_tags (post_id INTEGER NOT NULL, tag_id INTEGER NOT NULL, PRIMARY KEY (post_id, tag_id))`); err != nil {
+		fmt.Println(err)
+		return
+	}
+	link := racefree.Values{"post_id": 1, "tag_id": 7}
+	for range 2 {
+		created, err := racefree.Link(ctx, db, "post_tags", link, racefree.Options{})
+		fmt.Println(created, err)
+	}
+	deleted, err := racefree.Unlink(ctx, db, "post_tags", link)
+	fmt.Println(deleted, err)
+	// Output:
+	// true <nil>
+	// false <nil>
+	// true <nil>
+}
