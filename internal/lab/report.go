@@ -88,7 +88,7 @@ var reportTmpl = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}
 table{border-collapse:collapse;margin:1em 0}th,td{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:right}
-th:first-child,td:first-child,td.w{text-align:left}
+th:first-child,td:first-child,td.w,th.w{text-align:left}
 td.ok{color:#2e7d32;font-weight:600}td.bad{color:#c62828;font-weight:600}
 code{background:#f4f4f4;padding:.1em .3em}
 svg{display:block;margin:1em 0}svg .t{font-weight:600;font-size:13px}svg .l,svg .v{font-size:12px}
@@ -99,8 +99,8 @@ svg{display:block;margin:1em 0}svg .t{font-weight:600;font-size:13px}svg .l,svg 
 <p class="legend">Bars: <span style="background:#2e7d32"></span>invariant held <span style="background:#c62828"></span>invariant broken (the database holds wrong data afterwards)</p>
 {{range .Groups}}
 <h2>Scenario {{.Scenario}}{{with index .Results 0}} — {{.Server}}, {{.Procs}} processes × {{.Workers}} workers, {{.Keys}} keys{{end}}</h2>
-<table><thead><tr><th>strategy</th><th>calls</th><th>calls/s</th><th>p50 ms</th><th>p99 ms</th><th>errors surfaced</th><th>{{.Figure}}</th><th>invariant</th><th>what the database holds</th></tr></thead><tbody>
-{{range .Results}}<tr><td>{{.Strategy}}</td><td>{{.Ops}}</td><td>{{printf "%.0f" .OpsPerSec}}</td><td>{{printf "%.2f" .P50ms}}</td><td>{{printf "%.2f" .P99ms}}</td><td>{{.ErrorsText}}</td><td>{{.Figure}}</td><td class="{{if .InvariantOK}}ok{{else}}bad{{end}}">{{.Verdict}}</td><td class="w">{{.Invariant}}</td></tr>
+<table><thead><tr><th>strategy</th><th class="w">what it does</th><th>calls</th><th>calls/s</th><th>p50 ms</th><th>p99 ms</th><th>errors surfaced</th><th>{{.Figure}}</th><th>invariant</th><th class="w">what the database holds</th></tr></thead><tbody>
+{{range .Results}}<tr><td>{{.Strategy}}</td><td class="w">{{.Approach}}</td><td>{{.Ops}}</td><td>{{printf "%.0f" .OpsPerSec}}</td><td>{{printf "%.2f" .P50ms}}</td><td>{{printf "%.2f" .P99ms}}</td><td>{{.ErrorsText}}</td><td>{{.Figure}}</td><td class="{{if .InvariantOK}}ok{{else}}bad{{end}}">{{.Verdict}}</td><td class="w">{{.Invariant}}</td></tr>
 {{end}}</tbody></table>
 {{.Throughput}}
 {{.P99}}

@@ -75,6 +75,9 @@ func (r Result) ErrorsText() string {
 	return fmt.Sprintf("%d (%s)", r.Errors, strings.Join(parts, ", "))
 }
 
+// Approach says what the strategy does in the scenario.
+func (r Result) Approach() string { return Describe(r.Scenario, r.Strategy) }
+
 // FigureName names the invariant's figure of a scenario.
 func FigureName(scenario string) string {
 	if scenario == "goc" || scenario == "m2m" {
