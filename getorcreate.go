@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,7 +67,6 @@ type op struct {
 	db    *DB
 	d     dialect.Dialect
 	t     *dialect.Table
-	table string // quoted
 	opts  Options
 	// lcols are the lookup columns, sorted so that the SQL of one lookup
 	// shape is always the same text (statement caches) and lock keys agree
@@ -97,7 +97,6 @@ func prepare[T any](ctx context.Context, ex Executor, verb, table string, lookup
 		return nil, err
 	}
 	o := &op{verb: verb + " " + table, h: h, db: h.db, d: h.db.d, t: t, opts: opts}
-	o.table, _ = o.d.Quote(table) // validated by table()
 	if o.c, err = codecFor[T](o.verb, t); err != nil {
 		return nil, err
 	}
@@ -198,6 +197,12 @@ func (o *op) resolve(s Strategy) (Strategy, error) {
 	return 0, inputError(o.verb, "unknown strategy %d", s)
 }
 
+// qtable is the table's name, quoted (validated when the catalog was read).
+func (o *op) qtable() string {
+	q, _ := o.d.Quote(o.t.Name)
+	return q
+}
+
 // statKey names the adaptive statistics of this lookup shape.
 func (o *op) statKey() string { return o.t.Name + "\x00" + strings.Join(o.lcols, "\x00") }
 
@@ -226,13 +231,68 @@ func (o *op) lockName() string {
 	return "racefree/goc/" + hex.EncodeToString(sum[:16])
 }
 
+// sqlCache holds the statements built for each shape of call, so that a
+// hit costs no string building: sqlKey → string.
+var sqlCache sync.Map
+
+type sqlKey struct {
+	kind  string // "select" + lock clause, "insert", "insert-on-conflict"
+	c     *codec // identifies the table and the columns read
+	lcols string
+	icols string
+	nulls uint64 // bit i: lookup value i is NULL
+}
+
+func (o *op) key(kind string, withInsert bool) sqlKey {
+	k := sqlKey{kind: kind, c: o.c}
+	if len(o.lcols) == 1 {
+		k.lcols = o.lcols[0]
+	} else {
+		k.lcols = strings.Join(o.lcols, "\x00")
+	}
+	if withInsert {
+		k.icols = strings.Join(o.icols, "\x00")
+	}
+	for i, v := range o.lvals {
+		if v == nil && i < 64 {
+			k.nulls |= 1 << i
+		}
+	}
+	return k
+}
+
+// lookupArgs are the bound values of the lookup's WHERE clause: the
+// non-NULL lookup values (NULLs are written IS NULL).
+func (o *op) lookupArgs() []any {
+	if !o.null {
+		return o.lvals
+	}
+	args := make([]any, 0, len(o.lvals))
+	for _, v := range o.lvals {
+		if v != nil {
+			args = append(args, v)
+		}
+	}
+	return args
+}
+
 // selectSQL is the lookup query; lock is "" or a locking clause.
 func (o *op) selectSQL(lock string) (string, []any) {
+	k := o.key("select"+lock, false)
+	if q, ok := sqlCache.Load(k); ok {
+		return q.(string), o.lookupArgs()
+	}
+	q, args := o.buildSelectSQL(lock)
+	sqlCache.Store(k, q)
+	return q, args
+}
+
+func (o *op) buildSelectSQL(lock string) (string, []any) {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	o.writeCols(&b, o.c.cols)
 	b.WriteString(" FROM ")
-	b.WriteString(o.table)
+	b.WriteString(o.qtable())
 	args := o.writeWhere(&b, 0)
 	b.WriteString(lock)
 	return b.String(), args
@@ -274,9 +334,19 @@ func (o *op) writeWhere(b *strings.Builder, n int) []any {
 // CONFLICT (lookup) DO NOTHING where the engine has it. RETURNING is added
 // where the engine has it.
 func (o *op) insertSQL(onConflict bool) string {
+	k := o.key(map[bool]string{false: "insert", true: "insert-on-conflict"}[onConflict], true)
+	if q, ok := sqlCache.Load(k); ok {
+		return q.(string)
+	}
+	q := o.buildInsertSQL(onConflict)
+	sqlCache.Store(k, q)
+	return q
+}
+
+func (o *op) buildInsertSQL(onConflict bool) string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO ")
-	b.WriteString(o.table)
+	b.WriteString(o.qtable())
 	b.WriteString(" (")
 	o.writeCols(&b, o.icols)
 	b.WriteString(") VALUES (")

@@ -266,7 +266,7 @@ func batchRead[T any](ctx context.Context, b *batch, q dialect.Querier, pos []in
 		sb.WriteString(", ")
 		o.writeCols(&sb, o.c.cols)
 		sb.WriteString(" FROM ")
-		sb.WriteString(o.table)
+		sb.WriteString(o.qtable())
 		sb.WriteString(" WHERE ")
 		var args []any
 		single := len(o.lcols) == 1 && !hasNull(b, part)
@@ -371,7 +371,7 @@ func batchInsert[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx
 	f := o.d.Features()
 	for _, part := range chunks(pos, len(o.icols)) {
 		var sb strings.Builder
-		sb.WriteString("INSERT INTO " + o.table + " (")
+		sb.WriteString("INSERT INTO " + o.qtable() + " (")
 		o.writeCols(&sb, o.icols)
 		sb.WriteString(") VALUES ")
 		args := make([]any, 0, len(part)*len(o.icols))

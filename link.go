@@ -72,7 +72,7 @@ func Unlink(ctx context.Context, ex Executor, table string, link Values) (delete
 		return false, err
 	}
 	var sb strings.Builder
-	sb.WriteString("DELETE FROM " + o.table)
+	sb.WriteString("DELETE FROM " + o.qtable())
 	args := o.writeWhere(&sb, 0)
 	res, err := o.h.q.ExecContext(ctx, sb.String(), args...)
 	if err != nil {

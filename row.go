@@ -100,14 +100,34 @@ func fieldsOf(rt reflect.Type) *structInfo {
 	return v.(*structInfo)
 }
 
-// codecFor builds the codec of result type T against table t.
+// codecs caches each (table, result type)'s codec.
+var codecs sync.Map // codecKey → *codec
+
+type codecKey struct {
+	t  *dialect.Table
+	rt reflect.Type
+}
+
+// codecFor returns the codec of result type T against table t.
 func codecFor[T any](verb string, t *dialect.Table) (*codec, error) {
 	rt := reflect.TypeFor[T]()
+	if c, ok := codecs.Load(codecKey{t, rt}); ok {
+		return c.(*codec), nil
+	}
+	c, err := buildCodec(verb, t, rt)
+	if err != nil {
+		return nil, err
+	}
+	codecs.Store(codecKey{t, rt}, c)
+	return c, nil
+}
+
+func buildCodec(verb string, t *dialect.Table, rt reflect.Type) (*codec, error) {
 	if rt == valuesType || rt == mapType {
 		c := &codec{isMap: true}
 		for _, col := range t.Columns {
 			c.cols = append(c.cols, col.Name)
-			c.binary = append(c.binary, typeFamily(col.Type) == famBlob)
+			c.binary = append(c.binary, familyOf(col.Type) == famBlob)
 		}
 		return c, nil
 	}
@@ -209,6 +229,17 @@ func normalize(verb string, col dialect.Column, v any) (any, error) {
 	}
 	var dv driver.Value
 	var err error
+	// The common types first, without reflection: this runs for every
+	// lookup value of every call.
+	switch x := v.(type) {
+	case string, int64, bool, float64, time.Time:
+		dv = v // already a driver value: no re-boxing
+	case int:
+		dv = int64(x)
+	}
+	if dv != nil {
+		return checkFamily(verb, col, v, dv)
+	}
 	if valuer, ok := v.(driver.Valuer); ok {
 		dv, err = valuer.Value()
 		if err == nil && dv != nil && !driver.IsValue(dv) {
@@ -223,8 +254,25 @@ func normalize(verb string, col dialect.Column, v any) (any, error) {
 	if dv == nil {
 		return nil, nil
 	}
+	return checkFamily(verb, col, v, dv)
+}
+
+// families caches typeFamily per declared type.
+var families sync.Map // string → int
+
+func familyOf(t string) int {
+	if f, ok := families.Load(t); ok {
+		return f.(int)
+	}
+	f := typeFamily(t)
+	families.Store(t, f)
+	return f
+}
+
+// checkFamily refuses a driver value that col's type cannot take.
+func checkFamily(verb string, col dialect.Column, v any, dv driver.Value) (any, error) {
 	ok := true
-	fam := typeFamily(col.Type)
+	fam := familyOf(col.Type)
 	switch x := dv.(type) {
 	case int64:
 		ok = fam != famText && fam != famTime && fam != famBlob

@@ -152,7 +152,7 @@ func (o *op) inTx(ctx context.Context, fn TxFunc) error {
 func (o *op) updateSQL(cols []string, vals []any, returning bool) (string, []any) {
 	var b strings.Builder
 	b.WriteString("UPDATE ")
-	b.WriteString(o.table)
+	b.WriteString(o.qtable())
 	b.WriteString(" SET ")
 	args := make([]any, 0, len(vals)+len(o.lvals))
 	for i, c := range cols {
@@ -287,7 +287,7 @@ func (e extraScanner) Scan(dest ...any) error { return e.s.Scan(append(dest, e.e
 func (o *op) insertSQLNoReturning() string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO ")
-	b.WriteString(o.table)
+	b.WriteString(o.qtable())
 	b.WriteString(" (")
 	o.writeCols(&b, o.icols)
 	b.WriteString(") VALUES (")
