@@ -62,12 +62,12 @@ func GetOrCreate[T any](ctx context.Context, ex Executor, table string, lookup, 
 // op is one get-or-create family call, planned: validated columns and
 // values, the strategy, and the statements' pieces.
 type op struct {
-	verb  string
-	h     handle
-	db    *DB
-	d     dialect.Dialect
-	t     *dialect.Table
-	opts  Options
+	verb string
+	h    handle
+	db   *DB
+	d    dialect.Dialect
+	t    *dialect.Table
+	opts Options
 	// lcols are the lookup columns, sorted so that the SQL of one lookup
 	// shape is always the same text (statement caches) and lock keys agree
 	// across processes; lvals their normalized values.
