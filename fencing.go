@@ -1,0 +1,313 @@
+package racefree
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/racefree/racefree/internal/backoff"
+	"github.com/racefree/racefree/internal/lockkey"
+)
+
+// DefaultLeaseTTL is how long a lease lasts without renewal when
+// LeaseOptions.TTL is zero.
+const DefaultLeaseTTL = 30 * time.Second
+
+// ErrLeaseLost means a lease's fencing token is no longer the current one:
+// the lease expired and someone else acquired it (or it was released). Work
+// guarded by it must stop; writes checked with Lease.Check are refused.
+var ErrLeaseLost = errors.New("racefree: lease lost: another holder has a newer fencing token")
+
+// LeaseOptions configure AcquireLease. The zero value is a lease of
+// DefaultLeaseTTL, waited for until ctx ends.
+type LeaseOptions struct {
+	// TTL is how long the lease lasts unless renewed; 0 means
+	// DefaultLeaseTTL. Renew well within it (every TTL/3, say).
+	TTL time.Duration
+	// Timeout and Try bound the wait as in LockOptions.
+	Timeout time.Duration
+	Try     bool
+}
+
+// Lease is a named lock kept in a table, racefree_leases, with an expiry
+// and a fencing token. It is the named lock for engines whose own named
+// locks do not exclude cluster-wide (MariaDB Galera, where GET_LOCK is
+// local to a node) or do not exist (CockroachDB), and for holders that must
+// survive a reconnect; it works on every engine.
+//
+// A lease excludes by time: it is held until its expiry, measured on the
+// database's clock, unless renewed. A holder that stalls past its TTL (a GC
+// pause, a partition) may still believe it holds the lease after another
+// has acquired it. The fencing token makes that harmless: every
+// acquisition increments it, and a write guarded with Check inside its
+// transaction commits only while the token is still the current one. Check
+// locks the lease row for the rest of that transaction, so a new holder
+// cannot acquire in between (on Galera the guarded transaction and the
+// acquisition conflict at certification and one of them fails). You can
+// also store Token in the resource and refuse writes that carry a smaller
+// one.
+//
+// Waiting for a held lease polls, with jittered backoff up to 250 ms; a
+// killed holder's lease is free after its TTL.
+//
+// A Lease is safe for concurrent use (a renewal goroutine beside the
+// worker).
+type Lease struct {
+	// Name is the name given to AcquireLease.
+	Name string
+	// Token is the fencing token: strictly greater than every token issued
+	// for this name before.
+	Token int64
+	// TTL is the lease's time to live.
+	TTL time.Duration
+
+	db     *DB
+	key    int64
+	holder string // random id of this acquisition, for diagnostics
+
+	mu       sync.Mutex // guards released
+	released bool
+}
+
+// leaseTableName is the table that holds leases.
+const leaseTableName = "racefree_leases"
+
+// leaseTables records, per *DB, that racefree_leases exists.
+var leaseTables sync.Map // *DB → struct{}
+
+// nowMillisSQL returns the engine's expression for the database clock in
+// milliseconds since the Unix epoch. The database's clock, not each
+// client's, so that clients with skewed clocks agree on expiry.
+func (db *DB) nowMillisSQL() string {
+	switch db.d.Name() {
+	case "postgres":
+		return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+	case "mysql":
+		// UTC arithmetic: no time zone or daylight-saving step involved.
+		return "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)"
+	}
+	return "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+}
+
+// CreateLeaseTable creates racefree_leases if it does not exist.
+// AcquireLease calls it once per DB; call it at startup when the
+// application's database user may not create tables (then create it once
+// as an administrator).
+func CreateLeaseTable(ctx context.Context, db *DB) error {
+	if db == nil || db.sql == nil {
+		return errNilExecutor
+	}
+	if _, ok := leaseTables.Load(db); ok {
+		return nil
+	}
+	text := "TEXT"
+	suffix := ""
+	if db.d.Name() == "mysql" {
+		text, suffix = "VARCHAR(255)", " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+		// Looking first avoids CREATE TABLE's metadata lock, which may wait
+		// for every transaction that uses the table.
+		var n int
+		if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+			leaseTableName).Scan(&n); err != nil {
+			return db.wrapErr("look up lease table", err)
+		}
+		if n > 0 {
+			leaseTables.Store(db, struct{}{})
+			return nil
+		}
+	}
+	_, err := db.sql.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+leaseTableName+" (id BIGINT NOT NULL PRIMARY KEY, name "+text+" NOT NULL,"+
+		" token BIGINT NOT NULL, holder "+text+" NOT NULL, expires_ms BIGINT NOT NULL, writes BIGINT NOT NULL DEFAULT 0)"+suffix)
+	if err != nil && !errors.Is(db.d.Classify(err), ErrUniqueViolation) {
+		return db.wrapErr("create lease table", err)
+	}
+	leaseTables.Store(db, struct{}{})
+	return nil
+}
+
+// AcquireLease acquires the lease called name, waiting as opts say (Try
+// fails with ErrLockNotAcquired, Timeout with an ErrLockTimeout-class
+// error). Each acquisition runs in a transaction of its own, retried by
+// RunInTx; ctx governs the wait and each attempt.
+func AcquireLease(ctx context.Context, db *DB, name string, opts LeaseOptions) (*Lease, error) {
+	const verb = "acquire lease"
+	if db == nil || db.sql == nil {
+		return nil, fmt.Errorf("racefree: %s: %w", verb, errNilExecutor)
+	}
+	if err := validateLockName(verb, name); err != nil {
+		return nil, err
+	}
+	if opts.TTL < 0 || opts.Timeout < 0 {
+		return nil, inputError(verb, "negative TTL or Timeout")
+	}
+	ttl := opts.TTL
+	if ttl == 0 {
+		ttl = DefaultLeaseTTL
+	}
+	if ttl < time.Millisecond {
+		return nil, inputError(verb, "TTL %v is below a millisecond", ttl)
+	}
+	if err := CreateLeaseTable(ctx, db); err != nil {
+		return nil, err
+	}
+	var id [12]byte
+	_, _ = rand.Read(id[:])
+	l := &Lease{Name: name, TTL: ttl, db: db, key: lockkey.Key64(name), holder: hex.EncodeToString(id[:])}
+	var deadline time.Time
+	if opts.Timeout > 0 {
+		deadline = time.Now().Add(opts.Timeout)
+	}
+	policy := backoff.Policy{Base: 5 * time.Millisecond, Max: 250 * time.Millisecond}
+	for attempt := 1; ; attempt++ {
+		got, err := l.tryAcquire(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), err)
+		}
+		if got {
+			return l, nil
+		}
+		if opts.Try {
+			return nil, lockNotAcquiredErr(verb, name)
+		}
+		delay := policy.Delay(attempt)
+		if !deadline.IsZero() && time.Now().Add(delay).After(deadline) {
+			if rest := time.Until(deadline); rest > 0 {
+				delay = rest
+			} else {
+				return nil, lockTimeoutErr(verb, name, fmt.Errorf("held by another holder after %v", opts.Timeout))
+			}
+		}
+		if err := sleep(ctx, delay); err != nil {
+			return nil, fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), db.d.Classify(err))
+		}
+	}
+}
+
+// tryAcquire takes the lease if it is free (never taken, released, or
+// expired) and reads the new token, in one transaction.
+func (l *Lease) tryAcquire(ctx context.Context) (bool, error) {
+	db, d := l.db, l.db.d
+	ph := d.Placeholder
+	now := db.nowMillisSQL()
+	var ensure string
+	switch d.Name() {
+	case "mysql":
+		// ON DUPLICATE KEY takes the row's exclusive lock at once; INSERT
+		// IGNORE would take a shared one, and two acquirers upgrading it in
+		// the UPDATE below would deadlock.
+		ensure = "INSERT INTO " + leaseTableName + " (id, name, token, holder, expires_ms) VALUES (?, ?, 0, '', 0) ON DUPLICATE KEY UPDATE id = id"
+	default:
+		ensure = "INSERT INTO " + leaseTableName + " (id, name, token, holder, expires_ms) VALUES (" + ph(1) + ", " + ph(2) + ", 0, '', 0) ON CONFLICT (id) DO NOTHING"
+	}
+	take := "UPDATE " + leaseTableName + " SET token = token + 1, holder = " + ph(1) + ", expires_ms = " + now + " + " + ph(2) +
+		" WHERE id = " + ph(3) + " AND expires_ms <= " + now
+	var got bool
+	err := RunInTx(ctx, db, TxOptions{}, func(ctx context.Context, tx *Tx) error {
+		got = false
+		if _, err := tx.ExecContext(ctx, ensure, l.key, lockkey.Label(l.Name, 255)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, take, l.holder, l.TTL.Milliseconds(), l.key)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		got = true
+		return tx.QueryRowContext(ctx, "SELECT token FROM "+leaseTableName+" WHERE id = "+ph(1), l.key).Scan(&l.Token)
+	})
+	if err != nil {
+		return false, classifyTransparent(d, err)
+	}
+	return got, nil
+}
+
+// Renew extends the lease by its TTL from now. It succeeds as long as no
+// one else has acquired the lease since — even after the expiry, since the
+// token then still proves that nobody else held it — and returns
+// ErrLeaseLost otherwise.
+func (l *Lease) Renew(ctx context.Context) error {
+	if err := l.usable("renew lease"); err != nil {
+		return err
+	}
+	ph := l.db.d.Placeholder
+	res, err := l.db.sql.ExecContext(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1, expires_ms = "+l.db.nowMillisSQL()+" + "+ph(1)+
+		" WHERE id = "+ph(2)+" AND token = "+ph(3), l.TTL.Milliseconds(), l.key, l.Token)
+	return l.oneRow("renew lease", res, err)
+}
+
+// Release gives the lease up at once, so that the next holder need not
+// wait for the expiry. It returns ErrLeaseLost if someone else had already
+// acquired it. Release is idempotent.
+func (l *Lease) Release(ctx context.Context) error {
+	l.mu.Lock()
+	if l.released {
+		l.mu.Unlock()
+		return nil
+	}
+	l.released = true
+	l.mu.Unlock()
+	ph := l.db.d.Placeholder
+	res, err := l.db.sql.ExecContext(context.WithoutCancel(ctx), "UPDATE "+leaseTableName+" SET expires_ms = 0, holder = ''"+
+		" WHERE id = "+ph(1)+" AND token = "+ph(2), l.key, l.Token)
+	return l.oneRow("release lease", res, err)
+}
+
+// Check is the fence: call it inside the transaction whose writes the
+// lease guards, before they are committed. It returns nil if the lease's
+// token is still the current one, and then holds the lease row's write
+// lock until tx ends, so that no one can acquire the lease before tx
+// commits; otherwise ErrLeaseLost, and tx must roll back. Check relies on
+// the token, not on the clock: an expired lease that nobody else has
+// acquired still passes.
+//
+// The lock is an UPDATE of the lease row (it counts writes; MySQL reports
+// a row as changed only if a value changed), because a
+// shared lock would not cross MariaDB Galera nodes: there the guarded
+// transaction and a concurrent acquisition on another node both write the
+// row, and certification fails one of them.
+func (l *Lease) Check(ctx context.Context, tx *Tx) error {
+	const verb = "check lease"
+	if tx == nil || tx.db == nil || tx.tx == nil {
+		return fmt.Errorf("racefree: %s: nil transaction", verb)
+	}
+	if err := l.usable(verb); err != nil {
+		return err
+	}
+	ph := tx.db.d.Placeholder
+	res, err := tx.tx.ExecContext(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1 WHERE id = "+ph(1)+" AND token = "+ph(2), l.key, l.Token)
+	return l.oneRow(verb, res, err)
+}
+
+func (l *Lease) usable(verb string) error {
+	if l == nil || l.db == nil {
+		return fmt.Errorf("racefree: %s: nil lease", verb)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return fmt.Errorf("racefree: %s %q: %w (released)", verb, lockkey.Label(l.Name, 64), ErrLeaseLost)
+	}
+	return nil
+}
+
+// oneRow turns the result of a statement that must change the lease row
+// into nil or ErrLeaseLost.
+func (l *Lease) oneRow(verb string, res interface{ RowsAffected() (int64, error) }, err error) error {
+	if err != nil {
+		return l.db.wrapErr(verb, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return l.db.wrapErr(verb, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("racefree: %s %q (token %d): %w", verb, lockkey.Label(l.Name, 64), l.Token, ErrLeaseLost)
+	}
+	return nil
+}
