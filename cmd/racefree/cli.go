@@ -98,13 +98,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 }
 
-// oneLine keeps an error to one line: drivers sometimes return several.
+// oneLine keeps an error to one line: drivers sometimes spread one over
+// several (pgx lists each address it tried on a line of its own).
 func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // parseFlags parses a subcommand's flags, printing the usage to stdout for

@@ -84,7 +84,7 @@ func (c *LabCommand) Run(ctx context.Context, args []string, stdout, stderr io.W
 		}
 	}
 	if c.keys == 0 {
-		c.keys = lab.DefaultKeys(c.scenario)
+		c.keys = lab.DefaultKeys
 	}
 	if c.scenario != "goc" && c.scenario != "m2m" {
 		c.rotate = 0

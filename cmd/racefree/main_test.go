@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -164,6 +166,13 @@ func TestLab_Engines(t *testing.T) {
 				t.Errorf("goc racefree: %d duplicates, %d errors %v", *r.Duplicates, r.Errors, r.ErrorSamples)
 			}
 		})
+		t.Run("gocUnique", func(t *testing.T) {
+			// With a unique index the same race surfaces as errors instead.
+			rs := labJSON(t, context.Background(), append(common, "--scenario", "goc", "--strategy", "naive", "--unique")...)
+			if r := rs["naive"]; !r.UniqueIndex || *r.Duplicates != 0 || r.ErrorsByClass["unique violation"] == 0 {
+				t.Errorf("goc naive with a unique index: unique_index %v, %d duplicates, errors %v", r.UniqueIndex, *r.Duplicates, r.ErrorsByClass)
+			}
+		})
 		t.Run("transfer", func(t *testing.T) {
 			rs := labJSON(t, context.Background(), append(common, "--scenario", "transfer", "--strategy", "naive,racefree")...)
 			if r := rs["naive"]; *r.Drift == 0 || r.InvariantOK {
@@ -272,4 +281,32 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}
 	}
+}
+
+// A real SIGINT, as Ctrl-C sends it to the parent: the command (this test
+// binary re-executed as racefree) stops its worker processes, still checks
+// the database and prints what was measured, and exits 130.
+func TestLab_SIGINT(t *testing.T) {
+	testdb.Watchdog(t, 2*time.Minute)
+	cmd := exec.Command(os.Args[0], "lab", "--dsn", "sqlite:"+filepath.Join(t.TempDir(), "lab.db"),
+		"--scenario", "counter", "--strategy", "racefree", "--workers", "4", "--procs", "2", "--duration", "60s")
+	cmd.Env = append(os.Environ(), lab.WorkerEnv+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Errorf("exit: %v, want code %d; stderr %s", err, exitInterrupted, stderr.String())
+	}
+	if out := stdout.String(); !strings.Contains(out, "ok (interrupted)") || !strings.Contains(out, "as callers were told") {
+		t.Errorf("stdout lacks the interrupted, checked row:\n%s", out)
+	}
+	mustOneLine(t, stderr.String())
 }

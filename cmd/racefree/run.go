@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -64,12 +63,17 @@ func (r *runner) run(ctx context.Context, spec *lab.Spec) (lab.Result, error) {
 	parts, err := lab.Spawn(ctx, r.procs, exe, func(i int) []string {
 		return append(args, "-seed", strconv.FormatInt(start.UnixNano()+int64(i), 10))
 	})
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		return lab.Result{}, fmt.Errorf("run %s/%s: %w", spec.Scenario, spec.Strategy, firstErr(err))
 	}
+	// Interrupted: a process caught before it could set up its signal
+	// handling dies without a report; the others' reports still count.
 	var total lab.Part
 	for _, p := range parts {
 		total.Merge(p)
+	}
+	if ctx.Err() != nil {
+		total.Interrupted = true
 	}
 	v, err := lab.Check(bg, r.db.SQL(), spec, total.OK)
 	if err != nil {
@@ -88,5 +92,3 @@ func firstErr(err error) error {
 	}
 	return err
 }
-
-var _ = errors.New

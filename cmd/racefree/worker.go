@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/racefree/racefree/internal/lab"
@@ -52,5 +51,3 @@ func (c *WorkerCommand) Run(ctx context.Context, args []string, stdin io.Reader,
 	}
 	return lab.Report(stdout, p)
 }
-
-var _ = strconv.Itoa

@@ -58,11 +58,10 @@ const (
 	serialAttempts = 20   // the hand-written serializable retry loop
 )
 
-// DefaultKeys returns the default --keys of a scenario.
-func DefaultKeys(scenario string) int {
-	_ = scenario // every scenario races best on a handful of keys
-	return 10
-}
+// DefaultKeys is the default number of distinct keys: few enough that
+// every scenario races hard, many enough that transfers go both ways
+// between many pairs.
+const DefaultKeys = 10
 
 // Describe says in a few words what a strategy does in a scenario, for
 // tables and reports.
