@@ -24,8 +24,8 @@ const (
 	gocGoroutines = 64
 	gocProcs      = 4
 	gocKeys       = 16
-	gocCalls      = 6 // per goroutine
-	gocPool       = 6 // connections per process: 4 processes stay under max_connections
+	gocCalls      = 4 // per goroutine
+	gocPool       = 3 // connections per process and strategy: 4 processes × 3 strategies stay under max_connections
 )
 
 // gocRaceCase is one strategy under test, with the table shape it needs.
@@ -168,53 +168,66 @@ func TestGetOrCreate_RaceGoroutines(t *testing.T) {
 	})
 }
 
+// TestGetOrCreate_RaceProcesses runs every strategy at once, each on its
+// own table, in 4 processes of 64 goroutines per strategy: one re-exec per
+// engine keeps the test short.
 func TestGetOrCreate_RaceProcesses(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		defer testdb.Watchdog(t, 150*time.Second)()
 		dsn := e.DSN(t)
 		db := testdb.Open(t, dsn)
-		for _, tc := range gocRaceCases {
-			t.Run(tc.name, func(t *testing.T) {
-				defer testdb.Watchdog(t, 150*time.Second)()
-				table := mustRaceTable(t, db, tc.unique)
-				results := proctest.Run(t, gocProcs, "TestGetOrCreateRaceChild", map[string]string{
-					"dsn": dsn, "table": table, "strategy": strconv.Itoa(int(tc.strategy)),
-				}, 140*time.Second)
-				var created int64
-				vals := proctest.Values(results, "created")
-				if len(vals) != gocProcs {
-					t.Fatalf("%d children reported, want %d", len(vals), gocProcs)
-				}
-				for _, v := range vals {
-					n, _ := strconv.ParseInt(v, 10, 64)
-					created += n
-				}
-				checkGocTable(t, db, table, created)
-				t.Logf("%s/%s: %d processes × %d goroutines × %d calls, %d rows created",
-					e.Name, tc.name, gocProcs, gocGoroutines, gocCalls, created)
-			})
+		values := map[string]string{"dsn": dsn}
+		tables := make([]string, len(gocRaceCases))
+		for i, tc := range gocRaceCases {
+			tables[i] = mustRaceTable(t, db, tc.unique)
+			values["table"+strconv.Itoa(i)] = tables[i]
+		}
+		results := proctest.Run(t, gocProcs, "TestGetOrCreateRaceChild", values, 140*time.Second)
+		for i, tc := range gocRaceCases {
+			var created int64
+			vals := proctest.Values(results, "created"+strconv.Itoa(i))
+			if len(vals) != gocProcs {
+				t.Fatalf("%s: %d children reported, want %d", tc.name, len(vals), gocProcs)
+			}
+			for _, v := range vals {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				created += n
+			}
+			t.Run(tc.name, func(t *testing.T) { checkGocTable(t, db, tables[i], created) })
+			t.Logf("%s/%s: %d processes × %d goroutines × %d calls, %d rows created",
+				e.Name, tc.name, gocProcs, gocGoroutines, gocCalls, created)
 		}
 	})
 }
 
-// TestGetOrCreateRaceChild is one process of TestGetOrCreate_RaceProcesses.
+// TestGetOrCreateRaceChild is one process of TestGetOrCreate_RaceProcesses:
+// gocGoroutines goroutines per strategy, all strategies at once, each with
+// its own pool.
 func TestGetOrCreateRaceChild(t *testing.T) {
 	args, ok := proctest.Child(t)
 	if !ok {
 		t.Skip("runs only as a child of proctest.Run")
 	}
 	defer testdb.Watchdog(t, 130*time.Second)()
-	db := testdb.Open(t, args.Values["dsn"])
-	db.SQL().SetMaxOpenConns(gocPool)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	strategy := racefree.Strategy(args.Int("strategy", 0))
-	created, errs := runGocWorkers(ctx, db, args.Values["table"], strategy, gocGoroutines, args.Index*gocGoroutines)
-	for i, err := range errs {
-		if i < 5 {
-			t.Errorf("error surfaced: %v", err)
-		}
+	var wg sync.WaitGroup
+	for i, tc := range gocRaceCases {
+		db := testdb.Open(t, args.Values["dsn"])
+		db.SQL().SetMaxOpenConns(gocPool)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			created, errs := runGocWorkers(ctx, db, args.Values["table"+strconv.Itoa(i)], tc.strategy, gocGoroutines, args.Index*gocGoroutines)
+			for j, err := range errs {
+				if j < 5 {
+					t.Errorf("%s: error surfaced: %v", tc.name, err)
+				}
+			}
+			proctest.Report("created"+strconv.Itoa(i), created)
+		}()
 	}
-	proctest.Report("created", created)
+	wg.Wait()
 }
 
 // TestGetOrCreate_NaiveDuplicates is the control: the same workload done

@@ -107,32 +107,35 @@ func incrementAll(ctx context.Context, db *racefree.DB, table string, strategy r
 	return created.Load(), errs
 }
 
-const uocCalls = 3
+const uocCalls = 1
 
 // TestUpdateOrCreateFunc_NoLostUpdate: 64 goroutines in each of 4
 // processes increment one counter that does not exist yet; every increment
 // must land and exactly one caller creates the row.
 func TestUpdateOrCreateFunc_NoLostUpdate(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		defer testdb.Watchdog(t, 150*time.Second)()
 		dsn := e.DSN(t)
 		db := testdb.Open(t, dsn)
-		for _, tc := range gocRaceCases {
+		values := map[string]string{"dsn": dsn}
+		tables := make([]string, len(gocRaceCases))
+		for i, tc := range gocRaceCases {
+			tables[i] = mustCounterTable(t, db, tc.unique)
+			values["table"+strconv.Itoa(i)] = tables[i]
+		}
+		results := proctest.Run(t, gocProcs, "TestUpdateOrCreateChild", values, 140*time.Second)
+		for i, tc := range gocRaceCases {
 			t.Run(tc.name, func(t *testing.T) {
-				defer testdb.Watchdog(t, 150*time.Second)()
-				table := mustCounterTable(t, db, tc.unique)
-				results := proctest.Run(t, gocProcs, "TestUpdateOrCreateChild", map[string]string{
-					"dsn": dsn, "table": table, "strategy": strconv.Itoa(int(tc.strategy)),
-				}, 140*time.Second)
 				var created int64
-				for _, v := range proctest.Values(results, "created") {
+				for _, v := range proctest.Values(results, "created"+strconv.Itoa(i)) {
 					n, _ := strconv.ParseInt(v, 10, 64)
 					created += n
 				}
-				if got := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); got != 1 || created != 1 {
+				if got := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+tables[i]); got != 1 || created != 1 {
 					t.Errorf("rows = %d, created = %d, want 1 and 1", got, created)
 				}
 				want := int64(gocProcs * gocGoroutines * uocCalls)
-				if got := testdb.QueryInt(t, db, "SELECT n FROM "+table); got != want {
+				if got := testdb.QueryInt(t, db, "SELECT n FROM "+tables[i]); got != want {
 					t.Errorf("counter = %d, want %d: %d updates lost", got, want, want-got)
 				}
 				t.Logf("%s/%s: %d processes × %d goroutines × %d increments, none lost", e.Name, tc.name, gocProcs, gocGoroutines, uocCalls)
@@ -141,24 +144,33 @@ func TestUpdateOrCreateFunc_NoLostUpdate(t *testing.T) {
 	})
 }
 
-// TestUpdateOrCreateChild is one process of TestUpdateOrCreateFunc_NoLostUpdate.
+// TestUpdateOrCreateChild is one process of TestUpdateOrCreateFunc_NoLostUpdate:
+// every strategy at once, gocGoroutines goroutines each.
 func TestUpdateOrCreateChild(t *testing.T) {
 	args, ok := proctest.Child(t)
 	if !ok {
 		t.Skip("runs only as a child of proctest.Run")
 	}
 	defer testdb.Watchdog(t, 130*time.Second)()
-	db := testdb.Open(t, args.Values["dsn"])
-	db.SQL().SetMaxOpenConns(gocPool)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	created, errs := incrementAll(ctx, db, args.Values["table"], racefree.Strategy(args.Int("strategy", 0)), gocGoroutines, uocCalls)
-	for i, err := range errs {
-		if i < 5 {
-			t.Errorf("error surfaced: %v", err)
-		}
+	var wg sync.WaitGroup
+	for i, tc := range gocRaceCases {
+		db := testdb.Open(t, args.Values["dsn"])
+		db.SQL().SetMaxOpenConns(gocPool)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			created, errs := incrementAll(ctx, db, args.Values["table"+strconv.Itoa(i)], tc.strategy, gocGoroutines, uocCalls)
+			for j, err := range errs {
+				if j < 5 {
+					t.Errorf("%s: error surfaced: %v", tc.name, err)
+				}
+			}
+			proctest.Report("created"+strconv.Itoa(i), created)
+		}()
 	}
-	proctest.Report("created", created)
+	wg.Wait()
 }
 
 // TestUpdateOrCreate_ConstantsRace: concurrent UpdateOrCreate with
