@@ -77,13 +77,13 @@ func (p *Part) ErrorCount() int64 {
 // early, workers stop starting calls, finish the ones in flight and Work
 // returns what was measured, with Interrupted set.
 func Work(ctx context.Context, db *racefree.DB, spec Spec, workers int, start time.Time, d time.Duration, seed uint64) (Part, error) {
-	op := opFor(spec.Scenario, spec.Strategy)
-	if op == nil {
-		return Part{}, CheckSupported(db.Dialect(), spec.Scenario, spec.Strategy)
-	}
 	if err := CheckSupported(db.Dialect(), spec.Scenario, spec.Strategy); err != nil {
 		return Part{}, err
 	}
+	if workers < 1 || spec.Keys < 1 || (spec.Scenario == "transfer" && spec.Keys < 2) || d <= 0 {
+		return Part{}, fmt.Errorf("lab: work: need workers, keys and a duration, got %d, %d, %v", workers, spec.Keys, d)
+	}
+	op := opFor(spec.Scenario, spec.Strategy)
 	table, err := db.Dialect().Quote(spec.Table)
 	if err != nil {
 		return Part{}, fmt.Errorf("quote table: %w", err)
