@@ -11,3 +11,13 @@ func SetGetOrCreateHooks(beforeInsert, beforeReread func()) (restore func()) {
 	}
 	return func() { testHookBeforeInsert.Store(nil); testHookBeforeReread.Store(nil) }
 }
+
+// AdaptiveHitRatio returns the hit ratio adaptive mode has observed for
+// table and lookup columns (given sorted), 1 before any call.
+func AdaptiveHitRatio(db *DB, table string, cols ...string) float64 {
+	key := table
+	for _, c := range cols {
+		key += "\x00" + c
+	}
+	return db.hitStat(key).ratio()
+}

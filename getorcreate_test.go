@@ -2,10 +2,10 @@ package racefree_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/racefree/racefree"
 	"github.com/racefree/racefree/internal/testdb"
@@ -96,4 +96,74 @@ func TestGetOrCreate_Strategies(t *testing.T) {
 	})
 }
 
-var _ = time.Second
+// TestGetOrCreate_Executors: on a *Conn, and inside the caller's own
+// *sql.Tx, which racefree never commits: a rollback leaves nothing.
+func TestGetOrCreate_Executors(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		ctx := context.Background()
+		db := e.Open(t)
+		table := testdb.CreateTable(t, db, "goc_ex", gocUsersDDL)
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		for _, strategy := range []racefree.Strategy{racefree.StrategyConstraint, racefree.StrategyLock} {
+			email := "conn-" + strategy.String() + "@x"
+			if _, created, err := racefree.GetOrCreate[gocUser](ctx, conn, table, racefree.Values{"email": email}, nil, racefree.Options{Strategy: strategy}); err != nil || !created {
+				t.Fatalf("on a Conn (%v): created=%v err=%v", strategy, created, err)
+			}
+		}
+		for _, strategy := range []racefree.Strategy{racefree.StrategyConstraint, racefree.StrategyLock} {
+			txo := &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+			if e.Name == "sqlite" {
+				txo = nil // SQLite has no READ COMMITTED
+			}
+			sqlTx, err := db.SQL().BeginTx(ctx, txo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx := db.WrapTx(sqlTx, nil) // isolation unknown: racefree asks the server
+			for i := range 2 {
+				if _, created, err := racefree.GetOrCreate[gocUser](ctx, tx, table, racefree.Values{"email": "tx@x"}, nil, racefree.Options{Strategy: strategy}); err != nil || created != (i == 0) {
+					t.Fatalf("in a tx (%v), call %d: created=%v err=%v", strategy, i, created, err)
+				}
+			}
+			if err := sqlTx.Rollback(); err != nil {
+				t.Fatalf("rollback: %v (did racefree end the caller's transaction?)", err)
+			}
+			if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table+" WHERE email = 'tx@x'"); n != 0 {
+				t.Fatalf("%d rows after the caller rolled back", n)
+			}
+		}
+	})
+}
+
+// TestGetOrCreate_Adaptive: the observed hit ratio falls with misses, so
+// that adaptive mode inserts first, and rises again with hits.
+func TestGetOrCreate_Adaptive(t *testing.T) {
+	ctx := context.Background()
+	e, _ := testdb.Get("sqlite")
+	db := e.Open(t)
+	table := testdb.CreateTable(t, db, "goc_adapt", gocUsersDDL)
+	opts := racefree.Options{Adaptive: true}
+	if r := racefree.AdaptiveHitRatio(db, table, "email"); r != 1 {
+		t.Fatalf("initial ratio %v, want 1 (select-first)", r)
+	}
+	for i := range 100 {
+		if _, created, err := racefree.GetOrCreate[gocUser](ctx, db, table, racefree.Values{"email": fmt.Sprint(i)}, nil, opts); err != nil || !created {
+			t.Fatal(created, err)
+		}
+	}
+	if r := racefree.AdaptiveHitRatio(db, table, "email"); r >= 0.4 {
+		t.Fatalf("after 100 misses the ratio is %v, want < 0.4 (insert-first)", r)
+	}
+	for i := range 100 {
+		if _, created, err := racefree.CreateOrGet[gocUser](ctx, db, table, racefree.Values{"email": fmt.Sprint(i)}, nil, opts); err != nil || created {
+			t.Fatal(created, err)
+		}
+	}
+	if r := racefree.AdaptiveHitRatio(db, table, "email"); r < 0.9 {
+		t.Fatalf("after 100 hits the ratio is %v, want > 0.9 (select-first)", r)
+	}
+}
