@@ -621,9 +621,15 @@ func (o *op) checkCallerTx(ctx context.Context, tx *Tx) error {
 
 // currentIsolation asks the server which isolation level tx runs at.
 func (o *op) currentIsolation(ctx context.Context, tx *Tx) (sql.IsolationLevel, error) {
+	// On MySQL/MariaDB this is the session's level: a level set for one
+	// transaction only (SET TRANSACTION, as BeginTx does) is not visible,
+	// which is why WrapTx should be given the options.
 	query := "SHOW transaction_isolation"
-	if o.d.Name() == "mysql" {
-		query = "SELECT @@tx_isolation"
+	switch {
+	case o.d.Name() == "mysql" && strings.Contains(o.d.Server(), "MariaDB"):
+		query = "SELECT @@tx_isolation" // MariaDB before 11.1 knows only this name
+	case o.d.Name() == "mysql":
+		query = "SELECT @@transaction_isolation"
 	}
 	var s string
 	if err := tx.tx.QueryRowContext(ctx, query).Scan(&s); err != nil {
