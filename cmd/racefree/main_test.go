@@ -168,7 +168,7 @@ func TestLab_Engines(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
 		testdb.Watchdog(t, 4*time.Minute)
 		dsn := e.DSN(t)
-		common := []string{"--dsn", dsn, "--workers", "8", "--procs", "2", "--duration", "1500ms", "--rotate", "50ms"}
+		common := []string{"--dsn", dsn, "--workers", "8", "--procs", "2", "--duration", "1s", "--rotate", "50ms"}
 		dups := func(r lab.Result) bool { return *r.Duplicates > 0 && !r.InvariantOK }
 		drift := func(r lab.Result) bool { return *r.Drift != 0 && !r.InvariantOK }
 		lost := func(r lab.Result) bool { return *r.Drift < 0 && !r.InvariantOK }
