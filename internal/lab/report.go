@@ -87,7 +87,7 @@ var reportTmpl = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <style>
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}
-table{border-collapse:collapse;margin:1em 0}th,td{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:right}
+table{border-collapse:collapse;margin:1em 0}th{white-space:nowrap}th,td{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:right}
 th:first-child,td:first-child,td.w,th.w{text-align:left}
 td.ok{color:#2e7d32;font-weight:600}td.bad{color:#c62828;font-weight:600}
 code{background:#f4f4f4;padding:.1em .3em}
