@@ -16,9 +16,9 @@ import (
 // would end a wait earlier; racefree waits again after it fires, so the
 // zero value really waits until ctx ends. On PostgreSQL a lock_timeout set
 // on the role, database or session still applies and returns
-// ErrLockTimeout. On SQLite a wait for the write lock is a busy wait of up to
-// the connection's busy timeout (5 s by default), after which racefree
-// checks ctx and waits again.
+// ErrLockTimeout. On SQLite a wait for the write lock is SQLite's busy
+// wait, which does not watch ctx: racefree waits in slices of 100 ms and
+// checks ctx between them.
 type LockOptions struct {
 	// Timeout, if positive, bounds the wait: a lock not granted within it
 	// returns an error matching ErrLockTimeout, and the transaction stays

@@ -393,19 +393,32 @@ func (tx *Tx) lockSQLiteWrite(ctx context.Context, name string, opts LockOptions
 		}
 		return tx.db.wrapErr(verb, err)
 	}
+	// SQLite's busy wait does not watch ctx, so a cancelable ctx is
+	// checked between waits of sqliteCtxSlice.
+	step := run
+	if ctx.Done() != nil {
+		step = func(ctx context.Context) error { return tx.sqliteWithBusyTimeout(ctx, sqliteCtxSlice.Milliseconds(), run) }
+	}
 	for {
-		err := run(ctx)
+		err := step(ctx)
 		if err == nil {
 			return nil
 		}
 		// A plain SQLITE_BUSY means the busy timeout ran out: wait again,
 		// since the zero LockOptions wait until ctx ends. BUSY_SNAPSHOT
 		// cannot be waited out; RunInTx retries the transaction.
-		if ce := tx.db.d.Classify(err); ce.Class != dialect.ClassBusy || ce.Code == sqliteBusySnapshot || ctx.Err() != nil {
+		ce := tx.db.d.Classify(err)
+		if ce.Class == dialect.ClassBusy && ce.Code != sqliteBusySnapshot && ctx.Err() != nil {
+			return fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), dialect.Wrap(dialect.ClassCanceled, errors.Join(ctx.Err(), err)))
+		}
+		if ce.Class != dialect.ClassBusy || ce.Code == sqliteBusySnapshot {
 			return tx.db.wrapErr(verb, err)
 		}
 	}
 }
+
+// sqliteCtxSlice is how long one busy wait lasts when ctx can end it.
+const sqliteCtxSlice = 100 * time.Millisecond
 
 // sqliteTakeWriteLock makes tx take SQLite's write lock, if it does not
 // hold it yet, without writing anything: a DELETE that matches no row still
