@@ -397,7 +397,9 @@ func (tx *Tx) lockSQLiteWrite(ctx context.Context, name string, opts LockOptions
 	// checked between waits of sqliteCtxSlice.
 	step := run
 	if ctx.Done() != nil {
-		step = func(ctx context.Context) error { return tx.sqliteWithBusyTimeout(ctx, sqliteCtxSlice.Milliseconds(), run) }
+		step = func(ctx context.Context) error {
+			return tx.sqliteWithBusyTimeout(ctx, sqliteCtxSlice.Milliseconds(), run)
+		}
 	}
 	for {
 		err := step(ctx)
