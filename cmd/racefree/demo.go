@@ -58,7 +58,7 @@ func (c *DemoCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 
 	p := func(format string, args ...any) { fmt.Fprintf(stdout, format, args...) }
 	p("racefree demo: %s in %s\n", db.Dialect().Server(), dir)
-	p("%d OS processes × %d goroutines each, all starting at the same moment; %v per run.\n\n", c.procs, c.workers, c.duration)
+	p("%s × %s each, all starting at the same moment; %v per run.\n\n", plural(c.procs, "OS process", "OS processes"), plural(c.workers, "goroutine", "goroutines"), c.duration)
 
 	bar := newProgress(stderr, isTerminal(stdout) && isTerminal(stderr), c.duration)
 	defer bar.stop()

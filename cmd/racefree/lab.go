@@ -92,8 +92,8 @@ func (c *LabCommand) Run(ctx context.Context, args []string, stdout, stderr io.W
 
 	show := !c.jsonOut
 	if show {
-		fmt.Fprintf(stdout, "racefree lab: %s on %s — %d processes × %d workers, %v per strategy, %s\n\n",
-			c.scenario, d.Server(), c.procs, c.workers, c.duration, keysText(c.scenario, c.keys, c.rotate))
+		fmt.Fprintf(stdout, "racefree lab: %s on %s — %s × %s, %v per strategy, %s\n\n",
+			c.scenario, d.Server(), plural(c.procs, "process", "processes"), plural(c.workers, "worker", "workers"), c.duration, keysText(c.scenario, c.keys, c.rotate))
 	}
 	bar := newProgress(stderr, show && isTerminal(stdout) && isTerminal(stderr), c.duration)
 	defer bar.stop()
@@ -200,6 +200,14 @@ func (c *LabCommand) validate() ([]string, error) {
 		return nil, usagef("--rotate must not be negative")
 	}
 	return out, nil
+}
+
+// plural writes n with the right form of the noun.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func keysText(scenario string, keys int, rotate time.Duration) string {

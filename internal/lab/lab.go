@@ -113,7 +113,7 @@ func CheckSupported(d dialect.Dialect, scenario, strategy string) error {
 	switch strategy {
 	case "forupdate":
 		if !f.Has(dialect.ForUpdate) {
-			return fmt.Errorf("strategy forupdate cannot run on %s: it has no SELECT … FOR UPDATE", d.Name())
+			return fmt.Errorf("strategy forupdate cannot run on %s: it has no SELECT … FOR UPDATE (its write transaction already excludes every other writer: see tablelock)", d.Name())
 		}
 	case "tablelock":
 		if !f.Has(dialect.TableLocks) && !f.Has(dialect.SingleWriter) {
