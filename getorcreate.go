@@ -56,7 +56,7 @@ func GetOrCreate[T any](ctx context.Context, ex Executor, table string, lookup, 
 	if opts.Adaptive {
 		insertFirst = o.db.hitStat(o.statKey()).ratio() < insertFirstBelow
 	}
-	return run[T](ctx, o, insertFirst)
+	return coalesce(ctx, o, "get-or-create", func() (T, bool, error) { return run[T](ctx, o, insertFirst) })
 }
 
 // op is one get-or-create family call, planned: validated columns and

@@ -29,6 +29,7 @@ import (
 //	Storm: 8 parallel callers on a hot key that changes every 64 calls vs
 //	       the hand-written fastest correct sequence (SELECT; INSERT … ON
 //	       CONFLICT DO NOTHING RETURNING; SELECT)
+//	       (Storm-coalesce: the same with Options.Coalesce)
 //	Batch: GetOrCreateMany of 1000 new keys vs 1000 GetOrCreate calls
 //	       (x-raw is then the batch's speed-up)
 //
@@ -149,43 +150,48 @@ func benchGetOrCreate(b *testing.B, db *racefree.DB) {
 
 	// Storm: the goroutines share one key, which changes every 64 calls,
 	// so each key is created once under contention and then hit.
-	b.Run("Storm", func(b *testing.B) {
-		b.ReportAllocs()
-		var rawSeq, oursSeq atomic.Int64
-		var tRaw, tOurs, n atomic.Int64
-		sel := "SELECT id, email, name FROM " + table + " WHERE email = " + ph(1)
-		b.SetParallelism(4)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				s := time.Now()
-				k := "raw-storm-" + strconv.FormatInt(rawSeq.Add(1)/64, 10)
-				var u gocUser
-				err := db.SQL().QueryRowContext(ctx, sel, k).Scan(&u.ID, &u.Email, &u.Name)
-				if errors.Is(err, sql.ErrNoRows) {
-					err = db.SQL().QueryRowContext(ctx, rawInsert, k, "S").Scan(&u.ID, &u.Email, &u.Name)
+	for _, sc := range []struct {
+		name string
+		opts racefree.Options
+	}{{"Storm", racefree.Options{}}, {"Storm-coalesce", racefree.Options{Coalesce: true}}} {
+		b.Run(sc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var rawSeq, oursSeq atomic.Int64
+			var tRaw, tOurs, n atomic.Int64
+			sel := "SELECT id, email, name FROM " + table + " WHERE email = " + ph(1)
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					s := time.Now()
+					k := "raw-" + sc.name + strconv.FormatInt(rawSeq.Add(1)/64, 10)
+					var u gocUser
+					err := db.SQL().QueryRowContext(ctx, sel, k).Scan(&u.ID, &u.Email, &u.Name)
 					if errors.Is(err, sql.ErrNoRows) {
-						err = db.SQL().QueryRowContext(ctx, sel, k).Scan(&u.ID, &u.Email, &u.Name)
+						err = db.SQL().QueryRowContext(ctx, rawInsert, k, "S").Scan(&u.ID, &u.Email, &u.Name)
+						if errors.Is(err, sql.ErrNoRows) {
+							err = db.SQL().QueryRowContext(ctx, sel, k).Scan(&u.ID, &u.Email, &u.Name)
+						}
 					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					tRaw.Add(int64(time.Since(s)))
+					s = time.Now()
+					k = sc.name + strconv.FormatInt(oursSeq.Add(1)/64, 10)
+					if _, _, err := racefree.GetOrCreate[gocUser](ctx, db, table, racefree.Values{"email": k}, racefree.Values{"name": "S"}, sc.opts); err != nil {
+						b.Error(err)
+						return
+					}
+					tOurs.Add(int64(time.Since(s)))
+					n.Add(1)
 				}
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				tRaw.Add(int64(time.Since(s)))
-				s = time.Now()
-				k = "storm-" + strconv.FormatInt(oursSeq.Add(1)/64, 10)
-				if _, _, err := racefree.GetOrCreate[gocUser](ctx, db, table, racefree.Values{"email": k}, racefree.Values{"name": "S"}, racefree.Options{}); err != nil {
-					b.Error(err)
-					return
-				}
-				tOurs.Add(int64(time.Since(s)))
-				n.Add(1)
-			}
+			})
+			b.ReportMetric(float64(tRaw.Load())/float64(n.Load()), "raw-ns/op")
+			b.ReportMetric(float64(tOurs.Load())/float64(n.Load()), "racefree-ns/op")
+			b.ReportMetric(float64(tRaw.Load())/float64(tOurs.Load()), "x-raw")
 		})
-		b.ReportMetric(float64(tRaw.Load())/float64(n.Load()), "raw-ns/op")
-		b.ReportMetric(float64(tOurs.Load())/float64(n.Load()), "racefree-ns/op")
-		b.ReportMetric(float64(tRaw.Load())/float64(tOurs.Load()), "x-raw")
-	})
+	}
 
 	const batch = 1000
 	b.Run("Batch1000", func(b *testing.B) {

@@ -21,3 +21,7 @@ func AdaptiveHitRatio(db *DB, table string, cols ...string) float64 {
 	}
 	return db.hitStat(key).ratio()
 }
+
+// CoalescedCalls returns how many calls so far were answered by another
+// call's trip to the database.
+func CoalescedCalls() int64 { return coalesced.Load() }

@@ -64,6 +64,15 @@ type Options struct {
 	// insert first (a miss is one INSERT). It applies to the constraint
 	// strategy, the only one where the order matters.
 	Adaptive bool
+	// Coalesce lets identical concurrent GetOrCreate and CreateOrGet calls
+	// on one *DB (same table, result type and lookup) share one trip to
+	// the database: the first runs, the others wait for its row and get
+	// created == false (their defaults are not used, as if they had lost
+	// the race). It saves round trips in a storm on a hot key, and costs a
+	// little on every call, so it is off by default. Correctness never
+	// depends on it: the database still decides who creates the row, and
+	// when the shared call fails each waiter runs its own.
+	Coalesce bool
 	// Tx configures the transaction that the lock and serializable
 	// strategies begin when the executor is a *DB or *Conn, and the retries
 	// of retryable errors (deadlocks, busy, serialization failures) of
