@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -158,36 +159,66 @@ type batchKey struct {
 // encodeKey is a lookup's identity: typed, so that 1 and "1" differ, and
 // text equal whether the driver gave string or []byte.
 func encodeKey(vals []any) string {
-	var b strings.Builder
+	if len(vals) == 1 {
+		if s, ok := vals[0].(string); ok {
+			// The common case, without building anything: "s" marks text.
+			return "s" + s
+		}
+	}
+	b := make([]byte, 0, 32)
 	for _, v := range vals {
 		switch x := v.(type) {
 		case nil:
-			b.WriteString("N;")
+			b = append(b, 'N')
 		case string:
-			fmt.Fprintf(&b, "s%d:%s;", len(x), x)
+			b = append(b, 's')
+			b = strconv.AppendInt(b, int64(len(x)), 10)
+			b = append(b, ':')
+			b = append(b, x...)
 		case []byte:
-			fmt.Fprintf(&b, "s%d:%s;", len(x), x)
+			b = append(b, 's')
+			b = strconv.AppendInt(b, int64(len(x)), 10)
+			b = append(b, ':')
+			b = append(b, x...)
 		case int64:
-			fmt.Fprintf(&b, "i%d;", x)
+			b = append(b, 'i')
+			b = strconv.AppendInt(b, x, 10)
 		case float64:
 			if x == float64(int64(x)) {
-				fmt.Fprintf(&b, "i%d;", int64(x))
+				b = append(b, 'i')
+				b = strconv.AppendInt(b, int64(x), 10)
 			} else {
-				fmt.Fprintf(&b, "f%v;", x)
+				b = append(b, 'f')
+				b = strconv.AppendFloat(b, x, 'g', -1, 64)
 			}
 		case bool:
 			if x {
-				b.WriteString("i1;")
+				b = append(b, "i1"...)
 			} else {
-				b.WriteString("i0;")
+				b = append(b, "i0"...)
 			}
 		case time.Time:
-			fmt.Fprintf(&b, "t%d;", x.UnixNano())
+			b = append(b, 't')
+			b = strconv.AppendInt(b, x.UnixNano(), 10)
 		default:
-			fmt.Fprintf(&b, "%T:%v;", x, x)
+			b = fmt.Appendf(b, "%T:%v", x, x)
+		}
+		b = append(b, ';')
+	}
+	if len(vals) == 1 && b[0] == 's' {
+		// Keep one encoding per single text value: the fast path above.
+		return "s" + string(b[bytesIndexColon(b)+1:len(b)-1])
+	}
+	return string(b)
+}
+
+func bytesIndexColon(b []byte) int {
+	for i, c := range b {
+		if c == ':' {
+			return i
 		}
 	}
-	return b.String()
+	return -1
 }
 
 // runBatch fills rows and created for every key: read what exists,
