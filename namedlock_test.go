@@ -118,6 +118,9 @@ func TestLockNamedCounterChild(t *testing.T) {
 	}
 	defer testdb.Watchdog(t, 110*time.Second)()
 	db := testdb.Open(t, args.Values["dsn"])
+	if args.Values["noadvisory"] == "1" {
+		db = openNoAdvisoryPG(t, args.Values["dsn"])
+	}
 	db.SQL().SetMaxOpenConns(nlPoolSize)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()

@@ -1,0 +1,106 @@
+package racefree_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/racefree/racefree"
+	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/dialect/pgdialect"
+	"github.com/racefree/racefree/internal/proctest"
+	"github.com/racefree/racefree/internal/testdb"
+)
+
+// noAdvisoryPG is PostgreSQL pretending to lack advisory locks, as
+// CockroachDB does, so that LockNamed's lock-table path for
+// PostgreSQL-protocol engines runs against a real server.
+type noAdvisoryPG struct{ *pgdialect.Dialect }
+
+func (d noAdvisoryPG) Features() dialect.Features {
+	return d.Dialect.Features().Without(dialect.AdvisoryLocks)
+}
+
+func openNoAdvisoryPG(t testing.TB, dsn string) *racefree.DB {
+	t.Helper()
+	sqlDB, err := pgdialect.Open(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sqlDB.Close() })
+	db, err := racefree.New(context.Background(), sqlDB, noAdvisoryPG{pgdialect.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// TestLockNamed_LockTableOnPostgres runs the lock-table path (CockroachDB's)
+// on PostgreSQL: the table is created on first use, 4 processes × 64
+// goroutines lose no increment, Try and Timeout behave.
+func TestLockNamed_LockTableOnPostgres(t *testing.T) {
+	e, _ := testdb.Get("postgres")
+	e.Require(t)
+	defer testdb.Watchdog(t, 150*time.Second)()
+	dsn := e.DSN(t)
+	db := openNoAdvisoryPG(t, dsn)
+	ctx := context.Background()
+	// Creation on first use, inside a caller's transaction: the missing
+	// table must not abort it.
+	testdb.Exec(t, db, "DROP TABLE IF EXISTS racefree_locks")
+	err := racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+		if err := racefree.LockNamed(ctx, tx, "first", racefree.LockOptions{}); err != nil {
+			return err
+		}
+		var one int
+		return tx.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	})
+	if err != nil {
+		t.Fatalf("first lock: %v", err)
+	}
+
+	table := mustNamedLockCounter(t, db)
+	proctest.Run(t, nlProcs, "TestLockNamedCounterChild", map[string]string{
+		"dsn": dsn, "table": table, "lock": testdb.UniqueName("tblctr"), "noadvisory": "1",
+	}, 120*time.Second)
+	if got, want := testdb.QueryInt(t, db, "SELECT n FROM "+table+" WHERE id = 1"), int64(nlProcs*nlGoroutines*nlIncrements); got != want {
+		t.Fatalf("counter = %d, want %d", got, want)
+	}
+
+	name := testdb.UniqueName("tblheld")
+	sqlTx, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlTx.Rollback()
+	if err := racefree.LockNamed(ctx, db.WrapTx(sqlTx, nil), name, racefree.LockOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, tc := range []struct {
+		opts racefree.LockOptions
+		want error
+	}{
+		{opts: racefree.LockOptions{Try: true}, want: racefree.ErrLockNotAcquired},
+		{opts: racefree.LockOptions{Timeout: 200 * time.Millisecond}, want: racefree.ErrLockTimeout},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+				err := racefree.LockNamed(ctx, tx, name, tc.opts)
+				if !errors.Is(err, tc.want) {
+					t.Errorf("%+v: want %v, got %v", tc.opts, tc.want, err)
+				}
+				var one int
+				return tx.QueryRowContext(ctx, "SELECT 1").Scan(&one) // still usable
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+}
