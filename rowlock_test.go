@@ -9,10 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/racefree/racefree"
+	"github.com/racefree/racefree/internal/proctest"
 	"github.com/racefree/racefree/internal/testdb"
 )
 
@@ -277,4 +279,88 @@ func TestLockClause_SQLite(t *testing.T) {
 	if !errors.Is(err, racefree.ErrLockUnsupported) {
 		t.Fatalf("read-only SQLite transaction: want ErrLockUnsupported, got %v", err)
 	}
+}
+
+// TestLockClause_SkipLockedQueueAcrossProcesses: 2 processes × 16
+// goroutines claim jobs with FOR UPDATE SKIP LOCKED; every job is done
+// exactly once. (On SQLite the write lock serializes the claims.)
+func TestLockClause_SkipLockedQueueAcrossProcesses(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		defer testdb.Watchdog(t, 120*time.Second)()
+		dsn := e.DSN(t)
+		db := testdb.Open(t, dsn)
+		const jobs = 300
+		table := testdb.CreateTable(t, db, "jobs", "id INTEGER PRIMARY KEY, done INTEGER NOT NULL, runs INTEGER NOT NULL")
+		err := racefree.RunInTx(context.Background(), db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+			for i := 1; i <= jobs; i++ {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO "+table+" (id, done, runs) VALUES ("+strconv.Itoa(i)+", 0, 0)"); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		results := proctest.Run(t, 2, "TestSkipLockedQueueChild", map[string]string{"dsn": dsn, "table": table}, 100*time.Second)
+		if t.Failed() {
+			return
+		}
+		if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table+" WHERE done = 1 AND runs = 1"); n != jobs {
+			t.Fatalf("%d of %d jobs done exactly once (runs > 1: %d)", n, jobs, testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table+" WHERE runs > 1"))
+		}
+		t.Logf("%s: %d jobs, each done once; claims per process %v", e.Name, jobs, proctest.Values(results, "claimed"))
+	})
+}
+
+func TestSkipLockedQueueChild(t *testing.T) {
+	args, ok := proctest.Child(t)
+	if !ok {
+		t.Skip("runs only as a child of proctest.Run")
+	}
+	defer testdb.Watchdog(t, 90*time.Second)()
+	db := testdb.Open(t, args.Values["dsn"])
+	db.SQL().SetMaxOpenConns(8)
+	table := args.Values["table"]
+	ph := db.Dialect().Placeholder
+	ctx := context.Background()
+	var claimed atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				empty := false
+				err := racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+					clause, err := racefree.LockClause(ctx, tx, racefree.RowLock{Wait: racefree.SkipLocked})
+					if err != nil {
+						return err
+					}
+					var id int64
+					err = tx.QueryRowContext(ctx, "SELECT id FROM "+table+" WHERE done = 0 ORDER BY id LIMIT 1"+clause).Scan(&id)
+					if errors.Is(err, sql.ErrNoRows) {
+						empty = true
+						return nil
+					}
+					if err != nil {
+						return err
+					}
+					// The "work": runs counts how often a job was done.
+					_, err = tx.ExecContext(ctx, "UPDATE "+table+" SET done = 1, runs = runs + 1 WHERE id = "+ph(1), id)
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if empty {
+					return
+				}
+				claimed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	proctest.Report("claimed", claimed.Load())
 }
