@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 
@@ -99,6 +100,17 @@ func LockSession(ctx context.Context, db *DB, name string, opts LockOptions) (*S
 			return nil, lockTimeoutErr(verb, name, d.Classify(err))
 		}
 		return nil, fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), d.Classify(err))
+	}
+	if got {
+		// A lock dropped without Unlock must not pin a connection, holding
+		// the lock, forever: when l is collected its connection is closed,
+		// never pooled, which releases the lock. After Unlock the
+		// connection is done and this does nothing. Not something to rely
+		// on: collection may come late or never.
+		runtime.AddCleanup(l, func(c *sql.Conn) {
+			_ = c.Raw(func(any) error { return driver.ErrBadConn })
+			_ = c.Close()
+		}, conn)
 	}
 	if !got {
 		conn.Close() // the server said no: the connection holds nothing

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -298,6 +299,39 @@ func TestLockSession_Counter(t *testing.T) {
 		wg.Wait()
 		if got := testdb.QueryInt(t, db, "SELECT n FROM "+table+" WHERE id = 1"); got != workers*rounds {
 			t.Fatalf("counter = %d, want %d", got, workers*rounds)
+		}
+	})
+}
+
+// TestLockSession_DroppedLockReleased: a SessionLock dropped without
+// Unlock is released once it is garbage collected, and its connection
+// does not go back to the pool.
+func TestLockSession_DroppedLockReleased(t *testing.T) {
+	forSessionLocks(t, func(t *testing.T, e testdb.Engine) {
+		defer testdb.Watchdog(t, 60*time.Second)()
+		db, other := e.Open(t), e.Open(t)
+		ctx := context.Background()
+		name := testdb.UniqueName("dropped")
+		func() {
+			if _, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			runtime.GC()
+			l, err := racefree.LockSession(ctx, other, name, racefree.LockOptions{Try: true})
+			if err == nil {
+				l.Unlock(ctx)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("dropped lock never released: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if st := db.SQL().Stats(); st.Idle != 0 {
+			t.Fatalf("the dropped lock's connection went back to the pool: %+v", st)
 		}
 	})
 }
