@@ -108,8 +108,8 @@ func prepare[T any](ctx context.Context, ex Executor, verb, table string, lookup
 	if err != nil {
 		return nil, err
 	}
-	o.icols = append(slices.Clone(o.lcols), dcols...)
-	o.ivals = append(slices.Clone(o.lvals), dvals...)
+	o.icols = append(append(make([]string, 0, len(o.lcols)+len(dcols)), o.lcols...), dcols...)
+	o.ivals = append(append(make([]any, 0, len(o.lvals)+len(dvals)), o.lvals...), dvals...)
 	for _, v := range o.lvals {
 		o.null = o.null || v == nil
 	}
@@ -139,6 +139,9 @@ func (o *op) checkRequired() error {
 
 // columns checks and normalizes vals; a column also in other is refused.
 func (o *op) columns(vals, other Values) ([]string, []any, error) {
+	if len(vals) == 0 {
+		return nil, nil, nil
+	}
 	cols := make([]string, 0, len(vals))
 	for name := range vals {
 		cols = append(cols, name)
