@@ -252,3 +252,51 @@ func TestGetOrCreate_BadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestGetOrCreate_RepeatableReadRace: 64 goroutines, each in its own
+// REPEATABLE READ transaction that took its snapshot before asking, race
+// for one key: no error reaches them, one row, one created.
+func TestGetOrCreate_RepeatableReadRace(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		if e.Name == "sqlite" {
+			t.Skip("SQLite has no REPEATABLE READ; its write transactions are serial")
+		}
+		defer testdb.Watchdog(t, 90*time.Second)()
+		ctx := context.Background()
+		db := e.Open(t)
+		db.SQL().SetMaxOpenConns(gocPool * 3)
+		table := testdb.CreateTable(t, db, "goc_rrrace", gocUsersDDL)
+		var created, restarts atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range gocGoroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				attempts := 0
+				err := racefree.RunInTx(ctx, db, racefree.TxOptions{Isolation: sql.LevelRepeatableRead}, func(ctx context.Context, tx *racefree.Tx) error {
+					attempts++
+					if _, err := tx.ExecContext(ctx, "SELECT COUNT(*) FROM "+table); err != nil {
+						return err
+					}
+					_, c, err := racefree.GetOrCreate[gocUser](ctx, tx, table, racefree.Values{"email": "hot@x"}, racefree.Values{"name": "n"}, racefree.Options{})
+					if err == nil && c {
+						created.Add(1)
+					}
+					return err
+				})
+				if err != nil {
+					t.Errorf("error surfaced: %v", err)
+				}
+				restarts.Add(int32(attempts - 1))
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); n != 1 || created.Load() != 1 {
+			t.Fatalf("rows = %d, created = %d, want 1 and 1", n, created.Load())
+		}
+		t.Logf("%s: %d REPEATABLE READ transactions, %d restarts", e.Name, gocGoroutines, restarts.Load())
+	})
+}
