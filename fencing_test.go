@@ -35,7 +35,7 @@ func TestLease_ExcludesExpiresFences(t *testing.T) {
 		if _, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Timeout: 200 * time.Millisecond}); !errors.Is(err, racefree.ErrLockTimeout) {
 			t.Fatalf("Timeout on a held lease: %v", err)
 		}
-		if d := time.Since(start); d < 150*time.Millisecond || d > 2*time.Second {
+		if d := time.Since(start); d < 150*time.Millisecond || d > 5*time.Second {
 			t.Errorf("200ms timeout took %v", d)
 		}
 		if err := a.Renew(ctx); err != nil {
