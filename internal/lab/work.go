@@ -173,7 +173,14 @@ func classOf(db *racefree.DB, err error) string {
 	if errors.Is(err, errRetriesSpent) {
 		return "retries exhausted"
 	}
-	return db.Classify(err).Class.String()
+	ce := db.Classify(err)
+	if ce.Class == dialect.ClassOther && ce.Code != "" {
+		// Unclassified server errors are rare and telling: keep the
+		// engine's code, e.g. PostgreSQL's 53200 when SERIALIZABLE runs
+		// out of memory to track conflicts.
+		return "other (" + ce.Code + ")"
+	}
+	return ce.Class.String()
 }
 
 func firstLine(s string) string {
