@@ -376,7 +376,7 @@ func (o *op) buildInsertSQL(onConflict bool) string {
 // read runs the lookup query on q.
 func read[T any](ctx context.Context, o *op, q dialect.Querier, lock string) (T, bool, error) {
 	query, args := o.selectSQL(lock)
-	row, err := scanInto[T](o.c, q.QueryRowContext(ctx, query, args...))
+	row, err := scanInto[T](o.c, o.querier(ctx, q, query).QueryRowContext(ctx, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return row, false, nil
 	}
@@ -395,7 +395,7 @@ func insert[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, onConf
 	query := o.insertSQL(onConflict)
 	do := func(ctx context.Context) error {
 		if o.d.Features().Has(dialect.Returning) {
-			row, err = scanInto[T](o.c, q.QueryRowContext(ctx, query, o.ivals...))
+			row, err = scanInto[T](o.c, o.querier(ctx, q, query).QueryRowContext(ctx, o.ivals...))
 			if errors.Is(err, sql.ErrNoRows) { // ON CONFLICT DO NOTHING did nothing
 				lost = true
 				return nil
