@@ -136,7 +136,9 @@ const lockRowsChunk = 500
 // argument order, which deadlocks under load (measured: thousands of
 // deadlocks a minute on MariaDB; PostgreSQL waits deadlock_timeout, 1 s, on
 // each). Lock rows through one column consistently, best the primary key:
-// locks taken through another index are ordered by that index.
+// locks taken through another index are ordered by that index, and on
+// MySQL/MariaDB a column without an index makes InnoDB lock every row it
+// scans.
 //
 // A key with no row is missing from the result, as is, with SkipLocked, a
 // row another transaction holds: compare len(locked) with the number of

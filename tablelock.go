@@ -75,6 +75,12 @@ func LockTable(ctx context.Context, tx *Tx, table string, mode TableLockMode, op
 		return fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, err)
 	}
 	verb = "lock table " + table + " for " + mode.String()
+	if d.Name() != "sqlite" && !d.Features().Has(dialect.TableLocks) {
+		// CockroachDB has no LOCK TABLE; TiDB takes no gap locks, so a
+		// locking scan would not keep inserts out.
+		return fmt.Errorf("racefree: %s: %w: %s has no table locks; use LockNamed with the table's name as a lock every writer takes",
+			verb, ErrLockUnsupported, d.Server())
+	}
 	switch d.Name() {
 	case "postgres":
 		return tx.lockTablePG(ctx, verb, qt, mode, opts)
