@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/racefree/racefree"
+	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/dialect/pgdialect"
 	"github.com/racefree/racefree/internal/proctest"
 	"github.com/racefree/racefree/internal/testdb"
 )
@@ -195,4 +197,34 @@ func TestLockTable_Refusals(t *testing.T) {
 			t.Error("nil tx accepted")
 		}
 	})
+}
+
+// noTableLocksPG is PostgreSQL pretending to be CockroachDB, which has no
+// LOCK TABLE.
+type noTableLocksPG struct{ *pgdialect.Dialect }
+
+func (d noTableLocksPG) Features() dialect.Features {
+	return d.Dialect.Features().Without(dialect.TableLocks)
+}
+
+func TestLockTable_RefusedWithoutTableLocks(t *testing.T) {
+	e, _ := testdb.Get("postgres")
+	e.Require(t)
+	sqlDB, err := pgdialect.Open(e.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlDB.Close()
+	ctx := context.Background()
+	db, err := racefree.New(ctx, sqlDB, noTableLocksPG{pgdialect.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := testdb.CreateTable(t, db, "tnolock", "id {{id}}")
+	err = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+		return racefree.LockTable(ctx, tx, table, racefree.LockTableWrite, racefree.LockOptions{})
+	})
+	if !errors.Is(err, racefree.ErrLockUnsupported) {
+		t.Fatalf("want ErrLockUnsupported, got %v", err)
+	}
 }
