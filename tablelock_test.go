@@ -214,7 +214,7 @@ func TestLockTable_RefusedWithoutTableLocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sqlDB.Close()
+	t.Cleanup(func() { sqlDB.Close() }) // after CreateTable's cleanup
 	ctx := context.Background()
 	db, err := racefree.New(ctx, sqlDB, noTableLocksPG{pgdialect.New()})
 	if err != nil {
