@@ -64,6 +64,11 @@ import (
 // same name are not guaranteed to exclude each other: use one kind per
 // name.
 //
+// A lock taken inside a savepoint (a nested RunInTx) that is then rolled
+// back may be released with it: PostgreSQL releases advisory locks of an
+// aborted subtransaction, and InnoDB releases the lock on a row inserted
+// after the savepoint. Take locks in the outermost transaction.
+//
 // ctx governs the wait; see [LockOptions] for Try and Timeout. A timeout
 // matches ErrLockTimeout and a failed Try ErrLockNotAcquired; in both cases
 // tx is still usable. A deadlock between named locks (two transactions

@@ -280,6 +280,26 @@ func TestLockNamed_TryAndTimeout(t *testing.T) {
 			}
 		})
 
+		t.Run("TimeoutPathHolds", func(t *testing.T) {
+			// A lock taken with a Timeout (inside a savepoint on
+			// PostgreSQL) stays held after the savepoint is released.
+			other := name + "-timeout"
+			sqlTx, err := holder.SQL().BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sqlTx.Rollback()
+			if err := racefree.LockNamed(ctx, holder.WrapTx(sqlTx, nil), other, racefree.LockOptions{Timeout: time.Second}); err != nil {
+				t.Fatal(err)
+			}
+			err = racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+				return racefree.LockNamed(ctx, tx, other, racefree.LockOptions{Try: true})
+			})
+			if !errors.Is(err, racefree.ErrLockNotAcquired) {
+				t.Fatalf("lock taken with a timeout is not held: %v", err)
+			}
+		})
+
 		t.Run("OtherNameFree", func(t *testing.T) {
 			if e.Name == "sqlite" {
 				t.Skip("SQLite has one lock, the write lock: every name excludes every other")
