@@ -68,17 +68,18 @@ func (l *Ledger) Create(ctx context.Context, n int, balance int64) error {
 			return fmt.Errorf("ledger: create: %w", l.DB.Classify(err))
 		}
 	}
+	// One statement per account that leaves an existing one alone, so that
+	// two programs creating the same ledger at once do not collide.
+	insert := "INSERT INTO " + acc + " (id, balance) VALUES (" + d.Placeholder(1) + ", " + d.Placeholder(2) + ")"
+	if d.Name() == "mysql" {
+		insert += " ON DUPLICATE KEY UPDATE id = id"
+	} else {
+		insert += " ON CONFLICT (id) DO NOTHING"
+	}
 	return racefree.RunInTx(ctx, l.DB, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
 		for id := int64(1); id <= int64(n); id++ {
-			var exists int
-			err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+acc+" WHERE id = "+d.Placeholder(1), id).Scan(&exists)
-			if err != nil {
+			if _, err := tx.ExecContext(ctx, insert, id, balance); err != nil {
 				return err
-			}
-			if exists == 0 {
-				if _, err := tx.ExecContext(ctx, "INSERT INTO "+acc+" (id, balance) VALUES ("+d.Placeholder(1)+", "+d.Placeholder(2)+")", id, balance); err != nil {
-					return err
-				}
 			}
 		}
 		return nil
