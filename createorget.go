@@ -26,5 +26,8 @@ func CreateOrGet[T any](ctx context.Context, ex Executor, table string, lookup, 
 	if opts.Adaptive {
 		insertFirst = o.db.hitStat(o.statKey()).ratio() < insertFirstBelow
 	}
+	if !opts.Coalesce {
+		return run[T](ctx, o, insertFirst)
+	}
 	return coalesce(ctx, o, "get-or-create", func() (T, bool, error) { return run[T](ctx, o, insertFirst) })
 }

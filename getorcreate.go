@@ -56,6 +56,9 @@ func GetOrCreate[T any](ctx context.Context, ex Executor, table string, lookup, 
 	if opts.Adaptive {
 		insertFirst = o.db.hitStat(o.statKey()).ratio() < insertFirstBelow
 	}
+	if !opts.Coalesce {
+		return run[T](ctx, o, insertFirst)
+	}
 	return coalesce(ctx, o, "get-or-create", func() (T, bool, error) { return run[T](ctx, o, insertFirst) })
 }
 
@@ -469,12 +472,16 @@ func run[T any](ctx context.Context, o *op, insertFirst bool) (row T, created bo
 		} else {
 			// Outside a transaction every statement commits on its own, so
 			// the whole sequence can be run again after a deadlock (MySQL
-			// gap locks) or SQLITE_BUSY.
-			err = o.db.retry(ctx, o.opts.Tx, func(ctx context.Context) error {
-				var err error
-				row, created, err = constraintPath[T](ctx, o, o.h.q, nil, insertFirst)
-				return err
-			})
+			// gap locks) or SQLITE_BUSY. The first attempt runs without the
+			// retry loop's closure: it is the hit path.
+			row, created, err = constraintPath[T](ctx, o, o.h.q, nil, insertFirst)
+			if err != nil && o.db.d.Classify(err).Class.Retryable() {
+				err = o.db.retry(ctx, o.opts.Tx, func(ctx context.Context) error {
+					var err error
+					row, created, err = constraintPath[T](ctx, o, o.h.q, nil, insertFirst)
+					return err
+				})
+			}
 		}
 	case StrategyLock, StrategySerializable:
 		row, created, err = lockedPath[T](ctx, o)
