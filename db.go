@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -25,6 +26,12 @@ type DB struct {
 	// hitStats holds the observed hit ratio per (table, lookup columns)
 	// for adaptive get-or-create: key → *hitStat. See strategy.go.
 	hitStats sync.Map
+	// stmts holds the get-or-create family's prepared statements on
+	// SQLite: query text → *sql.Stmt. See getorcreate_stmt.go.
+	stmts sync.Map
+	// locksReady records that the lock strategy made sure LockNamed's
+	// table exists. See getorcreate_lock.go.
+	locksReady atomic.Bool
 }
 
 // Open opens the database a DSN names and detects its server:

@@ -1,9 +1,6 @@
 package racefree
 
-import (
-	"context"
-	"sync"
-)
+import "context"
 
 // lockForGetOrCreate takes the lock strategy's named lock for the rest of
 // tx: LockNamed, which every engine supports (PostgreSQL advisory locks, a
@@ -12,21 +9,17 @@ func lockForGetOrCreate(ctx context.Context, tx *Tx, name string) error {
 	return LockNamed(ctx, tx, name, LockOptions{})
 }
 
-// lockTablesMade records the DBs whose lock table the lock strategy has
-// made sure of: *DB → struct{}.
-var lockTablesMade sync.Map
-
 // prepareLocks makes sure, once per DB and before any transaction holds a
 // connection, that LockNamed's table exists. LockNamed would create it on
 // first use on a second pooled connection, which a pool whose every
 // connection is in a get-or-create transaction cannot give.
 func prepareLocks(ctx context.Context, db *DB) error {
-	if _, ok := lockTablesMade.Load(db); ok {
+	if db.locksReady.Load() {
 		return nil
 	}
 	if err := CreateLockTable(ctx, db); err != nil {
 		return err
 	}
-	lockTablesMade.Store(db, struct{}{})
+	db.locksReady.Store(true)
 	return nil
 }

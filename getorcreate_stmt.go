@@ -3,7 +3,6 @@ package racefree
 import (
 	"context"
 	"database/sql"
-	"sync"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -16,30 +15,22 @@ import (
 // *sql.Stmt per statement text, which database/sql prepares once per
 // pooled connection.
 
-// stmts holds the prepared statements: stmtKey → *sql.Stmt. They live as
-// long as the process: one per statement shape, a bounded set.
-var stmts sync.Map
-
-type stmtKey struct {
-	db    *DB
-	query string
-}
-
 // querier returns where to run query: a prepared statement on SQLite when
 // the executor is the pool, else the executor itself.
 func (o *op) querier(ctx context.Context, q dialect.Querier, query string) rowQuerier {
 	if o.d.Name() != "sqlite" || q != dialect.Querier(o.db.sql) {
 		return plainQuerier{q, query}
 	}
-	k := stmtKey{o.db, query}
-	if s, ok := stmts.Load(k); ok {
+	// DB.stmts holds them, one per statement shape (a bounded set), for
+	// as long as the DB lives.
+	if s, ok := o.db.stmts.Load(query); ok {
 		return s.(*sql.Stmt)
 	}
 	s, err := o.db.sql.PrepareContext(ctx, query)
 	if err != nil {
 		return plainQuerier{q, query} // the error will show when it runs
 	}
-	if prev, loaded := stmts.LoadOrStore(k, s); loaded {
+	if prev, loaded := o.db.stmts.LoadOrStore(query, s); loaded {
 		s.Close()
 		return prev.(*sql.Stmt)
 	}
