@@ -42,6 +42,15 @@ func TestLease_ExcludesExpiresFences(t *testing.T) {
 			t.Fatalf("Renew: %v", err)
 		}
 		time.Sleep(700 * time.Millisecond) // past the TTL
+		check := func(l *racefree.Lease) error {
+			return racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+				return l.Check(ctx, tx)
+			})
+		}
+		// Expired, but nobody else acquired it: the token still fences.
+		if err := check(a); err != nil {
+			t.Fatalf("Check of an expired lease nobody took: %v", err)
+		}
 		b, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Try: true, TTL: time.Minute})
 		if err != nil {
 			t.Fatalf("acquire an expired lease: %v", err)
@@ -51,11 +60,6 @@ func TestLease_ExcludesExpiresFences(t *testing.T) {
 		}
 		if err := a.Renew(ctx); !errors.Is(err, racefree.ErrLeaseLost) {
 			t.Fatalf("Renew of a superseded lease: %v", err)
-		}
-		check := func(l *racefree.Lease) error {
-			return racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
-				return l.Check(ctx, tx)
-			})
 		}
 		if err := check(a); !errors.Is(err, racefree.ErrLeaseLost) {
 			t.Fatalf("Check with the old token: want ErrLeaseLost, got %v", err)
