@@ -64,3 +64,11 @@ func TestLookup_Unregistered(t *testing.T) {
 		t.Fatalf("Lookup(oracle) = %v", err)
 	}
 }
+
+func TestError_NilIsSafe(t *testing.T) {
+	var ce *dialect.Error
+	var err error = ce // what `err := db.Classify(nil)` stored in an error looks like
+	if errors.Is(err, dialect.ErrDeadlock) || errors.Unwrap(err) != nil || err.Error() != "<nil>" {
+		t.Fatal("a nil *Error must match nothing and not panic")
+	}
+}

@@ -137,6 +137,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e == nil {
+		return "<nil>"
+	}
 	if e.Err == nil {
 		return "racefree: " + e.Class.String()
 	}
@@ -144,10 +147,20 @@ func (e *Error) Error() string {
 }
 
 // Unwrap returns the driver's error.
-func (e *Error) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}
 
-// Is reports whether target is the sentinel of e's class.
+// Is reports whether target is the sentinel of e's class. A nil *Error (what
+// Classify returns for a nil error, possibly stored in an error variable)
+// matches nothing.
 func (e *Error) Is(target error) bool {
+	if e == nil {
+		return false
+	}
 	s, ok := sentinels[e.Class]
 	return ok && s == target
 }
