@@ -197,7 +197,17 @@ func (o *op) resolve(s Strategy) (Strategy, error) {
 				o.verb, ErrNullLookup, o.ix.Name)
 		}
 		return s, nil
-	case StrategyLock, StrategySerializable:
+	case StrategySerializable:
+		if o.d.Features().Has(dialect.NodeLocalNamedLocks) && !(o.ix != nil && (!o.null || o.ix.NullsNotDistinct)) {
+			// Galera certifies only write-write conflicts on the same
+			// rows: two nodes inserting the same lookup as two different
+			// rows never conflict (measured: duplicates). Only a unique
+			// index or the lock strategy's certified lock row works there.
+			return 0, fmt.Errorf("racefree: %s: %w: on a Galera cluster SERIALIZABLE is per node, so it cannot keep a lookup unique without a unique index; use StrategyLock",
+				o.verb, ErrStrategyUnavailable)
+		}
+		return s, nil
+	case StrategyLock:
 		return s, nil
 	}
 	return 0, inputError(o.verb, "unknown strategy %d", s)

@@ -34,7 +34,10 @@ const (
 	StrategyLock
 	// StrategySerializable runs SELECT and INSERT in a SERIALIZABLE
 	// transaction and lets the engine's conflict detection, with retries,
-	// decide. On a *Tx the transaction must already be SERIALIZABLE.
+	// decide. On a *Tx the transaction must already be SERIALIZABLE. It is
+	// refused on a MariaDB Galera cluster without a covering unique index:
+	// there SERIALIZABLE is per node, and two nodes inserting the same
+	// lookup as two different rows never conflict.
 	StrategySerializable
 )
 
