@@ -116,7 +116,13 @@ func prepare[T any](ctx context.Context, ex Executor, verb, table string, lookup
 	for _, v := range o.lvals {
 		o.null = o.null || v == nil
 	}
-	if verb != "update or create func" {
+	switch verb {
+	case verbUnlink:
+		return o, nil // a DELETE: no insert to check, no strategy
+	case verbUpdateFunc:
+		// The values come later from the update function; they are
+		// checked before an INSERT.
+	default:
 		if err := o.checkRequired(); err != nil {
 			return nil, err
 		}
@@ -127,6 +133,12 @@ func prepare[T any](ctx context.Context, ex Executor, verb, table string, lookup
 	}
 	return o, nil
 }
+
+// Verbs that change what prepare checks.
+const (
+	verbUnlink     = "unlink"
+	verbUpdateFunc = "update or create func"
+)
 
 // checkRequired refuses an INSERT that would leave out a NOT NULL column
 // without a default: the engine would refuse it too, but only after the

@@ -2,6 +2,7 @@ package racefree_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -237,6 +238,26 @@ func TestLink_Race(t *testing.T) {
 		}
 		if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); n != 0 {
 			t.Errorf("rows = %d, want 0", n)
+		}
+	})
+}
+
+// TestUnlink_AnyTable: Unlink needs no index and does not care about
+// columns it does not name (a NOT NULL column without default included).
+func TestUnlink_AnyTable(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		ctx := context.Background()
+		db := e.Open(t)
+		table := testdb.CreateTable(t, db, "unlink", `post_id INTEGER NOT NULL, tag_id INTEGER NOT NULL, note {{text}} NOT NULL`)
+		testdb.Exec(t, db, "INSERT INTO "+table+" (post_id, tag_id, note) VALUES (1, 2, 'x')")
+		for i, want := range []bool{true, false} {
+			deleted, err := racefree.Unlink(ctx, db, table, racefree.Values{"post_id": 1, "tag_id": 2})
+			if err != nil || deleted != want {
+				t.Fatalf("call %d: deleted=%v err=%v, want %v", i, deleted, err, want)
+			}
+		}
+		if _, err := racefree.Unlink(ctx, db, table, racefree.Values{}); !errors.Is(err, racefree.ErrInvalidInput) {
+			t.Fatalf("empty link: err = %v, want ErrInvalidInput", err)
 		}
 	})
 }

@@ -67,7 +67,7 @@ func Link(ctx context.Context, ex Executor, table string, link Values, opts Opti
 // this call removed it; concurrent Unlinks of the same link leave no row
 // and report deleted to exactly one caller. It needs no index.
 func Unlink(ctx context.Context, ex Executor, table string, link Values) (deleted bool, err error) {
-	o, err := prepare[Values](ctx, ex, "unlink", table, link, nil, Options{Strategy: StrategySerializable})
+	o, err := prepare[Values](ctx, ex, verbUnlink, table, link, nil, Options{})
 	if err != nil {
 		return false, err
 	}

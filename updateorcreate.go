@@ -74,7 +74,7 @@ func UpdateOrCreate[T any](ctx context.Context, ex Executor, table string, looku
 // not have side effects outside the database. An error from update aborts
 // the call and is returned as it is.
 func UpdateOrCreateFunc[T any](ctx context.Context, ex Executor, table string, lookup Values, update func(current *T) (Values, error), opts Options) (row T, created bool, err error) {
-	o, err := prepare[T](ctx, ex, "update or create func", table, lookup, nil, opts)
+	o, err := prepare[T](ctx, ex, verbUpdateFunc, table, lookup, nil, opts)
 	if err != nil {
 		return row, false, err
 	}
