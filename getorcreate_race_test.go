@@ -25,7 +25,7 @@ const (
 	gocProcs      = 4
 	gocKeys       = 16
 	gocCalls      = 4 // per goroutine
-	gocPool       = 3 // connections per process and strategy: 4 processes × 3 strategies stay under max_connections
+	gocPool       = 2 // connections per process and strategy: 4 processes × 3 strategies × 2 = 24 sessions, well under PostgreSQL's 100 shared with other suites
 )
 
 // gocRaceCase is one strategy under test, with the table shape it needs.
