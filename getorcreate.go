@@ -497,8 +497,9 @@ func run[T any](ctx context.Context, o *op, insertFirst bool) (row T, created bo
 			// gap locks) or SQLITE_BUSY. The first attempt runs without the
 			// retry loop's closure: it is the hit path.
 			row, created, err = constraintPath[T](ctx, o, o.h.q, nil, insertFirst)
-			if err != nil && o.db.d.Classify(err).Class.Retryable() {
-				err = o.db.retry(ctx, o.opts.Tx, func(ctx context.Context) error {
+			if txo := o.opts.Tx; err != nil && txo.maxAttempts() > 1 && o.db.d.Classify(err).Class.Retryable() {
+				txo.MaxAttempts = txo.maxAttempts() - 1 // the first attempt is spent
+				err = o.db.retry(ctx, txo, func(ctx context.Context) error {
 					var err error
 					row, created, err = constraintPath[T](ctx, o, o.h.q, nil, insertFirst)
 					return err
