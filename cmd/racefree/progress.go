@@ -3,12 +3,17 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
+
 	"github.com/racefree/racefree/internal/lab"
 )
+
+// progressSteps is the bar's resolution: its maximum, reached when the
+// strategy's duration has passed.
+const progressSteps = 1000
 
 // progress draws a one-line bar on a terminal while a strategy runs. On
 // anything else it does nothing, so that redirected output holds only the
@@ -37,13 +42,24 @@ func (p *progress) begin(spec *lab.Spec, start time.Time) {
 	done := make(chan struct{})
 	p.done = done
 	p.mu.Unlock()
+	name := fmt.Sprintf("  %-12s", spec.Strategy)
+	bar := progressbar.NewOptions64(progressSteps,
+		progressbar.OptionSetWriter(p.w),
+		progressbar.OptionSetDescription(name),
+		progressbar.OptionSetTheme(progressbar.ThemeASCII),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionSetElapsedTime(false),
+		progressbar.OptionUseANSICodes(true),
+	)
 	p.wg.Go(func() {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
-				fmt.Fprint(p.w, "\r\033[K")
+				// Only this goroutine draws the bar, and it has stopped.
+				bar.Clear()
 				return
 			case <-t.C:
 			}
@@ -52,9 +68,15 @@ func (p *progress) begin(spec *lab.Spec, start time.Time) {
 			if el >= 0 {
 				label = fmt.Sprintf("%4.1fs/%v", min(el, p.duration).Seconds(), p.duration)
 			}
-			const width = 30
-			n := int(float64(width) * max(0, min(1, float64(el)/float64(p.duration))))
-			fmt.Fprintf(p.w, "\r  %-12s [%s%s] %s", spec.Strategy, strings.Repeat("#", n), strings.Repeat(".", width-n), label)
+			// Describe draws the bar with the new label, then Set64 draws it
+			// again if it moved. The first drawing is thus never a full bar,
+			// which the bar would not measure for Clear.
+			bar.Describe(name + " " + label)
+			frac := 1.0
+			if p.duration > 0 {
+				frac = max(0, min(1, float64(el)/float64(p.duration)))
+			}
+			bar.Set64(int64(frac * progressSteps))
 		}
 	})
 }

@@ -38,8 +38,32 @@ func TestHist_Quantile(t *testing.T) {
 		t.Fatal(err)
 	}
 	back.Merge(h)
-	if back.N != 2000 || back.Quantile(0.5) != h.Quantile(0.5) {
-		t.Errorf("merged: n %d, p50 %v; want 2000, %v", back.N, back.Quantile(0.5), h.Quantile(0.5))
+	if back.Count() != 2000 || back.Quantile(0.5) != h.Quantile(0.5) {
+		t.Errorf("merged: n %d, p50 %v; want 2000, %v", back.Count(), back.Quantile(0.5), h.Quantile(0.5))
+	}
+	// An empty histogram travels too.
+	var empty, got lab.Hist
+	if b, err = json.Marshal(empty); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &got); err != nil || got.Count() != 0 {
+		t.Errorf("empty histogram through JSON: %s, count %d, err %v", b, got.Count(), err)
+	}
+}
+
+func TestHist_Clamp(t *testing.T) {
+	var h lab.Hist
+	h.Record(-time.Second)
+	h.Record(0)
+	h.Record(time.Hour)
+	if h.Count() != 3 {
+		t.Fatalf("count = %d, want 3: out-of-range latencies must be kept", h.Count())
+	}
+	if got := h.Quantile(0); got < time.Microsecond-time.Microsecond/100 || got > time.Microsecond+time.Microsecond/100 {
+		t.Errorf("p0 = %v, want about 1µs (clamped)", got)
+	}
+	if got := h.Quantile(1); got < 10*time.Minute-time.Second || got > 10*time.Minute+time.Second {
+		t.Errorf("p100 = %v, want about 10m (clamped)", got)
 	}
 }
 
