@@ -2,9 +2,11 @@ package racefree
 
 import (
 	"context"
+	"fmt"
 	"reflect"
-	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Coalescing (Options.Coalesce): identical concurrent get-or-create calls
@@ -12,26 +14,17 @@ import (
 // hot key; the database still decides who creates the row, and a call
 // that cannot share (another executor, an error) simply runs on its own.
 
-// inflight is one call being made on behalf of everyone waiting for it.
-type inflight struct {
-	done    chan struct{}
-	row     any // T, valid when err is nil
-	created bool
-	err     error
-}
-
 // coalesced counts the calls answered by another call's trip, for tests.
 var coalesced atomic.Int64
 
-// flights holds the calls in flight: flightKey → *inflight.
-var flights sync.Map
+// flights holds the calls in flight, keyed by flightKey.
+var flights singleflight.Group
 
-type flightKey struct {
-	db     *DB
-	rt     reflect.Type
-	table  string
-	kind   string // the operation and strategy
-	lookup string // encodeKey of the normalized lookup values and columns
+// flightKey identifies calls that may share one trip: same DB, result
+// type, table, operation and strategy, and normalized lookup.
+func flightKey[T any](o *op, kind string) string {
+	return fmt.Sprintf("%p\x00%v\x00%s\x00%s\x00%s\x00%s", o.db, reflect.TypeFor[T](), o.t.Name, kind,
+		o.key("", false).lcols, encodeKey(o.lvals))
 }
 
 // coalesce runs call once for all concurrent callers with the same key.
@@ -43,30 +36,33 @@ func coalesce[T any](ctx context.Context, o *op, kind string, call func() (T, bo
 	if !o.opts.Coalesce || o.h.tx != nil || o.h.conn != nil {
 		return call() // a transaction or pinned connection is the caller's own
 	}
-	key := flightKey{db: o.db, rt: reflect.TypeFor[T](), table: o.t.Name, kind: kind,
-		lookup: o.key("", false).lcols + "\x00" + encodeKey(o.lvals)}
-	f := &inflight{done: make(chan struct{})}
-	if v, loaded := flights.LoadOrStore(key, f); loaded {
-		other := v.(*inflight)
-		select {
-		case <-other.done:
-			if other.err == nil {
-				coalesced.Add(1)
-				return copyRow(other.row.(T)), false, nil
-			}
-		case <-ctx.Done():
-			var zero T
-			return zero, false, o.db.wrapErr(o.verb, ctx.Err())
-		}
-		return call()
+	type result struct {
+		row     T
+		created bool
 	}
-	defer func() {
-		flights.Delete(key)
-		close(f.done)
-	}()
-	row, created, err := call()
-	f.row, f.created, f.err = row, created, err
-	return row, created, err
+	// ran is written only by this caller's own function, which runs only
+	// if this caller leads; the channel receive orders it before the read.
+	ran := false
+	ch := flights.DoChan(flightKey[T](o, kind), func() (any, error) {
+		ran = true
+		row, created, err := call()
+		return result{row, created}, err
+	})
+	var zero T
+	select {
+	case r := <-ch:
+		switch {
+		case ran:
+			res := r.Val.(result)
+			return res.row, res.created, r.Err
+		case r.Err != nil:
+			return call()
+		}
+		coalesced.Add(1)
+		return copyRow(r.Val.(result).row), false, nil
+	case <-ctx.Done():
+		return zero, false, o.db.wrapErr(o.verb, ctx.Err())
+	}
 }
 
 // copyRow gives a waiter its own copy of a Values row, so that callers
