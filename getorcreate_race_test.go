@@ -209,6 +209,17 @@ func TestGetOrCreateRaceChild(t *testing.T) {
 	if !ok {
 		t.Skip("runs only as a child of proctest.Run")
 	}
+	runStrategiesChild(t, args, func(ctx context.Context, db *racefree.DB, table string, strategy racefree.Strategy) (int64, []error) {
+		return runGocWorkers(ctx, db, table, strategy, gocGoroutines, args.Index*gocGoroutines)
+	})
+}
+
+// runStrategiesChild is the body of a child process that runs every
+// strategy of gocRaceCases at once, each on its own pool and table
+// ("table<i>" in args), and reports "created<i>"; errors surfaced to a
+// caller fail the child.
+func runStrategiesChild(t *testing.T, args proctest.Args, work func(ctx context.Context, db *racefree.DB, table string, strategy racefree.Strategy) (int64, []error)) {
+	t.Helper()
 	defer testdb.Watchdog(t, 130*time.Second)()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -219,7 +230,7 @@ func TestGetOrCreateRaceChild(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			created, errs := runGocWorkers(ctx, db, args.Values["table"+strconv.Itoa(i)], tc.strategy, gocGoroutines, args.Index*gocGoroutines)
+			created, errs := work(ctx, db, args.Values["table"+strconv.Itoa(i)], tc.strategy)
 			for j, err := range errs {
 				if j < 5 {
 					t.Errorf("%s: error surfaced: %v", tc.name, err)

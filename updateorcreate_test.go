@@ -151,26 +151,9 @@ func TestUpdateOrCreateChild(t *testing.T) {
 	if !ok {
 		t.Skip("runs only as a child of proctest.Run")
 	}
-	defer testdb.Watchdog(t, 130*time.Second)()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	for i, tc := range gocRaceCases {
-		db := testdb.Open(t, args.Values["dsn"])
-		db.SQL().SetMaxOpenConns(gocPool)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			created, errs := incrementAll(ctx, db, args.Values["table"+strconv.Itoa(i)], tc.strategy, gocGoroutines, uocCalls)
-			for j, err := range errs {
-				if j < 5 {
-					t.Errorf("%s: error surfaced: %v", tc.name, err)
-				}
-			}
-			proctest.Report("created"+strconv.Itoa(i), created)
-		}()
-	}
-	wg.Wait()
+	runStrategiesChild(t, args, func(ctx context.Context, db *racefree.DB, table string, strategy racefree.Strategy) (int64, []error) {
+		return incrementAll(ctx, db, table, strategy, gocGoroutines, uocCalls)
+	})
 }
 
 // TestUpdateOrCreate_ConstantsRace: concurrent UpdateOrCreate with
