@@ -156,11 +156,7 @@ func TestGetOrCreate_RaceGoroutines(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
 				defer cancel()
 				created, errs := runGocWorkers(ctx, db, table, tc.strategy, gocGoroutines, 0)
-				for i, err := range errs {
-					if i < 5 {
-						t.Errorf("error surfaced: %v", err)
-					}
-				}
+				errorsSurfaced(t, "", errs)
 				checkGocTable(t, db, table, created)
 				t.Logf("%s/%s: %d goroutines × %d calls, %d errors, %d rows created",
 					e.Name, tc.name, gocGoroutines, gocCalls, len(errs), created)
@@ -231,11 +227,7 @@ func runStrategiesChild(t *testing.T, args proctest.Args, work func(ctx context.
 		go func() {
 			defer wg.Done()
 			created, errs := work(ctx, db, args.Values["table"+strconv.Itoa(i)], tc.strategy)
-			for j, err := range errs {
-				if j < 5 {
-					t.Errorf("%s: error surfaced: %v", tc.name, err)
-				}
-			}
+			errorsSurfaced(t, tc.name+": ", errs)
 			proctest.Report("created"+strconv.Itoa(i), created)
 		}()
 	}
@@ -280,4 +272,17 @@ func TestGetOrCreate_NaiveDuplicates(t *testing.T) {
 		}
 		t.Logf("%s: naive get-or-create made %d duplicates", e.Name, rows-gocKeys-1)
 	})
+}
+
+// errorsSurfaced fails t for errors that reached a caller, showing the
+// first five.
+func errorsSurfaced(t testing.TB, prefix string, errs []error) {
+	t.Helper()
+	for i, err := range errs {
+		if i == 5 {
+			t.Errorf("%s… and %d more", prefix, len(errs)-5)
+			return
+		}
+		t.Errorf("%serror surfaced: %v", prefix, err)
+	}
 }

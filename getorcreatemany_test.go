@@ -145,11 +145,7 @@ func TestGetOrCreateMany_RaceGoroutines(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
 				defer cancel()
 				created, errs := runManyWorkers(ctx, db, table, tc.strategy, gocGoroutines, 1)
-				for i, err := range errs {
-					if i < 5 {
-						t.Errorf("error surfaced: %v", err)
-					}
-				}
+				errorsSurfaced(t, "", errs)
 				checkManyTable(t, db, table, created)
 				t.Logf("%s/%s: %d goroutines × 2 batches of %d over %d keys: %d created", e.Name, tc.name, gocGoroutines, manySize, manyKeys, created)
 			})
@@ -189,11 +185,7 @@ func TestGetOrCreateManyChild(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	created, errs := runManyWorkers(ctx, db, args.Values["table"], racefree.StrategyConstraint, gocGoroutines, uint64(args.Index)+100)
-	for i, err := range errs {
-		if i < 5 {
-			t.Errorf("error surfaced: %v", err)
-		}
-	}
+	errorsSurfaced(t, "", errs)
 	proctest.Report("created", created)
 }
 
