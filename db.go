@@ -29,6 +29,8 @@ type DB struct {
 	// stmts holds the get-or-create family's prepared statements on
 	// SQLite: query text → *sql.Stmt. See getorcreate_stmt.go.
 	stmts sync.Map
+	// plans holds what prepare worked out per shape of call. See plan.go.
+	plans planCache
 	// locksReady records that the lock strategy made sure LockNamed's
 	// table exists. See getorcreate_lock.go.
 	locksReady atomic.Bool

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -83,6 +84,7 @@ type op struct {
 	ix    *dialect.UniqueIndex // the unique index covering lcols, or nil
 	null  bool                 // a lookup value is NULL
 	strat Strategy             // resolved: never StrategyAuto
+	p     *plan                // the plan o was made from, or nil (see plan.go)
 }
 
 // prepare validates everything and resolves the strategy. It sends no
@@ -95,6 +97,22 @@ func prepare[T any](ctx context.Context, ex Executor, verb, table string, lookup
 	if len(lookup) == 0 {
 		return nil, inputError(verb, "empty lookup: at least one column must identify the row")
 	}
+	key := makePlanKey(table, reflect.TypeFor[T](), verb, opts.Strategy, lookup, defaults)
+	if p := h.db.plans.load(key); p != nil {
+		o, ok, err := p.fill(h, opts, lookup, defaults)
+		if ok {
+			return o, err
+		}
+	}
+	o, err := prepareSlow[T](ctx, h, verb, table, lookup, defaults, opts)
+	if err == nil && !o.null && verb != verbUnlink {
+		h.db.plans.store(key, planOf(o))
+	}
+	return o, err
+}
+
+// prepareSlow is prepare for a shape of call not planned yet.
+func prepareSlow[T any](ctx context.Context, h handle, verb, table string, lookup, defaults Values, opts Options) (*op, error) {
 	t, err := h.db.table(ctx, h.q, verb, table)
 	if err != nil {
 		return nil, err
@@ -232,7 +250,12 @@ func (o *op) qtable() string {
 }
 
 // statKey names the adaptive statistics of this lookup shape.
-func (o *op) statKey() string { return o.t.Name + "\x00" + strings.Join(o.lcols, "\x00") }
+func (o *op) statKey() string {
+	if o.p != nil {
+		return o.p.stat
+	}
+	return o.t.Name + "\x00" + strings.Join(o.lcols, "\x00")
+}
 
 // lockName is the named lock of this lookup: table, columns and values,
 // the values typed so that 1 and "1" differ. Hashed, it fits every
@@ -306,6 +329,9 @@ func (o *op) lookupArgs() []any {
 
 // selectSQL is the lookup query; lock is "" or a locking clause.
 func (o *op) selectSQL(lock string) (string, []any) {
+	if o.p != nil && lock == "" && !o.null {
+		return o.p.sel, o.lvals
+	}
 	k := o.key("select"+lock, false)
 	if q, ok := sqlCache.Load(k); ok {
 		return q.(string), o.lookupArgs()
@@ -362,6 +388,12 @@ func (o *op) writeWhere(b *strings.Builder, n int) []any {
 // CONFLICT (lookup) DO NOTHING where the engine has it. RETURNING is added
 // where the engine has it.
 func (o *op) insertSQL(onConflict bool) string {
+	if o.p != nil && !o.null && sameCols(o.icols, o.p.icols) {
+		if onConflict {
+			return o.p.ins[1]
+		}
+		return o.p.ins[0]
+	}
 	k := o.key(map[bool]string{false: "insert", true: "insert-on-conflict"}[onConflict], true)
 	if q, ok := sqlCache.Load(k); ok {
 		return q.(string)
@@ -401,7 +433,7 @@ func (o *op) buildInsertSQL(onConflict bool) string {
 // read runs the lookup query on q.
 func read[T any](ctx context.Context, o *op, q dialect.Querier, lock string) (T, bool, error) {
 	query, args := o.selectSQL(lock)
-	row, err := scanInto[T](o.c, o.querier(ctx, q, query).QueryRowContext(ctx, args...))
+	row, err := scanInto[T](o.c, o.queryRow(ctx, q, query, args))
 	if errors.Is(err, sql.ErrNoRows) {
 		return row, false, nil
 	}
@@ -420,7 +452,7 @@ func insert[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, onConf
 	query := o.insertSQL(onConflict)
 	do := func(ctx context.Context) error {
 		if o.d.Features().Has(dialect.Returning) {
-			row, err = scanInto[T](o.c, o.querier(ctx, q, query).QueryRowContext(ctx, o.ivals...))
+			row, err = scanInto[T](o.c, o.queryRow(ctx, q, query, o.ivals))
 			if errors.Is(err, sql.ErrNoRows) { // ON CONFLICT DO NOTHING did nothing
 				lost = true
 				return nil

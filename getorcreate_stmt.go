@@ -15,38 +15,32 @@ import (
 // *sql.Stmt per statement text, which database/sql prepares once per
 // pooled connection.
 
-// querier returns where to run query: a prepared statement on SQLite when
-// the executor is the pool, else the executor itself.
-func (o *op) querier(ctx context.Context, q dialect.Querier, query string) rowQuerier {
-	if o.d.Name() != "sqlite" || q != dialect.Querier(o.db.sql) {
-		return plainQuerier{q, query}
+// queryRow runs query on q: through a prepared statement on SQLite when
+// q is the pool, else on q itself.
+func (o *op) queryRow(ctx context.Context, q dialect.Querier, query string, args []any) *sql.Row {
+	if o.d.Name() == "sqlite" && q == dialect.Querier(o.db.sql) {
+		if s := o.stmt(ctx, query); s != nil {
+			return s.QueryRowContext(ctx, args...)
+		}
 	}
-	// DB.stmts holds them, one per statement shape (a bounded set), for
-	// as long as the DB lives.
+	return q.QueryRowContext(ctx, query, args...)
+}
+
+// stmt returns the pool's prepared statement for query, preparing it the
+// first time; nil if it cannot be prepared (the error will show when the
+// query runs unprepared). DB.stmts holds them, one per statement shape (a
+// bounded set), for as long as the DB lives.
+func (o *op) stmt(ctx context.Context, query string) *sql.Stmt {
 	if s, ok := o.db.stmts.Load(query); ok {
 		return s.(*sql.Stmt)
 	}
 	s, err := o.db.sql.PrepareContext(ctx, query)
 	if err != nil {
-		return plainQuerier{q, query} // the error will show when it runs
+		return nil
 	}
 	if prev, loaded := o.db.stmts.LoadOrStore(query, s); loaded {
 		s.Close()
 		return prev.(*sql.Stmt)
 	}
 	return s
-}
-
-// rowQuerier is a *sql.Stmt or a query bound to its executor.
-type rowQuerier interface {
-	QueryRowContext(ctx context.Context, args ...any) *sql.Row
-}
-
-type plainQuerier struct {
-	q     dialect.Querier
-	query string
-}
-
-func (p plainQuerier) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
-	return p.q.QueryRowContext(ctx, p.query, args...)
 }

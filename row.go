@@ -193,6 +193,7 @@ const (
 	famText
 	famTime
 	famBlob
+	famUnknown = -1 // not looked up yet
 )
 
 func typeFamily(t string) int {
@@ -219,27 +220,27 @@ func typeFamily(t string) int {
 // against col's type family. It calls a driver.Valuer once, so that a
 // lookup value is the same in every statement of the operation.
 func normalize(verb string, col dialect.Column, v any) (any, error) {
-	if v != nil {
-		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
-			v = nil
-		}
+	return normalizeFam(verb, col, famUnknown, v)
+}
+
+// normalizeFam is normalize with col's type family known (a plan keeps
+// it), or famUnknown.
+func normalizeFam(verb string, col dialect.Column, fam int, v any) (any, error) {
+	// The common types first, without reflection: this runs for every
+	// value of every call.
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case string, int64, bool, float64, time.Time:
+		return checkFamily(verb, col, fam, v, v) // already a driver value: no re-boxing
+	case int:
+		return checkFamily(verb, col, fam, v, int64(x))
 	}
-	if v == nil {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
 		return nil, nil
 	}
 	var dv driver.Value
 	var err error
-	// The common types first, without reflection: this runs for every
-	// lookup value of every call.
-	switch x := v.(type) {
-	case string, int64, bool, float64, time.Time:
-		dv = v // already a driver value: no re-boxing
-	case int:
-		dv = int64(x)
-	}
-	if dv != nil {
-		return checkFamily(verb, col, v, dv)
-	}
 	if valuer, ok := v.(driver.Valuer); ok {
 		dv, err = valuer.Value()
 		if err == nil && dv != nil && !driver.IsValue(dv) {
@@ -254,7 +255,7 @@ func normalize(verb string, col dialect.Column, v any) (any, error) {
 	if dv == nil {
 		return nil, nil
 	}
-	return checkFamily(verb, col, v, dv)
+	return checkFamily(verb, col, fam, v, dv)
 }
 
 // families caches typeFamily per declared type.
@@ -270,9 +271,11 @@ func familyOf(t string) int {
 }
 
 // checkFamily refuses a driver value that col's type cannot take.
-func checkFamily(verb string, col dialect.Column, v any, dv driver.Value) (any, error) {
+func checkFamily(verb string, col dialect.Column, fam int, v any, dv driver.Value) (any, error) {
 	ok := true
-	fam := familyOf(col.Type)
+	if fam == famUnknown {
+		fam = familyOf(col.Type)
+	}
 	switch x := dv.(type) {
 	case int64:
 		ok = fam != famText && fam != famTime && fam != famBlob

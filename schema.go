@@ -38,6 +38,7 @@ func (db *DB) table(ctx context.Context, q dialect.Querier, verb, table string) 
 // unique indexes, or about every table when table is "". Call it after
 // altering a table that racefree operations use while the DB stays open.
 func (db *DB) ForgetSchema(table string) {
+	db.plans.forget() // plans point at the cached catalog entries
 	if table == "" {
 		db.schemas.Clear()
 		return
