@@ -1,0 +1,170 @@
+package racefree_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/racefree/racefree"
+	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/internal/testdb"
+)
+
+// gocmRow is a row of the batch tests' tables.
+type gocmRow struct {
+	ID int64  `db:"id"`
+	K  string `db:"k"`
+}
+
+// TestGetOrCreateMany_IntegerLookup: rows come back matched to their keys
+// whatever type the driver gives the lookup column in (MySQL's text
+// protocol gives integers as text).
+func TestGetOrCreateMany_IntegerLookup(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		ctx := context.Background()
+		db := e.Open(t)
+		table := testdb.CreateTable(t, db, "gocm_int", `id {{id}}, a INTEGER NOT NULL, b INTEGER NOT NULL, v {{text}}, CONSTRAINT {{table}}_ab UNIQUE (a, b)`)
+		type row struct {
+			ID int64 `db:"id"`
+			A  int64 `db:"a"`
+			B  int64 `db:"b"`
+		}
+		var items []racefree.Item
+		for i := range 10 {
+			items = append(items, racefree.Item{Lookup: racefree.Values{"a": i % 3, "b": int64(i)}, Defaults: racefree.Values{"v": "x"}})
+		}
+		for round := range 2 {
+			res, err := racefree.GetOrCreateMany[row](ctx, db, table, items, racefree.Options{})
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			for i, r := range res {
+				if r.Row.A != int64(i%3) || r.Row.B != int64(i) || r.Created != (round == 0) {
+					t.Errorf("round %d item %d: %+v", round, i, r)
+				}
+			}
+		}
+	})
+}
+
+// TestGetOrCreateMany_ValueTooLong: a value the column cannot hold fails the
+// batch and writes no row, on every engine. On MariaDB the batch inserts
+// with IGNORE, which would store the value cut short: the warning count
+// must catch it (ErrInvalidInput). In the caller's transaction the batch
+// is undone alone and the transaction goes on.
+func TestGetOrCreateMany_ValueTooLong(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		if e.Name == "sqlite" {
+			t.Skip("SQLite stores any length in a VARCHAR(5)")
+		}
+		ctx := context.Background()
+		db := e.Open(t)
+		table := testdb.CreateTable(t, db, "gocm_long", `id {{id}}, k {{text}} NOT NULL, v VARCHAR(5), CONSTRAINT {{table}}_k UNIQUE (k)`)
+		if _, _, err := racefree.GetOrCreate[gocmRow](ctx, db, table, racefree.Values{"k": "old"}, racefree.Values{"v": "fine"}, racefree.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		items := func(tag string) []racefree.Item {
+			return []racefree.Item{
+				{Lookup: racefree.Values{"k": "old"}, Defaults: racefree.Values{"v": "fine"}},
+				{Lookup: racefree.Values{"k": tag + "1"}, Defaults: racefree.Values{"v": "ok"}},
+				{Lookup: racefree.Values{"k": tag + "2"}, Defaults: racefree.Values{"v": "much too long"}},
+				{Lookup: racefree.Values{"k": tag + "3"}, Defaults: racefree.Values{"v": "ok"}},
+			}
+		}
+		_, err := racefree.GetOrCreateMany[gocmRow](ctx, db, table, items("a"), racefree.Options{})
+		if err == nil {
+			t.Fatal("a value longer than VARCHAR(5) was accepted")
+		}
+		if e.Name == "mysql" && !errors.Is(err, racefree.ErrInvalidInput) {
+			t.Fatalf("err = %v, want ErrInvalidInput", err)
+		}
+		t.Log(err)
+		if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); n != 1 {
+			t.Fatalf("rows = %d, want 1: the failed batch wrote rows", n)
+		}
+
+		// In the caller's transaction.
+		sqlTx, err := db.SQL().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sqlTx.Rollback()
+		tx := db.WrapTx(sqlTx, nil)
+		if _, err := racefree.GetOrCreateMany[gocmRow](ctx, tx, table, items("b"), racefree.Options{}); err == nil {
+			t.Fatal("in tx: a value longer than VARCHAR(5) was accepted")
+		}
+		if _, created, err := racefree.GetOrCreate[gocmRow](ctx, tx, table, racefree.Values{"k": "c"}, racefree.Values{"v": "ok"}, racefree.Options{}); err != nil || !created {
+			t.Fatalf("after the failed batch the transaction must go on: created=%v err=%v", created, err)
+		}
+		if err := sqlTx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); got != 2 {
+			t.Fatalf("rows = %d, want 2 (old and c): the failed batch wrote rows", got)
+		}
+	})
+}
+
+// TestGetOrCreateMany_OtherUniqueIndex: a key that conflicts with another
+// unique index than the lookup's fails the batch with that violation
+// (ErrUniqueViolation, naming the index) and no row of the batch is
+// written, even when the batch takes several statements; in the caller's
+// transaction the batch is undone alone.
+func TestGetOrCreateMany_OtherUniqueIndex(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		ctx := context.Background()
+		db := e.Open(t)
+		table := testdb.CreateTable(t, db, "gocm_two", `id {{id}}, k {{text}} NOT NULL, v {{text}},
+			CONSTRAINT {{table}}_k UNIQUE (k), CONSTRAINT {{table}}_v UNIQUE (v)`)
+		if _, _, err := racefree.GetOrCreate[gocmRow](ctx, db, table, racefree.Values{"k": "taken"}, racefree.Values{"v": "taken"}, racefree.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		// 300 keys: more than one SQLite statement. The conflicting one
+		// sorts last, so that the statements before it succeed.
+		items := func(tag string) []racefree.Item {
+			var items []racefree.Item
+			for i := range 300 {
+				k := fmt.Sprintf("%s%03d", tag, i)
+				items = append(items, racefree.Item{Lookup: racefree.Values{"k": k}, Defaults: racefree.Values{"v": k}})
+			}
+			items = append(items, racefree.Item{Lookup: racefree.Values{"k": tag + "zzz"}, Defaults: racefree.Values{"v": "taken"}})
+			items = append(items, racefree.Item{Lookup: racefree.Values{"k": "taken"}, Defaults: racefree.Values{"v": "whatever"}})
+			return items
+		}
+		check := func(err error) {
+			t.Helper()
+			if !errors.Is(err, racefree.ErrUniqueViolation) {
+				t.Fatalf("err = %v, want ErrUniqueViolation", err)
+			}
+			var ce *dialect.Error
+			if !errors.As(err, &ce) || (ce.Constraint != table+"_v" && !slices.Contains(ce.Columns, table+".v")) {
+				t.Fatalf("err = %v (%+v), want the violation of %s_v", err, ce, table)
+			}
+		}
+		_, err := racefree.GetOrCreateMany[gocmRow](ctx, db, table, items("a"), racefree.Options{})
+		check(err)
+		if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); n != 1 {
+			t.Fatalf("rows = %d, want 1: the failed batch wrote rows", n)
+		}
+
+		sqlTx, err := db.SQL().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sqlTx.Rollback()
+		tx := db.WrapTx(sqlTx, nil)
+		_, err = racefree.GetOrCreateMany[gocmRow](ctx, tx, table, items("b"), racefree.Options{})
+		check(err)
+		if _, created, err := racefree.GetOrCreate[gocmRow](ctx, tx, table, racefree.Values{"k": "c"}, racefree.Values{"v": "c"}, racefree.Options{}); err != nil || !created {
+			t.Fatalf("after the failed batch the transaction must go on: created=%v err=%v", created, err)
+		}
+		if err := sqlTx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); n != 2 {
+			t.Fatalf("rows = %d, want 2 (taken and c): the failed batch wrote rows", n)
+		}
+	})
+}

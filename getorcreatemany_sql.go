@@ -1,0 +1,337 @@
+package racefree
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/racefree/racefree/dialect"
+)
+
+// Statement sizes of GetOrCreateMany.
+const (
+	// maxBatchParams bounds the bound parameters of one statement, below
+	// SQLite's default limit of 32766 (PostgreSQL and MySQL allow 65535).
+	maxBatchParams = 30000
+	// sqliteBatchParams bounds them on SQLite, far lower: modernc.org's
+	// driver matches each argument to its placeholder by a linear search,
+	// so binding p arguments costs p²/2 comparisons (2,000 arguments were
+	// measured at half the time of a 1,000-row INSERT), and SQLite runs
+	// in-process, so more statements cost no round trips.
+	sqliteBatchParams = 256
+)
+
+// chunkRows is how many keys one statement carries at per bound values a
+// key.
+func (o *op) chunkRows(per int) int {
+	limit := maxBatchParams
+	if o.d.Name() == "sqlite" {
+		limit = sqliteBatchParams
+	}
+	return max(1, limit/max(1, per))
+}
+
+// chunks splits positions into runs of at most chunkRows(per).
+func (o *op) chunks(pos []int, per int) [][]int {
+	n := o.chunkRows(per)
+	out := make([][]int, 0, (len(pos)+n-1)/n)
+	for len(pos) > n {
+		out = append(out, pos[:n])
+		pos = pos[n:]
+	}
+	return append(out, pos)
+}
+
+// insertMode is how a batch INSERT treats rows that exist.
+type insertMode uint8
+
+const (
+	insertPlain      insertMode = iota // fail on any conflict (MySQL, MariaDB after IGNORE, no unique index)
+	insertOnConflict                   // ON CONFLICT (lookup) DO NOTHING: PostgreSQL, SQLite
+	insertIgnore                       // INSERT IGNORE: MariaDB; see getorcreatemany_ignore.go
+)
+
+// batchSQLKey names one statement shape of a batch. Only full chunks are
+// cached: their number is bounded by the tables and lookup shapes in use,
+// while a cache of every size would grow with every batch size seen.
+type batchSQLKey struct {
+	kind  string // "select" + lock clause, or "insert"
+	mode  insertMode
+	c     *codec // the table and the columns read
+	lcols string
+	icols string
+	n     int // keys in the statement
+}
+
+var batchSQL sync.Map // batchSQLKey → string
+
+func (o *op) batchKey(kind string, mode insertMode, n int) batchSQLKey {
+	return batchSQLKey{kind: kind, mode: mode, c: o.c, lcols: strings.Join(o.lcols, "\x00"), icols: strings.Join(o.icols, "\x00"), n: n}
+}
+
+// cachedSQL returns the statement of key, building it with build when it
+// is not cached; full says whether it may be cached.
+func cachedSQL(key batchSQLKey, full bool, build func() string) string {
+	if !full {
+		return build()
+	}
+	if q, ok := batchSQL.Load(key); ok {
+		return q.(string)
+	}
+	q := build()
+	batchSQL.Store(key, q)
+	return q
+}
+
+// writeReturned writes the columns a batch statement returns: the lookup,
+// by which each row is matched to its key, then the codec's.
+func (o *op) writeReturned(sb *strings.Builder) {
+	o.writeCols(sb, o.lcols)
+	sb.WriteString(", ")
+	o.writeCols(sb, o.c.cols)
+}
+
+// batchSelectSQL is the SELECT of the keys at part, and its arguments.
+func (o *op) batchSelectSQL(b *batch, part []int, lock string) (string, []any) {
+	nl := len(o.lcols)
+	args := make([]any, 0, len(part)*nl)
+	for _, j := range part {
+		for _, v := range b.keys[j].lvals {
+			if v != nil {
+				args = append(args, v)
+			}
+		}
+	}
+	full := !b.nulls && len(part) == o.chunkRows(nl)
+	query := cachedSQL(o.batchKey("select"+lock, 0, len(part)), full, func() string {
+		var sb strings.Builder
+		sb.WriteString("SELECT ")
+		o.writeReturned(&sb)
+		sb.WriteString(" FROM ")
+		sb.WriteString(o.qtable())
+		sb.WriteString(" WHERE ")
+		n := 0
+		if nl == 1 && !b.nulls {
+			q, _ := o.d.Quote(o.lcols[0])
+			sb.WriteString(q + " IN (")
+			for i := range part {
+				if i > 0 {
+					sb.WriteString(", ")
+				}
+				n++
+				sb.WriteString(o.d.Placeholder(n))
+			}
+			sb.WriteString(")")
+		} else {
+			for i, j := range part {
+				if i > 0 {
+					sb.WriteString(" OR ")
+				}
+				sb.WriteString("(")
+				for c, col := range o.lcols {
+					if c > 0 {
+						sb.WriteString(" AND ")
+					}
+					qc, _ := o.d.Quote(col)
+					sb.WriteString(qc)
+					if b.keys[j].lvals[c] == nil {
+						sb.WriteString(" IS NULL")
+						continue
+					}
+					n++
+					sb.WriteString(" = " + o.d.Placeholder(n))
+				}
+				sb.WriteString(")")
+			}
+		}
+		sb.WriteString(lock)
+		return sb.String()
+	})
+	return query, args
+}
+
+// batchInsertSQL is the INSERT of the keys at part, and its arguments.
+func (o *op) batchInsertSQL(b *batch, part []int, mode insertMode) (string, []any) {
+	ni := len(o.icols)
+	args := make([]any, 0, len(part)*ni)
+	for _, j := range part {
+		args = append(args, b.keys[j].ivals...)
+	}
+	full := len(part) == o.chunkRows(ni)
+	query := cachedSQL(o.batchKey("insert", mode, len(part)), full, func() string {
+		var sb strings.Builder
+		sb.WriteString("INSERT ")
+		if mode == insertIgnore {
+			sb.WriteString("IGNORE ")
+		}
+		sb.WriteString("INTO " + o.qtable() + " (")
+		o.writeCols(&sb, o.icols)
+		sb.WriteString(") VALUES ")
+		n := 0
+		for i := range part {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(")
+			for c := range ni {
+				if c > 0 {
+					sb.WriteString(", ")
+				}
+				n++
+				sb.WriteString(o.d.Placeholder(n))
+			}
+			sb.WriteString(")")
+		}
+		if mode == insertOnConflict {
+			sb.WriteString(" ON CONFLICT (")
+			o.writeCols(&sb, o.lcols)
+			sb.WriteString(") DO NOTHING")
+		}
+		if o.d.Features().Has(dialect.Returning) {
+			sb.WriteString(" RETURNING ")
+			o.writeReturned(&sb)
+		}
+		return sb.String()
+	})
+	return query, args
+}
+
+// batchQuery runs a batch statement on q. On SQLite a full chunk runs as a
+// statement prepared once per DB (see getorcreate_stmt.go): parsing a
+// statement of hundreds of placeholders costs more than running it. The
+// returned func releases what batchQuery took; call it after closing the
+// rows.
+func (o *op) batchQuery(ctx context.Context, q dialect.Querier, tx *Tx, query string, full bool, args []any) (*sql.Rows, func(), error) {
+	if full && o.d.Name() == "sqlite" {
+		if s := o.batchStmt(ctx, q, tx, query); s != nil {
+			rs, err := s.QueryContext(ctx, args...)
+			if s.pool {
+				return rs, func() {}, err
+			}
+			return rs, func() { s.Close() }, err
+		}
+	}
+	rs, err := q.QueryContext(ctx, query, args...)
+	return rs, func() {}, err
+}
+
+type poolOrTxStmt struct {
+	*sql.Stmt
+	pool bool // the DB's own statement, never closed here
+}
+
+// batchStmt returns query prepared for q when q is the pool or a
+// transaction on it, nil otherwise (a *Conn: its statements would outlive
+// it).
+func (o *op) batchStmt(ctx context.Context, q dialect.Querier, tx *Tx, query string) *poolOrTxStmt {
+	inTx := tx != nil && q == dialect.Querier(tx.tx) && tx.db == o.db
+	if q != dialect.Querier(o.db.sql) && !inTx {
+		return nil
+	}
+	var s *sql.Stmt
+	if v, ok := o.db.stmts.Load(query); ok {
+		s = v.(*sql.Stmt)
+	} else {
+		var err error
+		if s, err = o.db.sql.PrepareContext(ctx, query); err != nil {
+			return nil // the error will show when the text runs
+		}
+		if prev, loaded := o.db.stmts.LoadOrStore(query, s); loaded {
+			s.Close()
+			s = prev.(*sql.Stmt)
+		}
+	}
+	if !inTx {
+		return &poolOrTxStmt{Stmt: s, pool: true}
+	}
+	// Prepared once per connection: database/sql remembers it on s.
+	return &poolOrTxStmt{Stmt: tx.tx.StmtContext(ctx, s)}
+}
+
+// batchRead reads the rows of the keys at pos into res; tx is the
+// transaction q belongs to, or nil.
+func batchRead[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos []int, lock string, res *batchRows[T]) error {
+	o := b.op
+	for _, part := range o.chunks(pos, len(o.lcols)) {
+		query, args := o.batchSelectSQL(b, part, lock)
+		full := !b.nulls && len(part) == o.chunkRows(len(o.lcols))
+		rs, done, err := o.batchQuery(ctx, q, tx, query, full, args)
+		if err != nil {
+			return o.db.wrapErr(o.verb, err)
+		}
+		_, _, err = scanBatch(b, rs, res, false)
+		done()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanBatch reads rows that return the lookup columns and then the
+// codec's, and stores each under its key unless the key is known;
+// created marks them created. It closes rs, and returns how many rows
+// came and the keys it set.
+func scanBatch[T any](b *batch, rs *sql.Rows, res *batchRows[T], created bool) (n int, set []int, err error) {
+	defer rs.Close()
+	o := b.op
+	nl := len(o.lcols)
+	lk := make([]any, nl)
+	dest := make([]any, nl+len(o.c.cols))
+	for i := range lk {
+		dest[i] = &lk[i]
+	}
+	// A struct row is scanned into one scratch value through pointers
+	// taken once, then copied to its key: no reflection per row. It is
+	// zeroed before each row, so that a field scans as into a new T.
+	var scratch, zero T
+	if !o.c.isMap {
+		rv := reflect.ValueOf(&scratch).Elem()
+		for i, idx := range o.c.fields {
+			dest[nl+i] = rv.FieldByIndex(idx).Addr().Interface()
+		}
+	}
+	var kb []byte
+	for rs.Next() {
+		n++
+		var row T
+		if o.c.isMap {
+			row, err = scanInto[T](o.c, prefixScanner{rs, lk})
+		} else {
+			scratch = zero
+			err = rs.Scan(dest...)
+			row = scratch
+		}
+		if err != nil {
+			return n, set, fmt.Errorf("racefree: %s: %w", o.verb, o.db.Classify(err))
+		}
+		kb = appendKey(kb[:0], lk)
+		j, ok := b.index[string(kb)]
+		if !ok || res.known[j] {
+			continue // a row of a lookup we did not ask for (type coercion), or already known
+		}
+		res.row[j], res.known[j], res.created[j] = row, true, created
+		set = append(set, j)
+	}
+	if err := rs.Err(); err != nil {
+		return n, set, fmt.Errorf("racefree: %s: %w", o.verb, o.db.Classify(err))
+	}
+	return n, set, nil
+}
+
+// prefixScanner scans the lookup columns into pre, then the row.
+type prefixScanner struct {
+	s   scanner
+	pre []any
+}
+
+func (p prefixScanner) Scan(dest ...any) error {
+	all := make([]any, 0, len(p.pre)+len(dest))
+	for i := range p.pre {
+		all = append(all, &p.pre[i])
+	}
+	return p.s.Scan(append(all, dest...)...)
+}

@@ -1,0 +1,175 @@
+package racefree
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/racefree/racefree/dialect"
+)
+
+// batchMode is how this batch inserts.
+func (o *op) batchMode() insertMode {
+	f := o.d.Features()
+	switch {
+	case o.ix != nil && f.Has(dialect.OnConflict):
+		return insertOnConflict
+	case o.strat == StrategyConstraint && o.d.Name() == "mysql" && f.Has(dialect.Returning):
+		// MariaDB: without IGNORE one existing key fails the whole
+		// statement, and contention would cost a round of statements per
+		// conflict instead of one re-read.
+		return insertIgnore
+	}
+	return insertPlain
+}
+
+// writeMissing inserts the keys at pos (in canonical order) and settles
+// each: created, or found after a lost race. tx is the transaction the
+// batch runs in, the caller's or the strategy's own, or nil outside any.
+// The writes are all or none: where one statement cannot do that (more
+// than one chunk; IGNORE, which must be undone when it altered a value;
+// SQLite, whose one transaction also saves a commit per chunk) they run
+// in a transaction of their own, or in a savepoint of the caller's.
+func writeMissing[T any](ctx context.Context, b *batch, tx *Tx, pos []int, res *batchRows[T]) error {
+	o := b.op
+	mode := o.batchMode()
+	multi := len(pos) > o.chunkRows(len(o.icols))
+	switch {
+	case tx != nil && tx == o.h.tx && (mode == insertIgnore || multi || o.d.Name() == "postgres"):
+		// On PostgreSQL the savepoint also keeps a failed INSERT from
+		// aborting the caller's transaction.
+		return tx.savepoint(ctx, func(ctx context.Context) error {
+			return settle(ctx, b, tx.tx, tx, pos, mode, res)
+		})
+	case tx != nil:
+		return settle(ctx, b, tx.tx, tx, pos, mode, res)
+	case mode == insertIgnore || multi || o.d.Name() == "sqlite":
+		// READ COMMITTED (see op.inTx): no gap locks, and a re-read sees
+		// the winner's row. On SQLite an IMMEDIATE transaction.
+		return o.inTx(ctx, func(ctx context.Context, tx *Tx) error {
+			res.forget(pos) // a retried transaction starts over
+			return settle(ctx, b, tx.tx, tx, pos, mode, res)
+		})
+	}
+	// One statement, atomic by itself: each may run on its own, and the
+	// whole can run again after a deadlock or SQLITE_BUSY, keeping what
+	// earlier attempts committed.
+	return o.db.retry(ctx, o.opts.Tx, func(ctx context.Context) error {
+		return settle(ctx, b, o.h.q, nil, res.unknown(slices.Clone(pos)), mode, res)
+	})
+}
+
+// settle inserts the keys at pos and re-reads those lost to another
+// writer, looping while rows vanish before they can be read. Only turns
+// that settle no key count against the bound.
+func settle[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos []int, mode insertMode, res *batchRows[T]) error {
+	o := b.op
+	missing := slices.Clone(pos)
+	for stalls := 0; stalls < maxVanished; {
+		before := len(missing)
+		if h := testHookBeforeInsert.Load(); h != nil {
+			(*h)()
+		}
+		lost, err := batchInsert(ctx, b, q, tx, missing, mode, res)
+		if err != nil {
+			return err
+		}
+		if mode == insertIgnore {
+			// A key IGNORE skipped that the re-read below does not find
+			// conflicts with something else (another unique index, a
+			// foreign key) or vanished: insert it plainly, so that the
+			// first case fails with the server's own error.
+			mode = insertPlain
+		}
+		missing = res.unknown(missing)
+		if len(missing) == 0 {
+			return nil
+		}
+		if lost {
+			if h := testHookBeforeReread.Load(); h != nil {
+				(*h)()
+			}
+			if err := batchRead(ctx, b, q, tx, missing, o.rereadLock(tx), res); err != nil {
+				return err
+			}
+			missing = res.unknown(missing)
+			if len(missing) == 0 {
+				return nil
+			}
+			if o.snapshotBlind(tx) {
+				return o.errSnapshotBlind()
+			}
+		}
+		if len(missing) == before {
+			stalls++
+		}
+	}
+	return fmt.Errorf("racefree: %s: %w (%d attempts)", o.verb, ErrRowVanished, maxVanished)
+}
+
+// batchInsert inserts the keys at pos, storing returned rows as created.
+// Its errors are wrapped and classified. lost reports that some key was not inserted because it exists (or, with
+// IGNORE, for any reason): the caller re-reads.
+func batchInsert[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos []int, mode insertMode, res *batchRows[T]) (lost bool, err error) {
+	o := b.op
+	returning := o.d.Features().Has(dialect.Returning)
+	for _, part := range o.chunks(pos, len(o.icols)) {
+		query, args := o.batchInsertSQL(b, part, mode)
+		full := len(part) == o.chunkRows(len(o.icols))
+		if returning {
+			err = insertReturning(ctx, b, q, tx, query, full, args, part, mode, res)
+		} else {
+			err = insertThenRead(ctx, b, q, tx, query, args, part, res)
+		}
+		if err != nil {
+			if o.ix != nil && violatesIndex(o.t, o.db.Classify(err), o.lcols) {
+				lost = true // the whole statement failed; the caller re-reads
+				continue
+			}
+			return false, err
+		}
+		for _, j := range part {
+			if !res.known[j] {
+				lost = true
+			}
+		}
+	}
+	return lost, nil
+}
+
+// insertReturning runs an INSERT … RETURNING and stores its rows as
+// created. If the statement fails after some rows arrived (MariaDB streams
+// them as it inserts, and a duplicate key further on rolls the whole
+// statement back), those rows are forgotten.
+func insertReturning[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, query string, full bool, args []any, part []int, mode insertMode, res *batchRows[T]) error {
+	o := b.op
+	rs, done, err := o.batchQuery(ctx, q, tx, query, full, args)
+	if err != nil {
+		return o.db.wrapErr(o.verb, err)
+	}
+	n, set, err := scanBatch(b, rs, res, true)
+	done()
+	if err == nil && mode == insertIgnore {
+		err = o.checkIgnored(ctx, q, len(part), n)
+	}
+	if err != nil {
+		res.forget(set)
+	}
+	return err
+}
+
+// insertThenRead is MySQL without RETURNING: the statement inserted every
+// row of part or none; the rows read back are the ones it made, visible
+// to this session in or out of a transaction.
+func insertThenRead[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, query string, args []any, part []int, res *batchRows[T]) error {
+	if _, err := q.ExecContext(ctx, query, args...); err != nil {
+		return b.op.db.wrapErr(b.op.verb, err)
+	}
+	if err := batchRead(ctx, b, q, tx, part, "", res); err != nil {
+		return err
+	}
+	for _, j := range part {
+		res.created[j] = res.known[j]
+	}
+	return nil
+}
