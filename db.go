@@ -27,7 +27,7 @@ type DB struct {
 	// for adaptive get-or-create: key → *hitStat. See strategy.go.
 	hitStats sync.Map
 	// stmts holds the get-or-create family's prepared statements on
-	// SQLite: query text → *sql.Stmt. See getorcreate_stmt.go.
+	// MySQL and SQLite: query text → *sql.Stmt. See getorcreate_stmt.go.
 	stmts sync.Map
 	// plans holds what prepare worked out per shape of call. See plan.go.
 	plans planCache
@@ -120,9 +120,16 @@ func (db *DB) Dialect() dialect.Dialect { return db.d }
 // It returns nil for a nil error.
 func (db *DB) Classify(err error) *dialect.Error { return db.d.Classify(err) }
 
-// Close closes the *sql.DB if Open created it; a *sql.DB passed to New is
-// left open.
+// Close releases the statements racefree prepared and closes the *sql.DB
+// if Open created it; a *sql.DB passed to New is left open.
 func (db *DB) Close() error {
+	// The prepared statements live on the pool's connections: on a pool
+	// the caller keeps (New), they must not outlive this DB.
+	db.stmts.Range(func(k, s any) bool {
+		s.(*sql.Stmt).Close()
+		db.stmts.Delete(k)
+		return true
+	})
 	if db.owned {
 		return db.sql.Close()
 	}

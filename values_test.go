@@ -1,0 +1,45 @@
+package racefree_test
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"github.com/racefree/racefree"
+	"github.com/racefree/racefree/internal/testdb"
+)
+
+// TestValuesResult_SameOnEveryExecutor: a Values row holds the same types
+// whether the pool or a transaction read it — on MySQL the pool's hit goes
+// through a prepared statement (the driver's binary protocol) and the
+// transaction's through an interpolated query (its text protocol): integers
+// as int64, doubles as float64, text as string.
+func TestValuesResult_SameOnEveryExecutor(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		ctx := context.Background()
+		db := e.Open(t)
+		table := testdb.CreateTable(t, db, "goc_vals", `id {{id}}, k {{text}} NOT NULL, n INTEGER, f DOUBLE PRECISION, s {{text}},
+			CONSTRAINT {{table}}_k UNIQUE (k)`)
+		lookup, defaults := racefree.Values{"k": "a"}, racefree.Values{"n": 7, "f": 1.5, "s": "x"}
+		fromPool, _, err := racefree.GetOrCreate[racefree.Values](ctx, db, table, lookup, defaults, racefree.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fromTx racefree.Values
+		err = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+			fromTx, _, err = racefree.GetOrCreate[racefree.Values](ctx, tx, table, lookup, defaults, racefree.Options{})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fromPool, fromTx) {
+			t.Fatalf("pool read %#v, transaction read %#v", fromPool, fromTx)
+		}
+		for col, want := range map[string]any{"n": int64(7), "f": 1.5, "s": "x", "k": "a"} {
+			if got := fromPool[col]; got != want {
+				t.Errorf("%s = %#v (%T), want %#v (%T)", col, got, got, want, want)
+			}
+		}
+	})
+}
