@@ -104,6 +104,12 @@ func CreateLeaseTable(ctx context.Context, db *DB) error {
 	if _, ok := leaseTables.Load(db); ok {
 		return nil
 	}
+	// On a Galera cluster even these autocommit statements can be aborted
+	// by a conflicting replicated write or DDL (a deadlock error): retry.
+	return db.retry(ctx, TxOptions{}, func(ctx context.Context) error { return createLeaseTable(ctx, db) })
+}
+
+func createLeaseTable(ctx context.Context, db *DB) error {
 	text := "TEXT"
 	suffix := ""
 	if db.d.Name() == "mysql" {
