@@ -149,18 +149,7 @@ func planBatch[T any](ctx context.Context, ex Executor, table string, items []It
 	dcols := o.icols[len(o.lcols):]
 	var kb []byte
 	for i, it := range items {
-		lcols, lvals, err := o.columns(it.Lookup, nil)
-		if err == nil && !slices.Equal(lcols, o.lcols) {
-			err = inputError(o.verb, "item %d looks up %v, item 0 looks up %v: every item must use the same lookup columns", i, lcols, o.lcols)
-		}
-		var cols []string
-		var vals []any
-		if err == nil {
-			cols, vals, err = o.columns(it.Defaults, it.Lookup)
-		}
-		if err == nil && !slices.Equal(cols, dcols) {
-			err = inputError(o.verb, "item %d has defaults %v, item 0 has %v: every item must have the same default columns", i, cols, dcols)
-		}
+		lvals, ivals, err := o.itemValues(i, it, dcols)
 		if err != nil {
 			return nil, fmt.Errorf("%w (item %d)", err, i)
 		}
@@ -170,7 +159,7 @@ func planBatch[T any](ctx context.Context, ex Executor, table string, items []It
 			j = len(b.keys)
 			k := string(kb)
 			b.index[k] = j
-			b.keys = append(b.keys, batchKey{key: k, lvals: lvals, ivals: append(lvals[:len(lvals):len(lvals)], vals...), first: i})
+			b.keys = append(b.keys, batchKey{key: k, lvals: lvals, ivals: ivals, first: i})
 		}
 		b.of[i] = j
 		for _, v := range lvals {
@@ -192,6 +181,62 @@ func planBatch[T any](ctx context.Context, ex Executor, table string, items []It
 		}
 	}
 	return b, nil
+}
+
+// itemValues checks item i and returns its normalized lookup values and
+// the values it inserts (lookup, then defaults, in op.icols order).
+func (o *op) itemValues(i int, it Item, dcols []string) (lvals, ivals []any, err error) {
+	ivals = make([]any, 0, len(o.icols))
+	if ivals, ok, err := o.shapedValues(it.Lookup, o.lcols, ivals); ok {
+		if err == nil {
+			ivals, ok, err = o.shapedValues(it.Defaults, dcols, ivals)
+		}
+		if ok {
+			return ivals[:len(o.lcols):len(o.lcols)], ivals, err
+		}
+	}
+	// Not item 0's shape: columns checks it and says what differs.
+	lcols, lvals, err := o.columns(it.Lookup, nil)
+	if err == nil && !slices.Equal(lcols, o.lcols) {
+		err = inputError(o.verb, "item %d looks up %v, item 0 looks up %v: every item must use the same lookup columns", i, lcols, o.lcols)
+	}
+	var cols []string
+	var vals []any
+	if err == nil {
+		cols, vals, err = o.columns(it.Defaults, it.Lookup)
+	}
+	if err == nil && !slices.Equal(cols, dcols) {
+		err = inputError(o.verb, "item %d has defaults %v, item 0 has %v: every item must have the same default columns", i, cols, dcols)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return lvals, append(lvals[:len(lvals):len(lvals)], vals...), nil
+}
+
+// shapedValues appends to dst the values of vals named exactly cols (item
+// 0's names, sorted and checked once), normalized and checked as
+// op.columns does, without sorting the names of every item again. ok is
+// false when vals has other names.
+func (o *op) shapedValues(vals Values, cols []string, dst []any) (out []any, ok bool, err error) {
+	if len(vals) != len(cols) {
+		return dst, false, nil
+	}
+	for _, name := range cols {
+		v, found := vals[name]
+		if !found {
+			return dst, false, nil
+		}
+		col, _ := o.t.Column(name)
+		if v, err = normalize(o.verb, col, v); err != nil {
+			return dst, true, err
+		}
+		if v == nil && !col.Nullable {
+			return dst, true, inputError(o.verb, "column %q is NOT NULL and the value is nil", name)
+		}
+		dst = append(dst, v)
+	}
+	return dst, true, nil
 }
 
 // batchRows holds what the batch has learnt per key.

@@ -24,25 +24,48 @@ const (
 	sqliteBatchParams = 256
 )
 
-// chunkRows is how many keys one statement carries at per bound values a
-// key.
+// chunkRows is how many keys one statement carries at most, at per bound
+// values a key. On SQLite it is a power of two (see chunks).
 func (o *op) chunkRows(per int) int {
-	limit := maxBatchParams
 	if o.d.Name() == "sqlite" {
-		limit = sqliteBatchParams
+		n := 1
+		for n*2*max(1, per) <= sqliteBatchParams {
+			n *= 2
+		}
+		return n
 	}
-	return max(1, limit/max(1, per))
+	return max(1, maxBatchParams/max(1, per))
 }
 
-// chunks splits positions into runs of at most chunkRows(per).
+// chunks splits positions into runs of at most chunkRows(per). On SQLite
+// the last, shorter run is split further into runs of powers of two, so
+// that every statement has one of a few shapes, each prepared once (see
+// batchQuery): 1,000 keys at 128 a statement are 7 × 128 + 64 + 32 + 8.
 func (o *op) chunks(pos []int, per int) [][]int {
 	n := o.chunkRows(per)
-	out := make([][]int, 0, (len(pos)+n-1)/n)
-	for len(pos) > n {
-		out = append(out, pos[:n])
-		pos = pos[n:]
+	out := make([][]int, 0, (len(pos)+n-1)/n+4)
+	for len(pos) > 0 {
+		size := min(n, len(pos))
+		if o.d.Name() == "sqlite" {
+			for size&(size-1) != 0 {
+				size &= size - 1 // down to the highest bit
+			}
+		}
+		out = append(out, pos[:size])
+		pos = pos[size:]
 	}
-	return append(out, pos)
+	return out
+}
+
+// fullChunk reports whether a statement of n keys has a shape worth
+// caching (and, on SQLite, preparing): their number is bounded by the
+// tables and lookup shapes in use, while a cache of every size would grow
+// with every batch size seen.
+func (o *op) fullChunk(n, per int) bool {
+	if o.d.Name() == "sqlite" {
+		return true // a power of two up to chunkRows
+	}
+	return n == o.chunkRows(per)
 }
 
 // insertMode is how a batch INSERT treats rows that exist.
@@ -54,9 +77,7 @@ const (
 	insertIgnore                       // INSERT IGNORE: MariaDB; see getorcreatemany_ignore.go
 )
 
-// batchSQLKey names one statement shape of a batch. Only full chunks are
-// cached: their number is bounded by the tables and lookup shapes in use,
-// while a cache of every size would grow with every batch size seen.
+// batchSQLKey names one statement shape of a batch; see fullChunk.
 type batchSQLKey struct {
 	kind  string // "select" + lock clause, or "insert"
 	mode  insertMode
@@ -105,7 +126,7 @@ func (o *op) batchSelectSQL(b *batch, part []int, lock string) (string, []any) {
 			}
 		}
 	}
-	full := !b.nulls && len(part) == o.chunkRows(nl)
+	full := !b.nulls && o.fullChunk(len(part), nl)
 	query := cachedSQL(o.batchKey("select"+lock, 0, len(part)), full, func() string {
 		var sb strings.Builder
 		sb.WriteString("SELECT ")
@@ -155,13 +176,17 @@ func (o *op) batchSelectSQL(b *batch, part []int, lock string) (string, []any) {
 
 // batchInsertSQL is the INSERT of the keys at part, and its arguments.
 func (o *op) batchInsertSQL(b *batch, part []int, mode insertMode) (string, []any) {
-	ni := len(o.icols)
-	args := make([]any, 0, len(part)*ni)
+	args := make([]any, 0, len(part)*len(o.icols))
 	for _, j := range part {
 		args = append(args, b.keys[j].ivals...)
 	}
-	full := len(part) == o.chunkRows(ni)
-	query := cachedSQL(o.batchKey("insert", mode, len(part)), full, func() string {
+	return o.batchInsertText(len(part), mode), args
+}
+
+// batchInsertText is the INSERT of n keys.
+func (o *op) batchInsertText(n int, mode insertMode) string {
+	ni := len(o.icols)
+	return cachedSQL(o.batchKey("insert", mode, n), o.fullChunk(n, ni), func() string {
 		var sb strings.Builder
 		sb.WriteString("INSERT ")
 		if mode == insertIgnore {
@@ -170,8 +195,8 @@ func (o *op) batchInsertSQL(b *batch, part []int, mode insertMode) (string, []an
 		sb.WriteString("INTO " + o.qtable() + " (")
 		o.writeCols(&sb, o.icols)
 		sb.WriteString(") VALUES ")
-		n := 0
-		for i := range part {
+		p := 0
+		for i := range n {
 			if i > 0 {
 				sb.WriteString(", ")
 			}
@@ -180,8 +205,8 @@ func (o *op) batchInsertSQL(b *batch, part []int, mode insertMode) (string, []an
 				if c > 0 {
 					sb.WriteString(", ")
 				}
-				n++
-				sb.WriteString(o.d.Placeholder(n))
+				p++
+				sb.WriteString(o.d.Placeholder(p))
 			}
 			sb.WriteString(")")
 		}
@@ -196,11 +221,23 @@ func (o *op) batchInsertSQL(b *batch, part []int, mode insertMode) (string, []an
 		}
 		return sb.String()
 	})
-	return query, args
 }
 
-// batchQuery runs a batch statement on q. On SQLite a full chunk runs as a
-// statement prepared once per DB (see getorcreate_stmt.go): parsing a
+// prepareInserts prepares, on SQLite and before a transaction begins, the
+// INSERTs that will write the keys at pos: inside the transaction a
+// statement can only be prepared on the transaction's own connection,
+// where it would not outlive it (see batchStmt).
+func (o *op) prepareInserts(ctx context.Context, pos []int, mode insertMode) {
+	if o.d.Name() != "sqlite" {
+		return
+	}
+	for _, part := range o.chunks(pos, len(o.icols)) {
+		o.batchStmt(ctx, o.db.sql, nil, o.batchInsertText(len(part), mode))
+	}
+}
+
+// batchQuery runs a batch statement on q. On SQLite a statement of a
+// cached shape runs prepared once per DB (see getorcreate_stmt.go): parsing a
 // statement of hundreds of placeholders costs more than running it. The
 // returned func releases what batchQuery took; call it after closing the
 // rows.
@@ -225,7 +262,10 @@ type poolOrTxStmt struct {
 
 // batchStmt returns query prepared for q when q is the pool or a
 // transaction on it, nil otherwise (a *Conn: its statements would outlive
-// it).
+// it). In a transaction it only uses a statement the pool already has:
+// preparing one would take a second connection from the pool while this
+// one holds the write lock, and with every pooled connection waiting for
+// that lock, none would come.
 func (o *op) batchStmt(ctx context.Context, q dialect.Querier, tx *Tx, query string) *poolOrTxStmt {
 	inTx := tx != nil && q == dialect.Querier(tx.tx) && tx.db == o.db
 	if q != dialect.Querier(o.db.sql) && !inTx {
@@ -234,6 +274,8 @@ func (o *op) batchStmt(ctx context.Context, q dialect.Querier, tx *Tx, query str
 	var s *sql.Stmt
 	if v, ok := o.db.stmts.Load(query); ok {
 		s = v.(*sql.Stmt)
+	} else if inTx {
+		return nil
 	} else {
 		var err error
 		if s, err = o.db.sql.PrepareContext(ctx, query); err != nil {
@@ -257,7 +299,7 @@ func batchRead[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, 
 	o := b.op
 	for _, part := range o.chunks(pos, len(o.lcols)) {
 		query, args := o.batchSelectSQL(b, part, lock)
-		full := !b.nulls && len(part) == o.chunkRows(len(o.lcols))
+		full := !b.nulls && o.fullChunk(len(part), len(o.lcols))
 		rs, done, err := o.batchQuery(ctx, q, tx, query, full, args)
 		if err != nil {
 			return o.db.wrapErr(o.verb, err)

@@ -46,6 +46,7 @@ func writeMissing[T any](ctx context.Context, b *batch, tx *Tx, pos []int, res *
 	case mode == insertIgnore || multi || o.d.Name() == "sqlite":
 		// READ COMMITTED (see op.inTx): no gap locks, and a re-read sees
 		// the winner's row. On SQLite an IMMEDIATE transaction.
+		o.prepareInserts(ctx, pos, mode)
 		return o.inTx(ctx, func(ctx context.Context, tx *Tx) error {
 			res.forget(pos) // a retried transaction starts over
 			return settle(ctx, b, tx.tx, tx, pos, mode, res)
@@ -115,7 +116,7 @@ func batchInsert[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx
 	returning := o.d.Features().Has(dialect.Returning)
 	for _, part := range o.chunks(pos, len(o.icols)) {
 		query, args := o.batchInsertSQL(b, part, mode)
-		full := len(part) == o.chunkRows(len(o.icols))
+		full := o.fullChunk(len(part), len(o.icols))
 		if returning {
 			err = insertReturning(ctx, b, q, tx, query, full, args, part, mode, res)
 		} else {
