@@ -121,11 +121,12 @@ func TestGetOrCreateMany_OtherUniqueIndex(t *testing.T) {
 		if _, _, err := racefree.GetOrCreate[gocmRow](ctx, db, table, racefree.Values{"k": "taken"}, racefree.Values{"v": "taken"}, racefree.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		// 300 keys: more than one SQLite statement. The conflicting one
-		// sorts last, so that the statements before it succeed.
-		items := func(tag string) []racefree.Item {
+		// More than one statement on SQLite (100 keys are 64 + 32 + 4, 300
+		// are 2 × 128 + 32 + 8 + 4). The conflicting key sorts last, so
+		// that the statements before it succeed.
+		items := func(tag string, n int) []racefree.Item {
 			var items []racefree.Item
-			for i := range 300 {
+			for i := range n - 2 {
 				k := fmt.Sprintf("%s%03d", tag, i)
 				items = append(items, racefree.Item{Lookup: racefree.Values{"k": k}, Defaults: racefree.Values{"v": k}})
 			}
@@ -143,28 +144,33 @@ func TestGetOrCreateMany_OtherUniqueIndex(t *testing.T) {
 				t.Fatalf("err = %v (%+v), want the violation of %s_v", err, ce, table)
 			}
 		}
-		_, err := racefree.GetOrCreateMany[gocmRow](ctx, db, table, items("a"), racefree.Options{})
-		check(err)
-		if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); n != 1 {
-			t.Fatalf("rows = %d, want 1: the failed batch wrote rows", n)
-		}
+		rows := int64(1)
+		for _, n := range []int{100, 300} {
+			_, err := racefree.GetOrCreateMany[gocmRow](ctx, db, table, items(fmt.Sprintf("a%d-", n), n), racefree.Options{})
+			check(err)
+			if got := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); got != rows {
+				t.Fatalf("%d keys: rows = %d, want %d: the failed batch wrote rows", n, got, rows)
+			}
 
-		sqlTx, err := db.SQL().BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sqlTx.Rollback()
-		tx := db.WrapTx(sqlTx, nil)
-		_, err = racefree.GetOrCreateMany[gocmRow](ctx, tx, table, items("b"), racefree.Options{})
-		check(err)
-		if _, created, err := racefree.GetOrCreate[gocmRow](ctx, tx, table, racefree.Values{"k": "c"}, racefree.Values{"v": "c"}, racefree.Options{}); err != nil || !created {
-			t.Fatalf("after the failed batch the transaction must go on: created=%v err=%v", created, err)
-		}
-		if err := sqlTx.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); n != 2 {
-			t.Fatalf("rows = %d, want 2 (taken and c): the failed batch wrote rows", n)
+			sqlTx, err := db.SQL().BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx := db.WrapTx(sqlTx, nil)
+			_, err = racefree.GetOrCreateMany[gocmRow](ctx, tx, table, items(fmt.Sprintf("b%d-", n), n), racefree.Options{})
+			check(err)
+			k := fmt.Sprintf("c%d", n)
+			if _, created, err := racefree.GetOrCreate[gocmRow](ctx, tx, table, racefree.Values{"k": k}, racefree.Values{"v": k}, racefree.Options{}); err != nil || !created {
+				sqlTx.Rollback()
+				t.Fatalf("after the failed batch the transaction must go on: created=%v err=%v", created, err)
+			}
+			if err := sqlTx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			rows++
+			if got := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); got != rows {
+				t.Fatalf("%d keys in a transaction: rows = %d, want %d: the failed batch wrote rows", n, got, rows)
+			}
 		}
 	})
 }

@@ -33,7 +33,7 @@ func (o *op) batchMode() insertMode {
 func writeMissing[T any](ctx context.Context, b *batch, tx *Tx, pos []int, res *batchRows[T]) error {
 	o := b.op
 	mode := o.batchMode()
-	multi := len(pos) > o.chunkRows(len(o.icols))
+	multi := len(o.chunks(pos, len(o.icols))) > 1
 	switch {
 	case tx != nil && tx == o.h.tx && (mode == insertIgnore || multi || o.d.Name() == "postgres"):
 		// On PostgreSQL the savepoint also keeps a failed INSERT from
