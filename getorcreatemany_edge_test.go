@@ -2,10 +2,15 @@ package racefree_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/racefree/racefree"
 	"github.com/racefree/racefree/dialect"
@@ -172,5 +177,64 @@ func TestGetOrCreateMany_OtherUniqueIndex(t *testing.T) {
 				t.Fatalf("%d keys in a transaction: rows = %d, want %d: the failed batch wrote rows", n, got, rows)
 			}
 		}
+	})
+}
+
+// TestGetOrCreateMany_RepeatableReadRace: goroutines, each in its own
+// REPEATABLE READ transaction whose snapshot predates the batch, create
+// overlapping keys: no error reaches them, one row and one creator per
+// key. On MariaDB the snapshot cannot see the rows another batch created
+// (the re-read must lock); on PostgreSQL the transaction restarts.
+func TestGetOrCreateMany_RepeatableReadRace(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		if e.Name == "sqlite" {
+			t.Skip("SQLite has no REPEATABLE READ; its write transactions are serial")
+		}
+		defer testdb.Watchdog(t, 90*time.Second)()
+		ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+		defer cancel()
+		db := e.Open(t)
+		db.SQL().SetMaxOpenConns(gocPool * 3)
+		table := mustRaceTable(t, db, true)
+		var created, restarts atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for g := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(7, uint64(g)))
+				items := manyItems(r, 40, 30)
+				<-start
+				attempts := 0
+				var res []racefree.Result[gocmRow]
+				err := racefree.RunInTx(ctx, db, racefree.TxOptions{Isolation: sql.LevelRepeatableRead}, func(ctx context.Context, tx *racefree.Tx) error {
+					attempts++
+					if _, err := tx.ExecContext(ctx, "SELECT COUNT(*) FROM "+table); err != nil {
+						return err
+					}
+					var err error
+					res, err = racefree.GetOrCreateMany[gocmRow](ctx, tx, table, items, racefree.Options{})
+					return err
+				})
+				if err != nil {
+					t.Errorf("error surfaced: %v", err)
+					return
+				}
+				restarts.Add(int64(attempts - 1))
+				for i, x := range res {
+					if x.Row.K != items[i].Lookup["k"] || x.Row.ID == 0 {
+						t.Errorf("item %d: row %+v for %v", i, x.Row, items[i].Lookup)
+					}
+					if x.Created {
+						created.Add(1)
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		checkManyTable(t, db, table, created.Load())
+		t.Logf("%s: 16 REPEATABLE READ batches over 40 keys: %d rows, %d restarts", e.Name, created.Load(), restarts.Load())
 	})
 }
