@@ -238,3 +238,32 @@ func TestGetOrCreateMany_RepeatableReadRace(t *testing.T) {
 		t.Logf("%s: 16 REPEATABLE READ batches over 40 keys: %d rows, %d restarts", e.Name, created.Load(), restarts.Load())
 	})
 }
+
+// TestGetOrCreateMany_ConnOnMemory: on a *Conn of an in-memory SQLite
+// database, whose pool has that one connection, a batch that takes several
+// statements must not wait for a second connection.
+func TestGetOrCreateMany_ConnOnMemory(t *testing.T) {
+	defer testdb.Watchdog(t, 30*time.Second)()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	db := testdb.Open(t, "sqlite::memory:")
+	table := testdb.CreateTable(t, db, "gocm_mem", `id {{id}}, k {{text}} NOT NULL, v {{text}}, CONSTRAINT {{table}}_k UNIQUE (k)`)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	items := make([]racefree.Item, 300)
+	for i := range items {
+		items[i] = racefree.Item{Lookup: racefree.Values{"k": fmt.Sprint("k", i)}, Defaults: racefree.Values{"v": "x"}}
+	}
+	res, err := racefree.GetOrCreateMany[gocmRow](ctx, conn, table, items, racefree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if !r.Created || r.Row.K != items[i].Lookup["k"] {
+			t.Fatalf("item %d: %+v", i, r)
+		}
+	}
+}

@@ -228,7 +228,10 @@ func (o *op) batchInsertText(n int, mode insertMode) string {
 // statement can only be prepared on the transaction's own connection,
 // where it would not outlive it (see batchStmt).
 func (o *op) prepareInserts(ctx context.Context, pos []int, mode insertMode) {
-	if o.d.Name() != "sqlite" {
+	if o.d.Name() != "sqlite" || o.h.q != dialect.Querier(o.db.sql) {
+		// On a *Conn the transaction is the Conn's: its statements run as
+		// text, and the pool may have no other connection to prepare on
+		// (":memory:" has one).
 		return
 	}
 	for _, part := range o.chunks(pos, len(o.icols)) {
