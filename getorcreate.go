@@ -98,9 +98,8 @@ func prepare[T any](ctx context.Context, ex Executor, verb, table string, lookup
 		return nil, inputError(verb, "empty lookup: at least one column must identify the row")
 	}
 	key := makePlanKey(table, reflect.TypeFor[T](), verb, opts.Strategy, lookup, defaults)
-	if p := h.db.plans.load(key); p != nil {
-		o, ok, err := p.fill(h, opts, lookup, defaults)
-		if ok {
+	for _, p := range h.db.plans.load(key) {
+		if o, ok, err := p.fill(h, opts, lookup, defaults); ok {
 			return o, err
 		}
 	}

@@ -1,7 +1,6 @@
 package racefree
 
 import (
-	"hash/maphash"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -35,52 +34,49 @@ type plan struct {
 	stat  string    // the adaptive statistics key
 }
 
-// planKey identifies a shape. The column sets enter as order-independent
-// hashes; a plan found under a key is still checked name by name against
-// the call's maps (see fill), so a collision costs the slow path, never a
-// wrong plan.
+// planKey narrows the plans a call may use to those of the same table,
+// result type, verb, strategy and numbers of lookup and default columns.
+// The column names are not in the key: hashing them would mean iterating
+// both maps on every call, which costs more than fill's look-ups by name,
+// and fill's look-ups prove the names equal anyway (with the counts equal,
+// every planned name found means the same sets). So a key holds the plans
+// of every shape with those counts, tried in turn; usually there is one.
 type planKey struct {
-	table    string
-	rt       reflect.Type
-	verb     string
-	strat    Strategy
-	lookup   uint64
-	defaults uint64
-	nl, nd   int
+	table  string
+	rt     reflect.Type
+	verb   string
+	strat  Strategy
+	nl, nd int
 }
 
 // maxPlans bounds a DB's plans: shapes come from the program's code, so a
 // program that makes more (column sets built at run time) still works,
-// on the slow path.
-const maxPlans = 4096
+// on the slow path. maxPlansPerKey bounds the plans fill tries per call.
+const (
+	maxPlans       = 4096
+	maxPlansPerKey = 8
+)
 
 // planCache is copy-on-write: a hit reads a map with no lock and no
 // boxing of the key, and new shapes, rare after warm-up, copy it.
 type planCache struct {
-	m  atomic.Pointer[map[planKey]*plan]
+	m  atomic.Pointer[planMap]
 	mu sync.Mutex // serializes writers
 }
 
-var planSeed = maphash.MakeSeed()
-
-// setHash combines the hashes of the names in vals so that the order the
-// map yields them in does not matter.
-func setHash(vals Values) uint64 {
-	var sum uint64
-	for name := range vals {
-		sum += maphash.String(planSeed, name)
-	}
-	return sum
+type planMap struct {
+	byKey map[planKey][]*plan
+	n     int // plans in byKey
 }
 
 func makePlanKey(table string, rt reflect.Type, verb string, strat Strategy, lookup, defaults Values) planKey {
-	return planKey{table: table, rt: rt, verb: verb, strat: strat,
-		lookup: setHash(lookup), defaults: setHash(defaults), nl: len(lookup), nd: len(defaults)}
+	return planKey{table: table, rt: rt, verb: verb, strat: strat, nl: len(lookup), nd: len(defaults)}
 }
 
-func (pc *planCache) load(k planKey) *plan {
+// load returns the plans that may fit a call with key k.
+func (pc *planCache) load(k planKey) []*plan {
 	if m := pc.m.Load(); m != nil {
-		return (*m)[k]
+		return m.byKey[k]
 	}
 	return nil
 }
@@ -89,20 +85,20 @@ func (pc *planCache) store(k planKey, p *plan) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	old := pc.m.Load()
-	var m map[planKey]*plan
-	if old != nil {
-		if len(*old) >= maxPlans {
-			return
-		}
-		m = make(map[planKey]*plan, len(*old)+1)
-		for k, v := range *old {
-			m[k] = v
-		}
-	} else {
-		m = make(map[planKey]*plan, 8)
+	if old == nil {
+		old = &planMap{}
 	}
-	m[k] = p
-	pc.m.Store(&m)
+	if old.n >= maxPlans || len(old.byKey[k]) >= maxPlansPerKey {
+		return
+	}
+	m := &planMap{byKey: make(map[planKey][]*plan, len(old.byKey)+1), n: old.n + 1}
+	for k, v := range old.byKey {
+		m.byKey[k] = v
+	}
+	// A new slice, never an append into the old one's spare room: readers
+	// may hold the old slice.
+	m.byKey[k] = append(append(make([]*plan, 0, len(old.byKey[k])+1), old.byKey[k]...), p)
+	pc.m.Store(m)
 }
 
 // forget drops every plan, after the catalog they were built from was
@@ -134,8 +130,9 @@ func planOf(o *op) *plan {
 // fill makes the op of one call from its plan: it fetches each value by
 // the plan's column names, which also proves the call names the same
 // columns (the counts are in the key), and checks it as prepare would.
-// ok is false when the call must take the slow path instead: a name is
-// missing (a hash collision) or a value is NULL.
+// ok is false when the plan does not fit: a name is missing (the plan is
+// of another shape with the same counts) or a value is NULL (planned
+// calls have no NULL lookups).
 func (p *plan) fill(h handle, opts Options, lookup, defaults Values) (o *op, ok bool, err error) {
 	var vals []any
 	if len(p.icols) <= len(opVals{}.buf) {
