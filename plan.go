@@ -91,6 +91,15 @@ func (pc *planCache) store(k planKey, p *plan) {
 	if old.n >= maxPlans || len(old.byKey[k]) >= maxPlansPerKey {
 		return
 	}
+	// Concurrent first calls of one shape all take the slow path and all
+	// store, and so does every call of a planned shape whose defaults hold
+	// a NULL (fill declines it): keep one plan per shape, or the copies
+	// would use up the key's room and push other shapes onto the slow path.
+	for _, q := range old.byKey[k] {
+		if q.sameShape(p) {
+			return
+		}
+	}
 	m := &planMap{byKey: make(map[planKey][]*plan, len(old.byKey)+1), n: old.n + 1}
 	for k, v := range old.byKey {
 		m.byKey[k] = v
@@ -99,6 +108,20 @@ func (pc *planCache) store(k planKey, p *plan) {
 	// may hold the old slice.
 	m.byKey[k] = append(append(make([]*plan, 0, len(old.byKey[k])+1), old.byKey[k]...), p)
 	pc.m.Store(m)
+}
+
+// sameShape reports whether p and q plan the same columns, lookup and
+// defaults (the rest of a shape is in their key).
+func (p *plan) sameShape(q *plan) bool {
+	if len(p.lcols) != len(q.lcols) || len(p.icols) != len(q.icols) {
+		return false
+	}
+	for i := range p.icols {
+		if p.icols[i] != q.icols[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // forget drops every plan, after the catalog they were built from was
