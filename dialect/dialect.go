@@ -31,9 +31,14 @@ type Dialect interface {
 	// Detect reads the server's version and settings and adjusts Features.
 	Detect(ctx context.Context, q Querier) error
 
-	// Quote validates a table or column name (optionally "schema.name") and
-	// returns it quoted for this engine. See ValidateIdent for the rules.
-	Quote(ident string) (string, error)
+	// Quote quotes a table name, "name" or "schema.name" (split at the
+	// first dot), for this engine. Any name the engine allows is quoted
+	// (mixed case, reserved words, spaces, quote characters, non-ASCII);
+	// one it cannot take is an error matching ErrInvalidIdent.
+	Quote(table string) (string, error)
+	// QuoteIdent quotes one identifier, a column name for example: a dot
+	// is part of the name. Its rules are Quote's.
+	QuoteIdent(name string) (string, error)
 	// Placeholder returns the bind parameter marker for the i-th (1-based)
 	// argument: "$1" on PostgreSQL, "?" elsewhere.
 	Placeholder(i int) string
@@ -82,6 +87,12 @@ const (
 	// ClientRetries: the engine expects clients to retry serialization
 	// failures as a matter of course (CockroachDB, TiDB optimistic mode).
 	ClientRetries
+	// FailedStatementAbortsTx: after a statement fails, the transaction
+	// refuses every statement until it is rolled back (PostgreSQL), so a
+	// statement that may fail inside a transaction the work must go on in
+	// runs in a savepoint. Elsewhere a failed statement is undone on its
+	// own and the transaction goes on.
+	FailedStatementAbortsTx
 )
 
 // Has reports whether every feature in f is in the set.

@@ -76,7 +76,9 @@ func TestMain_Errors(t *testing.T) {
 		{"DemoBadFlag", []string{"demo", "--procs", "0"}, exitUsage, "--procs must be"},
 		{"DoctorNoTable", []string{"doctor", "--dsn", sqlite, "--lookup", "a"}, exitUsage, "--table is required"},
 		{"DoctorMissingTable", []string{"doctor", "--dsn", sqlite, "--table", "nope", "--lookup", "a"}, exitFailure, "no table nope"},
-		{"DoctorBadIdent", []string{"doctor", "--dsn", sqlite, "--table", "x; drop table y", "--lookup", "a"}, exitFailure, "table:"},
+		{"DoctorBadIdent", []string{"doctor", "--dsn", sqlite, "--table", "x\x00y", "--lookup", "a"}, exitFailure, "table:"},
+		// Any other text is one quoted name, looked up as it is.
+		{"DoctorInjectionIsAName", []string{"doctor", "--dsn", sqlite, "--table", "x; drop table y", "--lookup", "a"}, exitFailure, "no table x; drop table y"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

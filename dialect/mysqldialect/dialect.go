@@ -148,10 +148,16 @@ func (d *Dialect) computeFeatures() dialect.Features {
 	return f
 }
 
-// Quote validates ident and quotes it with backticks.
-func (d *Dialect) Quote(ident string) (string, error) {
-	return dialect.QuoteWith(ident, dialect.MaxIdentLen, '`')
-}
+// identRules are MySQL's rules for a quoted identifier: backticks, at most
+// 64 characters of the Basic Multilingual Plane, no trailing space.
+var identRules = dialect.IdentRules{Quote: '`', MaxRunes: dialect.MaxIdentLen, BMPOnly: true, NoTrailingSpace: true}
+
+// Quote quotes a table name ("db.table" names another database) with
+// backticks.
+func (d *Dialect) Quote(table string) (string, error) { return identRules.QuoteQualified(table) }
+
+// QuoteIdent quotes one identifier with backticks.
+func (d *Dialect) QuoteIdent(name string) (string, error) { return identRules.QuoteIdent(name) }
 
 // Placeholder returns "?".
 func (d *Dialect) Placeholder(int) string { return "?" }

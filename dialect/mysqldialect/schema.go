@@ -3,7 +3,6 @@ package mysqldialect
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -14,7 +13,7 @@ var _ dialect.SchemaReader = (*Dialect)(nil)
 // information_schema, in the current database unless table names one
 // ("db.table").
 func (d *Dialect) ReadTable(ctx context.Context, q dialect.Querier, table string) (*dialect.Table, error) {
-	parts, err := dialect.ValidateIdent(table, dialect.MaxIdentLen)
+	parts, err := identRules.SplitQualified(table)
 	if err != nil {
 		return nil, err
 	}
@@ -45,28 +44,36 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = `+schemaExpr+` AND TABLE_NA
 	}
 	// A unique prefix index (SUB_PART set) constrains only a prefix of the
 	// column: it is stricter than the lookup and so cannot arbitrate it.
-	rows, err = q.QueryContext(ctx, `SELECT INDEX_NAME, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX SEPARATOR ','),
-       SUM(SUB_PART IS NOT NULL OR COLUMN_NAME IS NULL)
+	// One row per index part: a column name may contain any character,
+	// a comma included, so the parts are not concatenated.
+	rows, err = q.QueryContext(ctx, `SELECT INDEX_NAME, COALESCE(COLUMN_NAME, ''), COLUMN_NAME IS NULL OR SUB_PART IS NOT NULL
 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = `+schemaExpr+` AND TABLE_NAME = ? AND NON_UNIQUE = 0
-GROUP BY INDEX_NAME ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME`, args...)
+ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("mysqldialect: read unique indexes of %s: %w", table, err)
 	}
+	var ix *dialect.UniqueIndex
+	partial := false // the current index has a prefix or expression part
+	flush := func() {
+		if ix != nil && !partial {
+			t.Unique = append(t.Unique, *ix)
+		}
+	}
 	for rows.Next() {
-		var ix dialect.UniqueIndex
-		var cols string
-		var partial int
-		if err := rows.Scan(&ix.Name, &cols, &partial); err != nil {
+		var name, col string
+		var part bool
+		if err := rows.Scan(&name, &col, &part); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("mysqldialect: read unique indexes of %s: %w", table, err)
 		}
-		if partial > 0 {
-			continue
+		if ix == nil || ix.Name != name {
+			flush()
+			ix, partial = &dialect.UniqueIndex{Name: name, Primary: name == "PRIMARY"}, false
 		}
-		ix.Primary = ix.Name == "PRIMARY"
-		ix.Columns = strings.Split(cols, ",")
-		t.Unique = append(t.Unique, ix)
+		partial = partial || part
+		ix.Columns = append(ix.Columns, col)
 	}
+	flush()
 	if err := rows.Close(); err != nil {
 		return nil, fmt.Errorf("mysqldialect: read unique indexes of %s: %w", table, err)
 	}

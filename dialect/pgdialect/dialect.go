@@ -34,7 +34,7 @@ var _ dialect.Dialect = (*Dialect)(nil)
 // baseFeatures is what every supported PostgreSQL (12 and later) has.
 const baseFeatures = dialect.Features(dialect.Returning | dialect.UpdateReturning | dialect.OnConflict |
 	dialect.Savepoints | dialect.AdvisoryLocks | dialect.ForUpdate | dialect.ForShare |
-	dialect.SkipLocked | dialect.NoWait | dialect.TableLocks)
+	dialect.SkipLocked | dialect.NoWait | dialect.TableLocks | dialect.FailedStatementAbortsTx)
 
 // New returns a PostgreSQL dialect that assumes a recent server until Detect
 // reads the real one.
@@ -84,10 +84,15 @@ func (d *Dialect) Detect(ctx context.Context, q dialect.Querier) error {
 	return nil
 }
 
-// Quote validates ident and quotes it with double quotes.
-func (d *Dialect) Quote(ident string) (string, error) {
-	return dialect.QuoteWith(ident, maxIdentLen, '"')
-}
+// identRules are PostgreSQL's rules for a quoted identifier: double
+// quotes, at most 63 bytes (longer names would be truncated).
+var identRules = dialect.IdentRules{Quote: '"', MaxBytes: maxIdentLen}
+
+// Quote quotes a table name ("schema.table" too) with double quotes.
+func (d *Dialect) Quote(table string) (string, error) { return identRules.QuoteQualified(table) }
+
+// QuoteIdent quotes one identifier with double quotes.
+func (d *Dialect) QuoteIdent(name string) (string, error) { return identRules.QuoteIdent(name) }
 
 // Placeholder returns "$i".
 func (d *Dialect) Placeholder(i int) string { return "$" + strconv.Itoa(i) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -50,25 +49,33 @@ FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdroppe
 	}
 	// Partial, expression and deferrable unique indexes cannot arbitrate
 	// ON CONFLICT for a plain equality lookup, so they are left out.
-	rows, err = q.QueryContext(ctx, `SELECT i.relname, ix.indisprimary, `+nnd+`,
-       (SELECT string_agg(a.attname, ',' ORDER BY k.ord) FROM unnest(ix.indkey) WITH ORDINALITY k(attnum, ord)
-        JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum)
+	// One row per index column (key columns only, not INCLUDE ones): a
+	// column name may contain any character, a comma included, so the
+	// parts are not concatenated.
+	rows, err = q.QueryContext(ctx, `SELECT i.relname, ix.indisprimary, `+nnd+`, a.attname
 FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid
+CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum
 WHERE ix.indrelid = $1 AND ix.indisunique AND ix.indimmediate AND ix.indisvalid
   AND ix.indpred IS NULL AND ix.indexprs IS NULL AND NOT (0 = ANY(ix.indkey::int2[]))
-ORDER BY ix.indisprimary DESC, i.relname`, oid.Int64)
+  AND k.ord <= ix.indnkeyatts
+ORDER BY ix.indisprimary DESC, i.relname, k.ord`, oid.Int64)
 	if err != nil {
 		return nil, fmt.Errorf("pgdialect: read unique indexes of %s: %w", table, err)
 	}
+	var ix *dialect.UniqueIndex
 	for rows.Next() {
-		var ix dialect.UniqueIndex
-		var cols string
-		if err := rows.Scan(&ix.Name, &ix.Primary, &ix.NullsNotDistinct, &cols); err != nil {
+		var name, col string
+		var primary, nullsNotDistinct bool
+		if err := rows.Scan(&name, &primary, &nullsNotDistinct, &col); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("pgdialect: read unique indexes of %s: %w", table, err)
 		}
-		ix.Columns = strings.Split(cols, ",")
-		t.Unique = append(t.Unique, ix)
+		if ix == nil || ix.Name != name {
+			t.Unique = append(t.Unique, dialect.UniqueIndex{Name: name, Primary: primary, NullsNotDistinct: nullsNotDistinct})
+			ix = &t.Unique[len(t.Unique)-1]
+		}
+		ix.Columns = append(ix.Columns, col)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, fmt.Errorf("pgdialect: read unique indexes of %s: %w", table, err)

@@ -79,10 +79,16 @@ func (d *Dialect) computeFeatures() dialect.Features {
 	return f
 }
 
-// Quote validates ident and quotes it with double quotes.
-func (d *Dialect) Quote(ident string) (string, error) {
-	return dialect.QuoteWith(ident, dialect.MaxIdentLen, '"')
-}
+// identRules are SQLite's rules for a quoted identifier: double quotes,
+// no length limit of the engine's own.
+var identRules = dialect.IdentRules{Quote: '"'}
+
+// Quote quotes a table name ("schema.table" names an attached database)
+// with double quotes.
+func (d *Dialect) Quote(table string) (string, error) { return identRules.QuoteQualified(table) }
+
+// QuoteIdent quotes one identifier with double quotes.
+func (d *Dialect) QuoteIdent(name string) (string, error) { return identRules.QuoteIdent(name) }
 
 // Placeholder returns "?".
 func (d *Dialect) Placeholder(int) string { return "?" }

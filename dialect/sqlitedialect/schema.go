@@ -3,7 +3,6 @@ package sqlitedialect
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -13,7 +12,7 @@ var _ dialect.SchemaReader = (*Dialect)(nil)
 // ReadTable reads table's columns and unique indexes with the table_info,
 // index_list and index_info pragmas.
 func (d *Dialect) ReadTable(ctx context.Context, q dialect.Querier, table string) (*dialect.Table, error) {
-	parts, err := dialect.ValidateIdent(table, dialect.MaxIdentLen)
+	parts, err := identRules.SplitQualified(table)
 	if err != nil {
 		return nil, err
 	}
@@ -62,28 +61,36 @@ FROM pragma_table_xinfo(?, ?) WHERE hidden IN (0, 2, 3) ORDER BY cid`, name, sch
 		}
 		t.Unique = append(t.Unique, dialect.UniqueIndex{Name: "PRIMARY", Columns: pk, Primary: true})
 	}
-	rows, err = q.QueryContext(ctx, `SELECT l.name, l.origin = 'pk', group_concat(coalesce(i.name, ''), ',')
+	// One row per index part: a column name may contain any character,
+	// a comma included, so the parts are not concatenated.
+	rows, err = q.QueryContext(ctx, `SELECT l.name, l.origin = 'pk', i.name IS NULL, coalesce(i.name, '')
 FROM pragma_index_list(?, ?) l JOIN pragma_index_info(l.name, ?) i
-WHERE l."unique" = 1 AND l.partial = 0 GROUP BY l.name ORDER BY l.origin = 'pk' DESC, l.name`, name, schema, schema)
+WHERE l."unique" = 1 AND l.partial = 0 ORDER BY l.origin = 'pk' DESC, l.name, i.seqno`, name, schema, schema)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitedialect: read unique indexes of %s: %w", table, err)
 	}
+	var ix *dialect.UniqueIndex
+	expr := false // the current index has an expression part, which has no column name
+	flush := func() {
+		if ix != nil && !expr {
+			t.Unique = append(t.Unique, *ix)
+		}
+	}
 	for rows.Next() {
-		var ix dialect.UniqueIndex
-		var cols string
-		if err := rows.Scan(&ix.Name, &ix.Primary, &cols); err != nil {
+		var ixName, col string
+		var primary, isExpr bool
+		if err := rows.Scan(&ixName, &primary, &isExpr, &col); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("sqlitedialect: read unique indexes of %s: %w", table, err)
 		}
-		ix.Columns = strings.Split(cols, ",")
-		expr := false
-		for _, c := range ix.Columns {
-			expr = expr || c == "" // an expression part has no column name
+		if ix == nil || ix.Name != ixName {
+			flush()
+			ix, expr = &dialect.UniqueIndex{Name: ixName, Primary: primary}, false
 		}
-		if !expr {
-			t.Unique = append(t.Unique, ix)
-		}
+		expr = expr || isExpr
+		ix.Columns = append(ix.Columns, col)
 	}
+	flush()
 	if err := rows.Close(); err != nil {
 		return nil, fmt.Errorf("sqlitedialect: read unique indexes of %s: %w", table, err)
 	}

@@ -118,8 +118,13 @@ func (Dialect) Name() string                                  { return "fake" }
 func (Dialect) Server() string                                { return "fake" }
 func (Dialect) Features() dialect.Features                    { return dialect.Features(dialect.Savepoints) }
 func (Dialect) Detect(context.Context, dialect.Querier) error { return nil }
-func (Dialect) Quote(ident string) (string, error)            { return dialect.QuoteWith(ident, 64, '"') }
-func (Dialect) Placeholder(int) string                        { return "?" }
+func (Dialect) Quote(table string) (string, error) {
+	return dialect.IdentRules{Quote: '"'}.QuoteQualified(table)
+}
+func (Dialect) QuoteIdent(name string) (string, error) {
+	return dialect.IdentRules{Quote: '"'}.QuoteIdent(name)
+}
+func (Dialect) Placeholder(int) string { return "?" }
 
 func (Dialect) Classify(err error) *dialect.Error {
 	if err == nil {
