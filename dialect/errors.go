@@ -16,7 +16,7 @@ type Class uint8
 // special handling for.
 const (
 	// ClassOther is any error not listed below: syntax errors, permission
-	// errors, check violations, and errors that are not from the database.
+	// errors, and errors that are not from the database.
 	ClassOther Class = iota
 	// ClassUniqueViolation is a unique or primary key violation. The
 	// statement failed; on PostgreSQL the transaction is aborted too.
@@ -49,6 +49,22 @@ const (
 	// ClassCanceled means the statement was canceled: its context ended, or
 	// a statement timeout fired.
 	ClassCanceled
+	// ClassNotNullViolation: a NULL, or no value and no default, for a NOT
+	// NULL column (PostgreSQL 23502, MySQL 1048/1364, SQLite
+	// SQLITE_CONSTRAINT_NOTNULL). Error.Columns names the column.
+	ClassNotNullViolation
+	// ClassForeignKeyViolation: a row refers to a row that does not exist,
+	// or is referred to by one that does (PostgreSQL 23503, MySQL
+	// 1451/1452, SQLite SQLITE_CONSTRAINT_FOREIGNKEY).
+	ClassForeignKeyViolation
+	// ClassCheckViolation: a CHECK constraint failed (PostgreSQL 23514,
+	// MySQL 3819, MariaDB 4025, SQLite SQLITE_CONSTRAINT_CHECK).
+	ClassCheckViolation
+	// ClassIntegrityViolation is any other constraint the data broke: an
+	// exclusion constraint (PostgreSQL 23P01), a RESTRICT rule, a
+	// constraint trigger. See also ErrIntegrity, which matches every
+	// integrity class.
+	ClassIntegrityViolation
 )
 
 var classNames = [...]string{
@@ -62,6 +78,11 @@ var classNames = [...]string{
 	ClassConnection:      "connection lost",
 	ClassCommitUnknown:   "commit outcome unknown",
 	ClassCanceled:        "canceled",
+
+	ClassNotNullViolation:    "not-null violation",
+	ClassForeignKeyViolation: "foreign key violation",
+	ClassCheckViolation:      "check violation",
+	ClassIntegrityViolation:  "integrity violation",
 }
 
 // String returns the class in plain words, for example "deadlock".
@@ -70,6 +91,18 @@ func (c Class) String() string {
 		return classNames[c]
 	}
 	return "unknown class"
+}
+
+// Integrity reports whether the class is a constraint the data broke:
+// unique, not-null, foreign key, check or another integrity violation.
+// Running the same statement again cannot succeed unless the data
+// changes.
+func (c Class) Integrity() bool {
+	switch c {
+	case ClassUniqueViolation, ClassNotNullViolation, ClassForeignKeyViolation, ClassCheckViolation, ClassIntegrityViolation:
+		return true
+	}
+	return false
 }
 
 // Retryable reports whether a transaction that failed with this class can be
@@ -101,6 +134,14 @@ var (
 	ErrConnection      error = &classError{ClassConnection}
 	ErrCommitUnknown   error = &classError{ClassCommitUnknown}
 	ErrCanceled        error = &classError{ClassCanceled}
+
+	ErrNotNullViolation    error = &classError{ClassNotNullViolation}
+	ErrForeignKeyViolation error = &classError{ClassForeignKeyViolation}
+	ErrCheckViolation      error = &classError{ClassCheckViolation}
+	// ErrIntegrity matches every integrity class (unique, not-null,
+	// foreign key, check and other violations), like Django's
+	// IntegrityError: the data broke a constraint.
+	ErrIntegrity error = &classError{ClassIntegrityViolation}
 )
 
 var sentinels = map[Class]error{
@@ -113,6 +154,11 @@ var sentinels = map[Class]error{
 	ClassConnection:      ErrConnection,
 	ClassCommitUnknown:   ErrCommitUnknown,
 	ClassCanceled:        ErrCanceled,
+
+	ClassNotNullViolation:    ErrNotNullViolation,
+	ClassForeignKeyViolation: ErrForeignKeyViolation,
+	ClassCheckViolation:      ErrCheckViolation,
+	ClassIntegrityViolation:  ErrIntegrity,
 }
 
 // Error is a classified database error. It wraps the driver's error without
@@ -125,12 +171,14 @@ type Error struct {
 	// error number on MySQL, the extended result code on SQLite. Empty when
 	// the error did not come from the server.
 	Code string
-	// Constraint names the violated unique constraint or index when the
-	// engine reports it (PostgreSQL, MySQL). On SQLite, which names only the
-	// columns, it is empty and Columns is set.
+	// Constraint names the violated constraint or index when the engine
+	// reports it: unique, foreign key and check violations on PostgreSQL
+	// and MySQL/MariaDB, check violations on SQLite.
 	Constraint string
-	// Columns lists the columns of the violated unique constraint when the
-	// engine reports them (SQLite), as "table.column".
+	// Columns lists the columns of the violation when the engine reports
+	// them: a unique violation on SQLite (as "table.column"), the column of
+	// a not-null violation (PostgreSQL and MySQL: "column"; SQLite:
+	// "table.column").
 	Columns []string
 	// Err is the driver's error.
 	Err error
@@ -154,12 +202,15 @@ func (e *Error) Unwrap() error {
 	return e.Err
 }
 
-// Is reports whether target is the sentinel of e's class. A nil *Error (what
-// Classify returns for a nil error, possibly stored in an error variable)
-// matches nothing.
+// Is reports whether target is the sentinel of e's class, or ErrIntegrity
+// for every integrity class. A nil *Error (what Classify returns for a nil
+// error, possibly stored in an error variable) matches nothing.
 func (e *Error) Is(target error) bool {
 	if e == nil {
 		return false
+	}
+	if target == ErrIntegrity && e.Class.Integrity() {
+		return true
 	}
 	s, ok := sentinels[e.Class]
 	return ok && s == target

@@ -51,6 +51,55 @@ func testClassifyUnique(t *testing.T, e testdb.Engine) {
 	}
 }
 
+// testClassifyIntegrity provokes each integrity violation on the real
+// server and checks its class, the names the engine gives, and the
+// ErrIntegrity umbrella.
+func testClassifyIntegrity(t *testing.T, e testdb.Engine) {
+	db := e.Open(t)
+	ctx := context.Background()
+	parent := testdb.CreateTable(t, db, "fk_parent", "id INTEGER PRIMARY KEY")
+	child := testdb.CreateTable(t, db, "fk_child", "id INTEGER PRIMARY KEY, req INTEGER NOT NULL, n INTEGER, p INTEGER, "+
+		"CONSTRAINT {{table}}_n_pos CHECK (n > 0), CONSTRAINT {{table}}_p_fk FOREIGN KEY (p) REFERENCES "+parent+" (id)")
+	testdb.Exec(t, db, "INSERT INTO "+parent+" (id) VALUES (1)")
+	for _, tc := range []struct {
+		name       string
+		stmt       string
+		class      dialect.Class
+		sentinel   error
+		constraint string // "" when the engine does not say
+		column     string
+	}{
+		{"not null", "INSERT INTO " + child + " (id, req) VALUES (1, NULL)", dialect.ClassNotNullViolation, racefree.ErrNotNullViolation, "", "req"},
+		{"check", "INSERT INTO " + child + " (id, req, n) VALUES (2, 1, -1)", dialect.ClassCheckViolation, racefree.ErrCheckViolation, child + "_n_pos", ""},
+		{"foreign key", "INSERT INTO " + child + " (id, req, p) VALUES (3, 1, 42)", dialect.ClassForeignKeyViolation, racefree.ErrForeignKeyViolation, child + "_p_fk", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := db.SQL().ExecContext(ctx, tc.stmt)
+			ce := db.Classify(err)
+			if ce == nil || ce.Class != tc.class {
+				t.Fatalf("class %v, want %v (err %v)", ce, tc.class, err)
+			}
+			if !errors.Is(ce, tc.sentinel) || !errors.Is(ce, racefree.ErrIntegrity) || errors.Is(ce, racefree.ErrUniqueViolation) {
+				t.Fatalf("errors.Is: sentinel %v, ErrIntegrity %v, ErrUniqueViolation %v",
+					errors.Is(ce, tc.sentinel), errors.Is(ce, racefree.ErrIntegrity), errors.Is(ce, racefree.ErrUniqueViolation))
+			}
+			name := db.Dialect().Name()
+			if tc.constraint != "" && (name != "sqlite" || tc.class == dialect.ClassCheckViolation) && ce.Constraint != tc.constraint {
+				t.Errorf("Constraint = %q, want %q (err %v)", ce.Constraint, tc.constraint, err)
+			}
+			if tc.column != "" {
+				want := tc.column
+				if name == "sqlite" {
+					want = child + "." + tc.column
+				}
+				if len(ce.Columns) != 1 || ce.Columns[0] != want {
+					t.Errorf("Columns = %q, want [%q] (err %v)", ce.Columns, want, err)
+				}
+			}
+		})
+	}
+}
+
 // testClassifyLockTimeout holds a write lock in one transaction and lets a
 // second run into it with a short timeout. SQLite has no row locks; its
 // equivalent is SQLITE_BUSY after the busy timeout.

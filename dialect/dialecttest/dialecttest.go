@@ -28,6 +28,7 @@ func Run(t *testing.T, engine string) {
 	t.Run("Quote", func(t *testing.T) { testQuote(t, e) })
 	t.Run("Detect", func(t *testing.T) { testDetect(t, e) })
 	t.Run("ClassifyUniqueViolation", func(t *testing.T) { testClassifyUnique(t, e) })
+	t.Run("ClassifyIntegrity", func(t *testing.T) { testClassifyIntegrity(t, e) })
 	t.Run("ClassifyLockTimeout", func(t *testing.T) { testClassifyLockTimeout(t, e) })
 	t.Run("ClassifyCanceled", func(t *testing.T) { testClassifyCanceled(t, e) })
 	t.Run("ClassifyConnectionLost", func(t *testing.T) { testClassifyConnectionLost(t, e) })

@@ -30,6 +30,16 @@ const (
 	tidbWriteConflict    = 9007
 	tidbWriteConflictOpt = 8002
 	tidbTxnRetryable     = 8022
+
+	erBadNull           = 1048 // Column 'c' cannot be null
+	erNoDefaultForField = 1364 // Field 'c' doesn't have a default value (strict mode)
+	erWarnNullToNotNull = 1263 // NULL supplied to NOT NULL column 'c' (multi-row insert, strict mode)
+	erNoReferencedRow   = 1216
+	erRowIsReferenced   = 1217
+	erRowIsReferenced2  = 1451
+	erNoReferencedRow2  = 1452
+	erCheckViolated     = 3819 // MySQL 8: Check constraint 'name' is violated.
+	erConstraintFailed  = 4025 // MariaDB: CONSTRAINT `name` failed for `db`.`t`
 )
 
 // Classify sorts a go-sql-driver/mysql error into a racefree class by its
@@ -42,7 +52,7 @@ func (d *Dialect) Classify(err error) *dialect.Error {
 	}
 	var myErr *mysql.MySQLError
 	if errors.As(err, &myErr) {
-		return classifyMySQLError(myErr, err)
+		return classifyMySQLError(myErr, err, d.flavor == MySQL)
 	}
 	if e := dialect.ClassifyCommon(err); e != nil {
 		return e
@@ -53,12 +63,26 @@ func (d *Dialect) Classify(err error) *dialect.Error {
 	return &dialect.Error{Class: dialect.ClassOther, Err: err}
 }
 
-func classifyMySQLError(myErr *mysql.MySQLError, err error) *dialect.Error {
+func classifyMySQLError(myErr *mysql.MySQLError, err error, tablePrefix bool) *dialect.Error {
 	e := &dialect.Error{Code: strconv.Itoa(int(myErr.Number)), Err: err}
 	switch myErr.Number {
 	case erDupEntry, erDupKey, erDupEntryWithKey:
 		e.Class = dialect.ClassUniqueViolation
-		e.Constraint = duplicateKeyName(myErr.Message)
+		e.Constraint = duplicateKeyName(myErr.Message, tablePrefix)
+	case erBadNull, erNoDefaultForField, erWarnNullToNotNull:
+		e.Class = dialect.ClassNotNullViolation
+		if c := quoted(myErr.Message, '\''); c != "" {
+			e.Columns = []string{c}
+		}
+	case erNoReferencedRow, erRowIsReferenced, erRowIsReferenced2, erNoReferencedRow2:
+		e.Class = dialect.ClassForeignKeyViolation
+		e.Constraint = after(myErr.Message, "CONSTRAINT `", '`')
+	case erCheckViolated:
+		e.Class = dialect.ClassCheckViolation
+		e.Constraint = quoted(myErr.Message, '\'')
+	case erConstraintFailed:
+		e.Class = dialect.ClassCheckViolation
+		e.Constraint = after(myErr.Message, "CONSTRAINT `", '`')
 	case erLockDeadlock:
 		e.Class = dialect.ClassDeadlock
 	case erCheckRead, tidbWriteConflict, tidbWriteConflictOpt, tidbTxnRetryable:
@@ -74,17 +98,45 @@ func classifyMySQLError(myErr *mysql.MySQLError, err error) *dialect.Error {
 }
 
 // duplicateKeyName extracts the index name from "Duplicate entry 'x' for key
-// 'name'" (MySQL 8 writes 'table.name'). It returns "" when the message has
-// another shape.
-func duplicateKeyName(msg string) string {
+// 'name'". MySQL 8 writes 'table.name' (tablePrefix); MariaDB and TiDB
+// write the index name alone, which may contain a dot. It returns "" when
+// the message has another shape.
+func duplicateKeyName(msg string, tablePrefix bool) string {
 	const marker = "for key '"
 	i := strings.LastIndex(msg, marker)
 	if i < 0 || !strings.HasSuffix(msg, "'") {
 		return ""
 	}
 	name := msg[i+len(marker) : len(msg)-1]
-	if j := strings.LastIndexByte(name, '.'); j >= 0 {
+	if j := strings.LastIndexByte(name, '.'); tablePrefix && j >= 0 {
 		name = name[j+1:]
 	}
 	return name
+}
+
+// quoted returns the text between the first pair of q in msg, or "".
+func quoted(msg string, q byte) string {
+	i := strings.IndexByte(msg, q)
+	if i < 0 {
+		return ""
+	}
+	j := strings.IndexByte(msg[i+1:], q)
+	if j < 0 {
+		return ""
+	}
+	return msg[i+1 : i+1+j]
+}
+
+// after returns the text between marker and the next end in msg, or "".
+func after(msg, marker string, end byte) string {
+	i := strings.Index(msg, marker)
+	if i < 0 {
+		return ""
+	}
+	rest := msg[i+len(marker):]
+	j := strings.IndexByte(rest, end)
+	if j < 0 {
+		return ""
+	}
+	return rest[:j]
 }

@@ -12,15 +12,24 @@ import (
 )
 
 func TestDialect_Classify(t *testing.T) {
-	d := New()
+	mysql8 := New()
+	mysql8.flavor = MySQL
 	for _, tc := range []struct {
 		name       string
 		err        error
 		want       dialect.Class
 		constraint string
+		column     string
+		d          *Dialect // New() (MariaDB) when nil
 	}{
 		{name: "duplicate MariaDB", err: &mysql.MySQLError{Number: 1062, Message: "Duplicate entry 'a' for key 'users_email'"}, want: dialect.ClassUniqueViolation, constraint: "users_email"},
-		{name: "duplicate MySQL 8", err: &mysql.MySQLError{Number: 1062, Message: "Duplicate entry 'a' for key 'users.users_email'"}, want: dialect.ClassUniqueViolation, constraint: "users_email"},
+		{name: "duplicate MySQL 8", err: &mysql.MySQLError{Number: 1062, Message: "Duplicate entry 'a' for key 'users.users_email'"}, want: dialect.ClassUniqueViolation, constraint: "users_email", d: mysql8},
+		{name: "duplicate MariaDB index with a dot", err: &mysql.MySQLError{Number: 1062, Message: "Duplicate entry 'a' for key 'by.email'"}, want: dialect.ClassUniqueViolation, constraint: "by.email"},
+		{name: "null", err: &mysql.MySQLError{Number: 1048, Message: "Column 'req' cannot be null"}, want: dialect.ClassNotNullViolation, column: "req"},
+		{name: "no default", err: &mysql.MySQLError{Number: 1364, Message: "Field 'req' doesn't have a default value"}, want: dialect.ClassNotNullViolation, column: "req"},
+		{name: "foreign key", err: &mysql.MySQLError{Number: 1452, Message: "Cannot add or update a child row: a foreign key constraint fails (`test`.`c`, CONSTRAINT `c_p_fk` FOREIGN KEY (`p`) REFERENCES `p` (`id`))"}, want: dialect.ClassForeignKeyViolation, constraint: "c_p_fk"},
+		{name: "check MySQL", err: &mysql.MySQLError{Number: 3819, Message: "Check constraint 'n_pos' is violated."}, want: dialect.ClassCheckViolation, constraint: "n_pos", d: mysql8},
+		{name: "check MariaDB", err: &mysql.MySQLError{Number: 4025, Message: "CONSTRAINT `n_pos` failed for `test`.`c`"}, want: dialect.ClassCheckViolation, constraint: "n_pos"},
 		{name: "duplicate value with quote", err: &mysql.MySQLError{Number: 1062, Message: "Duplicate entry 'for key 'x'' for key 'PRIMARY'"}, want: dialect.ClassUniqueViolation, constraint: "PRIMARY"},
 		{name: "wrapped duplicate", err: fmt.Errorf("x: %w", &mysql.MySQLError{Number: 1062, Message: "odd"}), want: dialect.ClassUniqueViolation},
 		{name: "deadlock", err: &mysql.MySQLError{Number: 1213}, want: dialect.ClassDeadlock},
@@ -36,9 +45,16 @@ func TestDialect_Classify(t *testing.T) {
 		{name: "syntax", err: &mysql.MySQLError{Number: 1064}, want: dialect.ClassOther},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			d := tc.d
+			if d == nil {
+				d = New()
+			}
 			got := d.Classify(tc.err)
 			if got.Class != tc.want || got.Constraint != tc.constraint {
 				t.Fatalf("Classify(%v) = %v %q, want %v %q", tc.err, got.Class, got.Constraint, tc.want, tc.constraint)
+			}
+			if tc.column != "" && (len(got.Columns) != 1 || got.Columns[0] != tc.column) {
+				t.Fatalf("Columns = %q, want [%q]", got.Columns, tc.column)
 			}
 		})
 	}

@@ -12,6 +12,10 @@ import (
 // SQLSTATE codes racefree acts on.
 const (
 	codeUniqueViolation      = "23505"
+	codeNotNullViolation     = "23502"
+	codeForeignKeyViolation  = "23503"
+	codeCheckViolation       = "23514"
+	classIntegrity           = "23" // every integrity_constraint_violation
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
 	codeLockNotAvailable     = "55P03"
@@ -51,6 +55,20 @@ func classifyPgError(pgErr *pgconn.PgError, err error) *dialect.Error {
 	switch code := pgErr.Code; {
 	case code == codeUniqueViolation:
 		e.Class = dialect.ClassUniqueViolation
+		e.Constraint = pgErr.ConstraintName
+	case code == codeNotNullViolation:
+		e.Class = dialect.ClassNotNullViolation
+		if pgErr.ColumnName != "" {
+			e.Columns = []string{pgErr.ColumnName}
+		}
+	case code == codeForeignKeyViolation:
+		e.Class = dialect.ClassForeignKeyViolation
+		e.Constraint = pgErr.ConstraintName
+	case code == codeCheckViolation:
+		e.Class = dialect.ClassCheckViolation
+		e.Constraint = pgErr.ConstraintName
+	case strings.HasPrefix(code, classIntegrity):
+		e.Class = dialect.ClassIntegrityViolation
 		e.Constraint = pgErr.ConstraintName
 	case code == codeSerializationFailure:
 		e.Class = dialect.ClassSerialization

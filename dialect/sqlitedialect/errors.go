@@ -35,6 +35,18 @@ func classifySQLiteError(sqErr *sqlite.Error, err error) *dialect.Error {
 	case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE, code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 		e.Class = dialect.ClassUniqueViolation
 		e.Columns = uniqueColumns(sqErr.Error())
+	case code == sqlite3.SQLITE_CONSTRAINT_NOTNULL:
+		e.Class = dialect.ClassNotNullViolation
+		e.Columns = uniqueColumns(sqErr.Error())
+	case code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		e.Class = dialect.ClassForeignKeyViolation
+	case code == sqlite3.SQLITE_CONSTRAINT_CHECK:
+		e.Class = dialect.ClassCheckViolation
+		if cols := uniqueColumns(sqErr.Error()); len(cols) == 1 {
+			e.Constraint = cols[0] // "CHECK constraint failed: name"
+		}
+	case code&0xff == sqlite3.SQLITE_CONSTRAINT:
+		e.Class = dialect.ClassIntegrityViolation
 	case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED:
 		e.Class = dialect.ClassBusy
 	case code&0xff == sqlite3.SQLITE_INTERRUPT:
@@ -43,7 +55,8 @@ func classifySQLiteError(sqErr *sqlite.Error, err error) *dialect.Error {
 	return e
 }
 
-// uniqueColumns extracts "t.a", "t.b" from "… UNIQUE constraint failed: t.a, t.b (2067)".
+// uniqueColumns extracts "t.a", "t.b" from "… UNIQUE constraint failed: t.a, t.b (2067)",
+// and likewise the column of a NOT NULL failure and the name of a CHECK.
 func uniqueColumns(msg string) []string {
 	const marker = "constraint failed: "
 	i := strings.LastIndex(msg, marker)
