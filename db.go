@@ -29,8 +29,18 @@ type DB struct {
 	// stmts holds the get-or-create family's prepared statements on
 	// MySQL and SQLite: query text → *sql.Stmt. See getorcreate_stmt.go.
 	stmts sync.Map
+	// codecs holds the result-type codec of each (catalog entry, result
+	// type): codecKey → *codec. See row.go.
+	codecs sync.Map
+	// sqlCache holds the get-or-create family's statements built outside a
+	// plan (NULL lookups, locking re-reads), per shape: sqlKey → string.
+	// batchSQL holds GetOrCreateMany's: batchSQLKey → string.
+	sqlCache, batchSQL sync.Map
 	// plans holds what prepare worked out per shape of call. See plan.go.
 	plans planCache
+	// lostRaces counts get-or-create calls that lost the race to create a
+	// row and returned the winner's, for tests.
+	lostRaces atomic.Int64
 	// locksReady records that the lock strategy made sure LockNamed's
 	// table exists. See getorcreate_lock.go.
 	locksReady atomic.Bool

@@ -22,7 +22,31 @@ var (
 	ErrConnection      = dialect.ErrConnection
 	ErrCommitUnknown   = dialect.ErrCommitUnknown
 	ErrCanceled        = dialect.ErrCanceled
+
+	// The data broke a constraint. ErrIntegrity matches all of them,
+	// ErrUniqueViolation included (like Django's IntegrityError).
+	ErrNotNullViolation    = dialect.ErrNotNullViolation
+	ErrForeignKeyViolation = dialect.ErrForeignKeyViolation
+	ErrCheckViolation      = dialect.ErrCheckViolation
+	ErrIntegrity           = dialect.ErrIntegrity
 )
+
+// IsRetryable reports whether err, returned by racefree, means that running
+// the same work again from the start may succeed: a serialization failure,
+// a deadlock, SQLite's busy error, or a connection that failed before
+// anything was sent. It is for callers who run their own retry loops;
+// RunInTx already retries these. It is false for nil, for a commit whose
+// outcome is unknown (running it again may apply it twice), for a
+// *RetryError (racefree's own budget is spent), and for an error racefree
+// did not classify: pass errors from your own statements through
+// DB.Classify first.
+func IsRetryable(err error) bool {
+	if err == nil || errors.Is(err, ErrCommitUnknown) || errors.As(err, new(*RetryError)) {
+		return false
+	}
+	var ce *dialect.Error
+	return errors.As(err, &ce) && ce.Class.Retryable()
+}
 
 // Reasons a retry loop stopped, found in [RetryError.Reason].
 var (

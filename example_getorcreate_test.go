@@ -140,3 +140,52 @@ func ExampleLink() {
 	// false <nil>
 	// true <nil>
 }
+
+// UpdateOrCreate writes exactly the columns it is given on an existing
+// row; Options.CreateOnly holds values used only to create one, and a
+// Lazy value is computed only when it is written.
+func ExampleUpdateOrCreate() {
+	ctx := context.Background()
+	db, cleanup, err := openExampleDB(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cleanup()
+	if _, err := db.SQL().ExecContext(ctx, `CREATE TABLE profiles (
+		email TEXT PRIMARY KEY, name TEXT NOT NULL, token TEXT NOT NULL, bio TEXT)`); err != nil {
+		fmt.Println(err)
+		return
+	}
+	type Profile struct {
+		Email string  `db:"email"`
+		Name  string  `db:"name"`
+		Token string  `db:"token"`
+		Bio   *string `db:"bio"`
+	}
+	tokens := 0
+	newToken := racefree.Lazy(func(context.Context) (any, error) {
+		tokens++ // an expensive call in real code
+		return fmt.Sprintf("tok-%d", tokens), nil
+	})
+	create := racefree.Options{CreateOnly: racefree.Values{"name": "Ann", "token": newToken}}
+	p, created, err := racefree.UpdateOrCreate[Profile](ctx, db, "profiles",
+		racefree.Values{"email": "ann@example.com"}, racefree.Values{"bio": "hello"}, create)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(p.Name, p.Token, *p.Bio, created)
+	// The row exists: only bio is written; name and token stay, and the
+	// Lazy token is not computed.
+	p, created, err = racefree.UpdateOrCreate[Profile](ctx, db, "profiles",
+		racefree.Values{"email": "ann@example.com"}, racefree.Values{"bio": "hi again"}, create)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(p.Name, p.Token, *p.Bio, created, tokens)
+	// Output:
+	// Ann tok-1 hello true
+	// Ann tok-1 hi again false 1
+}

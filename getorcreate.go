@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,21 +69,28 @@ type op struct {
 	h    handle
 	db   *DB
 	d    dialect.Dialect
-	t    *dialect.Table
+	t    *tableInfo
 	opts Options
 	// lcols are the lookup columns, sorted so that the SQL of one lookup
 	// shape is always the same text (statement caches) and lock keys agree
 	// across processes; lvals their normalized values.
 	lcols []string
 	lvals []any
-	// icols/ivals are what an INSERT writes: the lookup, then the defaults.
+	// icols/ivals are what an INSERT writes: the lookup, then the defaults
+	// (UpdateOrCreate: the values, the first nset of them), then
+	// UpdateOrCreate's create-only values, each group sorted.
 	icols []string
 	ivals []any
-	c     *codec
-	ix    *dialect.UniqueIndex // the unique index covering lcols, or nil
-	null  bool                 // a lookup value is NULL
-	strat Strategy             // resolved: never StrategyAuto
-	p     *plan                // the plan o was made from, or nil (see plan.go)
+	nset  int
+	// missing are the NOT NULL columns without a default that icols lack:
+	// an INSERT cannot run, though a hit or an UPDATE can.
+	missing []string
+	lazy    bool // some ivals are Lazy, not resolved yet
+	c       *codec
+	ix      *dialect.UniqueIndex // the unique index covering lcols, or nil
+	null    bool                 // a lookup value is NULL
+	strat   Strategy             // resolved: never StrategyAuto
+	p       *plan                // the plan o was made from, or nil (see plan.go)
 }
 
 // prepare validates everything and resolves the strategy. It sends no
@@ -97,7 +103,10 @@ func prepare[T any](ctx context.Context, ex Executor, verb, table string, lookup
 	if len(lookup) == 0 {
 		return nil, inputError(verb, "empty lookup: at least one column must identify the row")
 	}
-	key := makePlanKey(table, reflect.TypeFor[T](), verb, opts.Strategy, lookup, defaults)
+	if len(opts.CreateOnly) > 0 && verb != verbUpdate && verb != verbUpdateFunc {
+		return nil, inputError(verb, "Options.CreateOnly applies to UpdateOrCreate and UpdateOrCreateFunc only (the defaults here are already used only to create)")
+	}
+	key := makePlanKey(table, reflect.TypeFor[T](), verb, opts.Strategy, lookup, defaults, opts.CreateOnly)
 	for _, p := range h.db.plans.load(key) {
 		if o, ok, err := p.fill(h, opts, lookup, defaults); ok {
 			return o, err
@@ -110,41 +119,37 @@ func prepare[T any](ctx context.Context, ex Executor, verb, table string, lookup
 	return o, err
 }
 
-// prepareSlow is prepare for a shape of call not planned yet.
+// prepareSlow is prepare for a shape of call not planned yet, and for bad
+// input, which it reports whole: every unknown column, every bad value.
 func prepareSlow[T any](ctx context.Context, h handle, verb, table string, lookup, defaults Values, opts Options) (*op, error) {
 	t, err := h.db.table(ctx, h.q, verb, table)
 	if err != nil {
 		return nil, err
 	}
 	o := &op{verb: verb + " " + table, h: h, db: h.db, d: h.db.d, t: t, opts: opts}
-	if o.c, err = codecFor[T](o.verb, t); err != nil {
+	if o.c, err = codecFor[T](o.verb, h.db, t); err != nil {
 		return nil, err
 	}
-	o.lcols, o.lvals, err = o.columns(lookup, nil)
-	if err != nil {
+	var bad badInput
+	lk, df := roleValues{roleLookup, lookup}, roleValues{o.defaultsRole(), defaults}
+	o.lcols, o.lvals = o.columns(&bad, lk)
+	dcols, dvals := o.columns(&bad, df, lk)
+	ccols, cvals := o.columns(&bad, roleValues{roleCreateOnly, opts.CreateOnly}, lk, df)
+	if err := bad.err(o.verb); err != nil {
 		return nil, err
 	}
-	dcols, dvals, err := o.columns(defaults, lookup)
-	if err != nil {
-		return nil, err
-	}
-	o.icols = append(append(make([]string, 0, len(o.lcols)+len(dcols)), o.lcols...), dcols...)
-	o.ivals = append(append(make([]any, 0, len(o.lvals)+len(dvals)), o.lvals...), dvals...)
+	o.icols = slices.Concat(o.lcols, dcols, ccols)
+	o.ivals = slices.Concat(o.lvals, dvals, cvals)
+	o.nset = len(dcols)
+	o.lazy = hasLazy(o.ivals)
 	for _, v := range o.lvals {
 		o.null = o.null || v == nil
 	}
-	switch verb {
-	case verbUnlink:
+	if verb == verbUnlink {
 		return o, nil // a DELETE: no insert to check, no strategy
-	case verbUpdateFunc:
-		// The values come later from the update function; they are
-		// checked before an INSERT.
-	default:
-		if err := o.checkRequired(); err != nil {
-			return nil, err
-		}
 	}
-	o.ix = coveringIndex(t, o.lcols)
+	o.missing = missingRequired(t.Table, o.icols)
+	o.ix = coveringIndex(t.Table, o.lcols)
 	if o.strat, err = o.resolve(opts.Strategy); err != nil {
 		return nil, err
 	}
@@ -154,25 +159,95 @@ func prepareSlow[T any](ctx context.Context, h handle, verb, table string, looku
 // Verbs that change what prepare checks.
 const (
 	verbUnlink     = "unlink"
+	verbUpdate     = "update or create"
 	verbUpdateFunc = "update or create func"
 )
 
-// checkRequired refuses an INSERT that would leave out a NOT NULL column
-// without a default: the engine would refuse it too, but only after the
-// lookup had been sent, and the message would not say why.
-func (o *op) checkRequired() error {
-	for _, col := range o.t.Columns {
-		if !col.Nullable && !col.HasDefault && !slices.Contains(o.icols, col.Name) {
-			return inputError(o.verb, "column %q is NOT NULL without a default and is in neither the lookup nor the defaults or values", col.Name)
+// missingRequired lists the NOT NULL columns of t without a default that
+// cols lacks: an INSERT of cols would fail.
+func missingRequired(t *dialect.Table, cols []string) []string {
+	var missing []string
+	for _, col := range t.Columns {
+		if !col.Nullable && !col.HasDefault && !slices.Contains(cols, col.Name) {
+			missing = append(missing, col.Name)
 		}
 	}
+	return missing
+}
+
+// checkInsert refuses an INSERT that would leave out a NOT NULL column
+// without a default: the engine would refuse it too, but the message
+// would not name every column, nor say why. It is checked only where an
+// INSERT is about to run: a hit or an update needs no such column.
+func (o *op) checkInsert() error {
+	if len(o.missing) == 0 {
+		return nil
+	}
+	what := "the lookup nor the defaults"
+	if o.defaultsRole() == roleSet {
+		what = "the lookup, the values nor Options.CreateOnly"
+	}
+	return inputError(o.verb, "the row does not exist and cannot be created: NOT NULL column%s %s without a default %s in neither %s",
+		plural(len(o.missing)), quoteList(o.missing), isAre(len(o.missing)), what)
+}
+
+// beforeWrite is what every statement that may insert the call's row
+// needs first: its Lazy values computed.
+func (o *op) beforeWrite(ctx context.Context) error {
+	if !o.lazy {
+		return nil
+	}
+	if err := o.resolveLazy(ctx, o.icols, o.ivals); err != nil {
+		return err
+	}
+	o.lazy = false
 	return nil
 }
 
-// columns checks and normalizes vals; a column also in other is refused.
-func (o *op) columns(vals, other Values) ([]string, []any, error) {
+// beforeUpdate is what an UPDATE of the call's values needs first: the
+// Lazy values among them computed, and only those (a create-only Lazy
+// value is never computed for a row that exists).
+func (o *op) beforeUpdate(ctx context.Context) error {
+	if !o.lazy {
+		return nil
+	}
+	if err := o.resolveLazy(ctx, o.setCols(), o.setVals()); err != nil {
+		return err
+	}
+	o.lazy = hasLazy(o.ivals)
+	return nil
+}
+
+// Roles of the values a call passes, for columns and its messages.
+const (
+	roleLookup     = "lookup"
+	roleDefault    = "defaults"
+	roleSet        = "values"
+	roleCreateOnly = "Options.CreateOnly"
+)
+
+// roleValues are values a call passes, and what they are for.
+type roleValues struct {
+	role string
+	vals Values
+}
+
+// defaultsRole is what the call's second Values are: UpdateOrCreate's
+// values, or defaults.
+func (o *op) defaultsRole() string {
+	if strings.HasPrefix(o.verb, verbUpdate) {
+		return roleSet
+	}
+	return roleDefault
+}
+
+// columns checks and normalizes rv's values, sorted by column name,
+// recording every problem in bad rather than stopping at the first. A
+// column also in one of others is refused.
+func (o *op) columns(bad *badInput, rv roleValues, others ...roleValues) ([]string, []any) {
+	vals, role := rv.vals, rv.role
 	if len(vals) == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
 	cols := make([]string, 0, len(vals))
 	for name := range vals {
@@ -183,24 +258,88 @@ func (o *op) columns(vals, other Values) ([]string, []any, error) {
 	for i, name := range cols {
 		col, ok := o.t.Column(name)
 		if !ok {
-			if _, err := o.d.Quote(name); err != nil {
-				return nil, nil, fmt.Errorf("racefree: %s: %w: %w", o.verb, ErrInvalidInput, err)
+			if _, err := o.d.QuoteIdent(name); err != nil {
+				bad.add("%v", err)
+			} else {
+				bad.unknown = append(bad.unknown, name)
 			}
-			return nil, nil, inputError(o.verb, "table %s has no column %q", o.t.Name, name)
+			continue
 		}
-		if _, dup := other[name]; dup {
-			return nil, nil, inputError(o.verb, "column %q is in both the lookup and the defaults", name)
+		if _, ok := o.t.cols[name]; !ok {
+			bad.add("column %q cannot be quoted by the %s dialect", name, o.d.Name())
+			continue
 		}
-		v, err := normalize(o.verb, col, vals[name])
+		for _, other := range others {
+			if _, dup := other.vals[name]; dup {
+				bad.add("column %q is in both the %s and the %s", name, other.role, role)
+			}
+		}
+		v := vals[name]
+		if _, lazy := v.(Lazy); lazy {
+			if role == roleLookup {
+				bad.add("column %q: a lookup value cannot be Lazy (it is needed to find the row)", name)
+			}
+			out[i] = v
+			continue
+		}
+		v, err := normalizeValue(col, famUnknown, v)
 		if err != nil {
-			return nil, nil, err
+			bad.add("%v", err)
+			continue
 		}
 		if v == nil && !col.Nullable {
-			return nil, nil, inputError(o.verb, "column %q is NOT NULL and the value is nil", name)
+			bad.add("column %q is NOT NULL and the value is nil", name)
 		}
 		out[i] = v
 	}
-	return cols, out, nil
+	return cols, out
+}
+
+// badInput collects what is wrong with a call's input, so that one error
+// names every problem.
+type badInput struct {
+	unknown  []string // columns the table does not have
+	problems []string
+}
+
+func (b *badInput) add(format string, args ...any) {
+	b.problems = append(b.problems, fmt.Sprintf(format, args...))
+}
+
+// err is the input error naming every problem, or nil.
+func (b *badInput) err(verb string) error {
+	if len(b.unknown) == 0 && len(b.problems) == 0 {
+		return nil
+	}
+	var msgs []string
+	if len(b.unknown) > 0 {
+		msgs = append(msgs, fmt.Sprintf("no column%s %s in the table", plural(len(b.unknown)), quoteList(b.unknown)))
+	}
+	msgs = append(msgs, b.problems...)
+	return inputError(verb, "%s", strings.Join(msgs, "; "))
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
+}
+
+// quoteList writes names as "a", "b", "c".
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
 }
 
 // resolve picks the strategy, or explains why the demanded one cannot work.
@@ -242,11 +381,8 @@ func (o *op) resolve(s Strategy) (Strategy, error) {
 	return 0, inputError(o.verb, "unknown strategy %d", s)
 }
 
-// qtable is the table's name, quoted (validated when the catalog was read).
-func (o *op) qtable() string {
-	q, _ := o.d.Quote(o.t.Name)
-	return q
-}
+// qtable is the table's name, quoted when the catalog was read.
+func (o *op) qtable() string { return o.t.quoted }
 
 // statKey names the adaptive statistics of this lookup shape.
 func (o *op) statKey() string {
@@ -280,10 +416,6 @@ func (o *op) lockName() string {
 	sum := sha256.Sum256([]byte(b.String()))
 	return "racefree/goc/" + hex.EncodeToString(sum[:16])
 }
-
-// sqlCache holds the statements built for each shape of call, so that a
-// hit costs no string building: sqlKey → string.
-var sqlCache sync.Map
 
 type sqlKey struct {
 	kind  string // "select" + lock clause, "insert", "insert-on-conflict"
@@ -332,18 +464,18 @@ func (o *op) selectSQL(lock string) (string, []any) {
 		return o.p.sel, o.lvals
 	}
 	k := o.key("select"+lock, false)
-	if q, ok := sqlCache.Load(k); ok {
+	if q, ok := o.db.sqlCache.Load(k); ok {
 		return q.(string), o.lookupArgs()
 	}
 	q, args := o.buildSelectSQL(lock)
-	sqlCache.Store(k, q)
+	o.db.sqlCache.Store(k, q)
 	return q, args
 }
 
 func (o *op) buildSelectSQL(lock string) (string, []any) {
 	var b strings.Builder
 	b.WriteString("SELECT ")
-	o.writeCols(&b, o.c.cols)
+	o.writeQuoted(&b, o.c.quoted)
 	b.WriteString(" FROM ")
 	b.WriteString(o.qtable())
 	args := o.writeWhere(&b, 0)
@@ -351,12 +483,23 @@ func (o *op) buildSelectSQL(lock string) (string, []any) {
 	return b.String(), args
 }
 
+// writeCols writes cols, columns of the table that prepare checked the
+// dialect can quote, quoted and separated by commas.
 func (o *op) writeCols(b *strings.Builder, cols []string) {
 	for i, c := range cols {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		q, _ := o.d.Quote(c) // every column was checked against the catalog
+		b.WriteString(o.t.ident(c))
+	}
+}
+
+// writeQuoted writes names already quoted, separated by commas.
+func (o *op) writeQuoted(b *strings.Builder, quoted []string) {
+	for i, q := range quoted {
+		if i > 0 {
+			b.WriteString(", ")
+		}
 		b.WriteString(q)
 	}
 }
@@ -370,8 +513,7 @@ func (o *op) writeWhere(b *strings.Builder, n int) []any {
 		if i > 0 {
 			b.WriteString(" AND ")
 		}
-		q, _ := o.d.Quote(c)
-		b.WriteString(q)
+		b.WriteString(o.t.ident(c))
 		if o.lvals[i] == nil {
 			b.WriteString(" IS NULL")
 			continue
@@ -394,11 +536,11 @@ func (o *op) insertSQL(onConflict bool) string {
 		return o.p.ins[0]
 	}
 	k := o.key(map[bool]string{false: "insert", true: "insert-on-conflict"}[onConflict], true)
-	if q, ok := sqlCache.Load(k); ok {
+	if q, ok := o.db.sqlCache.Load(k); ok {
 		return q.(string)
 	}
 	q := o.buildInsertSQL(onConflict)
-	sqlCache.Store(k, q)
+	o.db.sqlCache.Store(k, q)
 	return q
 }
 
@@ -418,13 +560,14 @@ func (o *op) buildInsertSQL(onConflict bool) string {
 	b.WriteString(")")
 	f := o.d.Features()
 	if onConflict && f.Has(dialect.OnConflict) {
-		b.WriteString(" ON CONFLICT (")
-		o.writeCols(&b, o.lcols)
-		b.WriteString(") DO NOTHING")
+		// No conflict target: a conflict on any unique index does nothing,
+		// and the lookup's re-read then tells a lost race (the row is
+		// there) from a clash with another row (see createOrFind).
+		b.WriteString(" ON CONFLICT DO NOTHING")
 	}
 	if f.Has(dialect.Returning) {
 		b.WriteString(" RETURNING ")
-		o.writeCols(&b, o.c.cols)
+		o.writeQuoted(&b, o.c.quoted)
 	}
 	return b.String()
 }
@@ -442,18 +585,27 @@ func read[T any](ctx context.Context, o *op, q dialect.Querier, lock string) (T,
 	return row, true, nil
 }
 
-// insert runs the INSERT on q (inside tx when tx is non-nil). lost reports
-// a conflict on the lookup's own unique index: someone else created the
-// row. Any other error is returned. On PostgreSQL inside a transaction the
-// statement runs in a savepoint, so that its failure does not abort the
-// transaction.
-func insert[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, onConflict bool) (row T, created, lost bool, err error) {
+// insert runs the INSERT on q (inside tx when tx is non-nil). With
+// onConflict, where the engine has ON CONFLICT, a row that any unique
+// index refuses is skipped rather than failing. created reports that the
+// row was inserted; otherwise a unique index refused it, and violation is
+// the engine's error when it raised one (nil when ON CONFLICT skipped the
+// row). Any other error is returned, classified. Where a failed statement
+// aborts the transaction (PostgreSQL), the INSERT runs in a savepoint.
+func insert[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, onConflict bool) (row T, created bool, violation *dialect.Error, err error) {
+	if err := o.checkInsert(); err != nil {
+		return row, false, nil, err
+	}
+	if err := o.beforeWrite(ctx); err != nil {
+		return row, false, nil, err
+	}
 	query := o.insertSQL(onConflict)
+	skipped := false
 	do := func(ctx context.Context) error {
 		if o.d.Features().Has(dialect.Returning) {
 			row, err = scanInto[T](o.c, o.queryRow(ctx, q, query, o.ivals))
 			if errors.Is(err, sql.ErrNoRows) { // ON CONFLICT DO NOTHING did nothing
-				lost = true
+				skipped = true
 				return nil
 			}
 			return err
@@ -465,22 +617,88 @@ func insert[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, onConf
 		}
 		var found bool
 		row, found, err = read[T](ctx, o, q, "")
-		lost = !found // deleted at once by someone else: go round again
+		skipped = !found // deleted at once by someone else: go round again
 		return err
 	}
-	if tx != nil && o.d.Name() == "postgres" {
+	if tx != nil && o.d.Features().Has(dialect.FailedStatementAbortsTx) {
 		err = tx.savepoint(ctx, do)
 	} else {
 		err = do(ctx)
 	}
 	if err != nil {
 		ce := o.db.Classify(err)
-		if o.ix != nil && violatesIndex(o.t, ce, o.lcols) {
-			return row, false, true, nil
+		if ce.Class == dialect.ClassUniqueViolation {
+			return row, false, ce, nil
 		}
-		return row, false, false, fmt.Errorf("racefree: %s: %w", o.verb, ce)
+		return row, false, nil, fmt.Errorf("racefree: %s: %w", o.verb, ce)
 	}
-	return row, !lost, lost, nil
+	return row, !skipped, nil, nil
+}
+
+// ownIndex reports whether the unique violation ce is of the lookup's own
+// index: the row it collided with had the lookup's values.
+func (o *op) ownIndex(ce *dialect.Error) bool {
+	return o.ix != nil && violatesIndex(o.t.Table, ce, o.lcols)
+}
+
+// createOrFind inserts the call's row and, when a unique index refuses
+// it, reads the row the lookup names. This is the rule for every unique
+// conflict, whichever index reports it (MariaDB names the first unique
+// index in definition order, and PostgreSQL checks the indexes one by
+// one, so another index may report a collision with the very row the
+// lookup names): if the lookup's row is there, the call lost a race, and
+// gets that row with created false; only if it is not is the violation
+// returned, as the engine raised it. A conflict that ON CONFLICT DO
+// NOTHING skipped carries no error, so the INSERT is tried once more
+// without it, to learn what conflicted. A violation of the lookup's own
+// index whose row is gone by the re-read means a concurrent delete won:
+// the INSERT is tried again, up to maxVanished times.
+//
+// The re-read follows the isolation level (see rereadLock); in a snapshot
+// that cannot see the winner (PostgreSQL REPEATABLE READ or SERIALIZABLE)
+// the call fails with ErrSerialization so that the whole transaction
+// restarts and sees it.
+func createOrFind[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx) (row T, created bool, err error) {
+	return createOr(ctx, o, q, tx, func(ctx context.Context) (T, bool, error) {
+		return read[T](ctx, o, q, o.rereadLock(tx))
+	})
+}
+
+// createOr is createOrFind with the step after a conflict given: find
+// returns the lookup's row if it exists (UpdateOrCreate updates it).
+func createOr[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, find func(context.Context) (T, bool, error)) (row T, created bool, err error) {
+	onConflict := true
+	for range maxVanished {
+		if h := testHookBeforeInsert.Load(); h != nil {
+			(*h)()
+		}
+		row, created, violation, err := insert[T](ctx, o, q, tx, onConflict)
+		if err != nil || created {
+			return row, created, err
+		}
+		if h := testHookBeforeReread.Load(); h != nil {
+			(*h)()
+		}
+		row, found, err := find(ctx)
+		if err != nil {
+			return row, false, err
+		}
+		if found {
+			o.db.lostRaces.Add(1)
+			return row, false, nil
+		}
+		switch {
+		case violation == nil:
+			onConflict = false // ask the engine what conflicted
+		case !o.ownIndex(violation):
+			return row, false, fmt.Errorf("racefree: %s: %w", o.verb, violation)
+		case o.snapshotBlind(tx):
+			return row, false, o.errSnapshotBlind()
+		}
+		// The row the INSERT collided with was deleted before the
+		// re-read: try again.
+	}
+	return row, false, fmt.Errorf("racefree: %s: %w (%d attempts)", o.verb, ErrRowVanished, maxVanished)
 }
 
 // rereadLock is the locking clause of the re-read after a lost race: a
@@ -546,42 +764,20 @@ func run[T any](ctx context.Context, o *op, insertFirst bool) (row T, created bo
 	return row, created, err
 }
 
-// constraintPath is the constraint strategy: read (unless insertFirst),
-// insert, and on a lost race re-read, looping while the winner's row
-// vanishes before it can be read.
+// constraintPath is the constraint strategy: read (unless insertFirst, or
+// the row could not be inserted anyway), then createOrFind.
 func constraintPath[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, insertFirst bool) (row T, created bool, err error) {
-	for range maxVanished {
-		if !insertFirst {
-			row, found, err := read[T](ctx, o, q, "")
-			if err != nil || found {
-				return row, false, err
-			}
-		}
-		insertFirst = false
-		if h := testHookBeforeInsert.Load(); h != nil {
-			(*h)()
-		}
-		row, created, lost, err := insert[T](ctx, o, q, tx, true)
-		if err != nil || created {
-			return row, created, err
-		}
-		if !lost {
-			continue
-		}
-		if h := testHookBeforeReread.Load(); h != nil {
-			(*h)()
-		}
-		row, found, err := read[T](ctx, o, q, o.rereadLock(tx))
+	if !insertFirst || len(o.missing) > 0 || o.lazy {
+		// A call that cannot create the row (a required column missing)
+		// reads first even when asked to insert first: a hit is an
+		// answer. So does one with a Lazy default, never computed for a
+		// row that exists.
+		row, found, err := read[T](ctx, o, q, "")
 		if err != nil || found {
 			return row, false, err
 		}
-		if o.snapshotBlind(tx) {
-			return row, false, o.errSnapshotBlind()
-		}
-		// The winner's row was deleted between our conflict and the
-		// re-read: start over.
 	}
-	return row, false, fmt.Errorf("racefree: %s: %w (%d attempts)", o.verb, ErrRowVanished, maxVanished)
+	return createOrFind[T](ctx, o, q, tx)
 }
 
 // lockedPath is the lock and serializable strategies: inside a
@@ -634,20 +830,9 @@ func lockedBody[T any](ctx context.Context, o *op, tx *Tx) (row T, created bool,
 		return row, false, err
 	}
 	// Nobody else can be inserting this lookup now (lock), or the engine
-	// will fail one of us (serializable); ON CONFLICT still guards against
-	// writers that bypass racefree when an index exists.
-	row, created, lost, err := insert[T](ctx, o, tx.tx, tx, o.ix != nil && (!o.null || o.ix.NullsNotDistinct))
-	if err != nil || created {
-		return row, created, err
-	}
-	if lost {
-		// A writer outside the lock protocol got there first.
-		row, found, err = read[T](ctx, o, tx.tx, o.rereadLock(tx))
-		if err == nil && !found {
-			err = dialect.Wrap(dialect.ClassSerialization, fmt.Errorf("racefree: %s: conflicting row not visible", o.verb))
-		}
-	}
-	return row, false, err
+	// will fail one of us (serializable); a conflict means a writer that
+	// bypasses racefree, or another unique index: createOrFind tells.
+	return createOrFind[T](ctx, o, tx.tx, tx)
 }
 
 // checkCallerTx refuses a caller's transaction in which the strategy

@@ -25,3 +25,10 @@ func AdaptiveHitRatio(db *DB, table string, cols ...string) float64 {
 // CoalescedCalls returns how many calls so far were answered by another
 // call's trip to the database.
 func CoalescedCalls() int64 { return coalesced.Load() }
+
+// LostRaces returns how many get-or-create family calls on db lost the
+// race to create a row and returned the winner's instead.
+func LostRaces(db *DB) int64 { return db.lostRaces.Load() }
+
+// ResetLostRaces sets db's lost-race count back to zero.
+func ResetLostRaces(db *DB) { db.lostRaces.Store(0) }

@@ -144,6 +144,7 @@ type batch struct {
 	index map[string]int // encoded lookup → position in keys
 	of    []int          // item → position in keys
 	nulls bool           // some lookup value is NULL
+	lazy  bool           // some default is Lazy, not computed yet
 }
 
 type batchKey struct {
@@ -177,6 +178,7 @@ func planBatch[T any](ctx context.Context, ex Executor, table string, items []It
 			b.keys = append(b.keys, batchKey{key: k, lvals: lvals, ivals: ivals, first: i})
 		}
 		b.of[i] = j
+		b.lazy = b.lazy || hasLazy(ivals[len(lvals):])
 		for _, v := range lvals {
 			if v != nil {
 				continue
@@ -202,56 +204,55 @@ func planBatch[T any](ctx context.Context, ex Executor, table string, items []It
 // the values it inserts (lookup, then defaults, in op.icols order).
 func (o *op) itemValues(i int, it Item, dcols []string) (lvals, ivals []any, err error) {
 	ivals = make([]any, 0, len(o.icols))
-	if ivals, ok, err := o.shapedValues(it.Lookup, o.lcols, ivals); ok {
-		if err == nil {
-			ivals, ok, err = o.shapedValues(it.Defaults, dcols, ivals)
-		}
-		if ok {
-			return ivals[:len(o.lcols):len(o.lcols)], ivals, err
+	if ivals, ok := o.shapedValues(it.Lookup, o.lcols, ivals, false); ok {
+		if ivals, ok = o.shapedValues(it.Defaults, dcols, ivals, true); ok {
+			return ivals[:len(o.lcols):len(o.lcols)], ivals, nil
 		}
 	}
-	// Not item 0's shape: columns checks it and says what differs.
-	lcols, lvals, err := o.columns(it.Lookup, nil)
-	if err == nil && !slices.Equal(lcols, o.lcols) {
-		err = inputError(o.verb, "item %d looks up %v, item 0 looks up %v: every item must use the same lookup columns", i, lcols, o.lcols)
-	}
-	var cols []string
-	var vals []any
-	if err == nil {
-		cols, vals, err = o.columns(it.Defaults, it.Lookup)
-	}
-	if err == nil && !slices.Equal(cols, dcols) {
-		err = inputError(o.verb, "item %d has defaults %v, item 0 has %v: every item must have the same default columns", i, cols, dcols)
-	}
-	if err != nil {
+	// Not item 0's shape, or a bad value: columns checks it and names
+	// every problem.
+	var bad badInput
+	lk := roleValues{roleLookup, it.Lookup}
+	lcols, lvals := o.columns(&bad, lk)
+	cols, vals := o.columns(&bad, roleValues{roleDefault, it.Defaults}, lk)
+	if err := bad.err(o.verb); err != nil {
 		return nil, nil, err
+	}
+	if !slices.Equal(lcols, o.lcols) {
+		return nil, nil, inputError(o.verb, "item %d looks up %v, item 0 looks up %v: every item must use the same lookup columns", i, lcols, o.lcols)
+	}
+	if !slices.Equal(cols, dcols) {
+		return nil, nil, inputError(o.verb, "item %d has defaults %v, item 0 has %v: every item must have the same default columns", i, cols, dcols)
 	}
 	return lvals, append(lvals[:len(lvals):len(lvals)], vals...), nil
 }
 
 // shapedValues appends to dst the values of vals named exactly cols (item
 // 0's names, sorted and checked once), normalized and checked as
-// op.columns does, without sorting the names of every item again. ok is
-// false when vals has other names.
-func (o *op) shapedValues(vals Values, cols []string, dst []any) (out []any, ok bool, err error) {
+// op.columns does, without sorting the names of every item again; lazy
+// allows Lazy values (defaults). ok is false when vals has other names or
+// a bad value: op.columns then says what is wrong.
+func (o *op) shapedValues(vals Values, cols []string, dst []any, lazy bool) (out []any, ok bool) {
 	if len(vals) != len(cols) {
-		return dst, false, nil
+		return dst, false
 	}
 	for _, name := range cols {
 		v, found := vals[name]
 		if !found {
-			return dst, false, nil
+			return dst, false
+		}
+		if _, isLazy := v.(Lazy); isLazy && lazy {
+			dst = append(dst, v)
+			continue
 		}
 		col, _ := o.t.Column(name)
-		if v, err = normalize(o.verb, col, v); err != nil {
-			return dst, true, err
-		}
-		if v == nil && !col.Nullable {
-			return dst, true, inputError(o.verb, "column %q is NOT NULL and the value is nil", name)
+		v, err := normalizeValue(col, famUnknown, v)
+		if err != nil || v == nil && !col.Nullable {
+			return dst, false
 		}
 		dst = append(dst, v)
 	}
-	return dst, true, nil
+	return dst, true
 }
 
 // batchRows holds what the batch has learnt per key.
@@ -259,6 +260,9 @@ type batchRows[T any] struct {
 	row     []T
 	known   []bool // row holds the key's row
 	created []bool // this call inserted it
+	// unmatched counts rows read that matched no key as Go compares
+	// lookup values (see settle).
+	unmatched int
 }
 
 func newBatchRows[T any](n int) *batchRows[T] {

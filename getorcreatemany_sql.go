@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -72,9 +71,10 @@ func (o *op) fullChunk(n, per int) bool {
 type insertMode uint8
 
 const (
-	insertPlain      insertMode = iota // fail on any conflict (MySQL, MariaDB after IGNORE, no unique index)
-	insertOnConflict                   // ON CONFLICT (lookup) DO NOTHING: PostgreSQL, SQLite
-	insertIgnore                       // INSERT IGNORE: MariaDB; see getorcreatemany_ignore.go
+	insertPlain         insertMode = iota // fail on any conflict (MySQL, MariaDB after IGNORE, no unique index)
+	insertOnConflict                      // ON CONFLICT (lookup) DO NOTHING: PostgreSQL
+	insertOnConflictAny                   // ON CONFLICT DO NOTHING: SQLite, PostgreSQL in a snapshot (see batchMode)
+	insertIgnore                          // INSERT IGNORE: MariaDB; see getorcreatemany_ignore.go
 )
 
 // batchSQLKey names one statement shape of a batch; see fullChunk.
@@ -87,23 +87,21 @@ type batchSQLKey struct {
 	n     int // keys in the statement
 }
 
-var batchSQL sync.Map // batchSQLKey → string
-
 func (o *op) batchKey(kind string, mode insertMode, n int) batchSQLKey {
 	return batchSQLKey{kind: kind, mode: mode, c: o.c, lcols: strings.Join(o.lcols, "\x00"), icols: strings.Join(o.icols, "\x00"), n: n}
 }
 
 // cachedSQL returns the statement of key, building it with build when it
 // is not cached; full says whether it may be cached.
-func cachedSQL(key batchSQLKey, full bool, build func() string) string {
+func (o *op) cachedSQL(key batchSQLKey, full bool, build func() string) string {
 	if !full {
 		return build()
 	}
-	if q, ok := batchSQL.Load(key); ok {
+	if q, ok := o.db.batchSQL.Load(key); ok {
 		return q.(string)
 	}
 	q := build()
-	batchSQL.Store(key, q)
+	o.db.batchSQL.Store(key, q)
 	return q
 }
 
@@ -112,7 +110,7 @@ func cachedSQL(key batchSQLKey, full bool, build func() string) string {
 func (o *op) writeReturned(sb *strings.Builder) {
 	o.writeCols(sb, o.lcols)
 	sb.WriteString(", ")
-	o.writeCols(sb, o.c.cols)
+	o.writeQuoted(sb, o.c.quoted)
 }
 
 // batchSelectSQL is the SELECT of the keys at part, and its arguments.
@@ -127,7 +125,7 @@ func (o *op) batchSelectSQL(b *batch, part []int, lock string) (string, []any) {
 		}
 	}
 	full := !b.nulls && o.fullChunk(len(part), nl)
-	query := cachedSQL(o.batchKey("select"+lock, 0, len(part)), full, func() string {
+	query := o.cachedSQL(o.batchKey("select"+lock, 0, len(part)), full, func() string {
 		var sb strings.Builder
 		sb.WriteString("SELECT ")
 		o.writeReturned(&sb)
@@ -136,8 +134,7 @@ func (o *op) batchSelectSQL(b *batch, part []int, lock string) (string, []any) {
 		sb.WriteString(" WHERE ")
 		n := 0
 		if nl == 1 && !b.nulls {
-			q, _ := o.d.Quote(o.lcols[0])
-			sb.WriteString(q + " IN (")
+			sb.WriteString(o.t.ident(o.lcols[0]) + " IN (")
 			for i := range part {
 				if i > 0 {
 					sb.WriteString(", ")
@@ -156,8 +153,7 @@ func (o *op) batchSelectSQL(b *batch, part []int, lock string) (string, []any) {
 					if c > 0 {
 						sb.WriteString(" AND ")
 					}
-					qc, _ := o.d.Quote(col)
-					sb.WriteString(qc)
+					sb.WriteString(o.t.ident(col))
 					if b.keys[j].lvals[c] == nil {
 						sb.WriteString(" IS NULL")
 						continue
@@ -186,7 +182,7 @@ func (o *op) batchInsertSQL(b *batch, part []int, mode insertMode) (string, []an
 // batchInsertText is the INSERT of n keys.
 func (o *op) batchInsertText(n int, mode insertMode) string {
 	ni := len(o.icols)
-	return cachedSQL(o.batchKey("insert", mode, n), o.fullChunk(n, ni), func() string {
+	return o.cachedSQL(o.batchKey("insert", mode, n), o.fullChunk(n, ni), func() string {
 		var sb strings.Builder
 		sb.WriteString("INSERT ")
 		if mode == insertIgnore {
@@ -210,10 +206,13 @@ func (o *op) batchInsertText(n int, mode insertMode) string {
 			}
 			sb.WriteString(")")
 		}
-		if mode == insertOnConflict {
+		switch mode {
+		case insertOnConflict:
 			sb.WriteString(" ON CONFLICT (")
 			o.writeCols(&sb, o.lcols)
 			sb.WriteString(") DO NOTHING")
+		case insertOnConflictAny:
+			sb.WriteString(" ON CONFLICT DO NOTHING")
 		}
 		if o.d.Features().Has(dialect.Returning) {
 			sb.WriteString(" RETURNING ")
@@ -355,8 +354,12 @@ func scanBatch[T any](b *batch, rs *sql.Rows, res *batchRows[T], created bool) (
 		}
 		kb = appendKey(kb[:0], lk)
 		j, ok := b.index[string(kb)]
-		if !ok || res.known[j] {
-			continue // a row of a lookup we did not ask for (type coercion), or already known
+		if !ok {
+			res.unmatched++ // the engine equated values Go tells apart
+			continue
+		}
+		if res.known[j] {
+			continue
 		}
 		res.row[j], res.known[j], res.created[j] = row, true, created
 		set = append(set, j)

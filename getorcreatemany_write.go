@@ -8,12 +8,22 @@ import (
 	"github.com/racefree/racefree/dialect"
 )
 
-// batchMode is how this batch inserts.
-func (o *op) batchMode() insertMode {
+// batchMode is how this batch inserts, in tx (nil outside one).
+func (o *op) batchMode(tx *Tx) insertMode {
 	f := o.d.Features()
 	switch {
-	case o.ix != nil && f.Has(dialect.OnConflict):
+	case f.Has(dialect.OnConflict) && o.ix != nil && !f.Has(dialect.SingleWriter) && !o.snapshotBlind(tx):
+		// ON CONFLICT on the lookup's index: a conflict on another index
+		// fails the whole statement, which keeps a one-statement batch
+		// all or none without a transaction.
 		return insertOnConflict
+	case f.Has(dialect.OnConflict):
+		// ON CONFLICT on any index: SQLite, whose batches always run in a
+		// transaction; a PostgreSQL snapshot that cannot see concurrent
+		// winners, where only this form makes the engine report one it
+		// cannot see (a serialization failure) rather than a violation of
+		// another index; no covering index (the lock strategy).
+		return insertOnConflictAny
 	case o.strat == StrategyConstraint && o.d.Name() == "mysql" && f.Has(dialect.Returning):
 		// MariaDB: without IGNORE one existing key fails the whole
 		// statement, and contention would cost a round of statements per
@@ -32,18 +42,33 @@ func (o *op) batchMode() insertMode {
 // in a transaction of their own, or in a savepoint of the caller's.
 func writeMissing[T any](ctx context.Context, b *batch, tx *Tx, pos []int, res *batchRows[T]) error {
 	o := b.op
-	mode := o.batchMode()
-	multi := len(o.chunks(pos, len(o.icols))) > 1
+	if err := o.checkInsert(); err != nil {
+		return err
+	}
+	if b.lazy {
+		// Only the keys to be created compute their Lazy defaults, each
+		// once for the call: the values replace the Lazy in place.
+		for _, j := range pos {
+			if err := o.resolveLazy(ctx, o.icols, b.keys[j].ivals); err != nil {
+				return err
+			}
+		}
+		b.lazy = false
+	}
+	mode := o.batchMode(tx)
+	// Undo is needed when the batch may write some rows and then fail:
+	// more than one statement, or a statement that skips some rows
+	// (IGNORE, ON CONFLICT on any index) before a plain INSERT of the
+	// skipped ones reports what they collide with.
+	undo := len(o.chunks(pos, len(o.icols))) > 1 || mode == insertIgnore || mode == insertOnConflictAny
 	switch {
-	case tx != nil && tx == o.h.tx && (mode == insertIgnore || multi || o.d.Name() == "postgres"):
-		// On PostgreSQL the savepoint also keeps a failed INSERT from
-		// aborting the caller's transaction.
+	case tx != nil && tx == o.h.tx && undo:
 		return tx.savepoint(ctx, func(ctx context.Context) error {
 			return settle(ctx, b, tx.tx, tx, pos, mode, res)
 		})
 	case tx != nil:
 		return settle(ctx, b, tx.tx, tx, pos, mode, res)
-	case mode == insertIgnore || multi || o.d.Name() == "sqlite":
+	case undo || o.d.Features().Has(dialect.SingleWriter):
 		// READ COMMITTED (see op.inTx): no gap locks, and a re-read sees
 		// the winner's row. On SQLite an IMMEDIATE transaction.
 		o.prepareInserts(ctx, pos, mode)
@@ -71,15 +96,16 @@ func settle[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos
 		if h := testHookBeforeInsert.Load(); h != nil {
 			(*h)()
 		}
-		lost, err := batchInsert(ctx, b, q, tx, missing, mode, res)
+		lost, violation, err := batchInsert(ctx, b, q, tx, missing, mode, res)
 		if err != nil {
 			return err
 		}
-		if mode == insertIgnore {
-			// A key IGNORE skipped that the re-read below does not find
-			// conflicts with something else (another unique index, a
-			// foreign key) or vanished: insert it plainly, so that the
-			// first case fails with the server's own error.
+		if mode == insertIgnore || mode == insertOnConflictAny {
+			// A key IGNORE or ON CONFLICT DO NOTHING skipped that the
+			// re-read below does not find conflicts with something else
+			// (another row on another unique index, a foreign key) or
+			// vanished: insert it plainly, so that the first case fails
+			// with the server's own error.
 			mode = insertPlain
 		}
 		missing = res.unknown(missing)
@@ -94,10 +120,30 @@ func settle[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos
 				return err
 			}
 			missing = res.unknown(missing)
+			if len(missing) > 0 && res.unmatched > 0 {
+				// The re-read returned rows that match no key as Go
+				// compares them: the engine equated values Go tells apart
+				// (a case-insensitive collation, trailing spaces, type
+				// coercion). Read the keys still missing one by one, so
+				// that the engine matches each to its row.
+				if err := readEach(ctx, b, q, tx, missing, o.rereadLock(tx), res); err != nil {
+					return err
+				}
+				missing = res.unknown(missing)
+			}
 			if len(missing) == 0 {
 				return nil
 			}
-			if o.snapshotBlind(tx) {
+			switch {
+			case violation == nil, len(missing) < before:
+				// Skipped rows (see batchMode: in a snapshot that cannot
+				// see a winner the engine reports a serialization failure
+				// instead), or progress: go round.
+			case !o.ownIndex(violation):
+				// The statement collided with another row on another
+				// unique index, not with a lookup's row: see createOrFind.
+				return fmt.Errorf("racefree: %s: %w", o.verb, violation)
+			case o.snapshotBlind(tx):
 				return o.errSnapshotBlind()
 			}
 		}
@@ -109,25 +155,35 @@ func settle[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos
 }
 
 // batchInsert inserts the keys at pos, storing returned rows as created.
-// Its errors are wrapped and classified. lost reports that some key was not inserted because it exists (or, with
-// IGNORE, for any reason): the caller re-reads.
-func batchInsert[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos []int, mode insertMode, res *batchRows[T]) (lost bool, err error) {
+// Its errors are wrapped and classified. lost reports that some key was
+// not inserted because a unique index refused it (or, with IGNORE, for
+// any reason): the caller re-reads. violation is the last unique
+// violation a statement failed with, when one did.
+func batchInsert[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos []int, mode insertMode, res *batchRows[T]) (lost bool, violation *dialect.Error, err error) {
 	o := b.op
 	returning := o.d.Features().Has(dialect.Returning)
 	for _, part := range o.chunks(pos, len(o.icols)) {
 		query, args := o.batchInsertSQL(b, part, mode)
 		full := o.fullChunk(len(part), len(o.icols))
-		if returning {
-			err = insertReturning(ctx, b, q, tx, query, full, args, part, mode, res)
+		do := func(ctx context.Context) error {
+			if returning {
+				return insertReturning(ctx, b, q, tx, query, full, args, part, mode, res)
+			}
+			return insertThenRead(ctx, b, q, tx, query, args, part, res)
+		}
+		if tx != nil && o.d.Features().Has(dialect.FailedStatementAbortsTx) {
+			// The INSERT may fail (another unique index), and the
+			// re-read must still run in the transaction.
+			err = tx.savepoint(ctx, do)
 		} else {
-			err = insertThenRead(ctx, b, q, tx, query, args, part, res)
+			err = do(ctx)
 		}
 		if err != nil {
-			if o.ix != nil && violatesIndex(o.t, o.db.Classify(err), o.lcols) {
-				lost = true // the whole statement failed; the caller re-reads
+			if ce := o.db.Classify(err); ce.Class == dialect.ClassUniqueViolation {
+				lost, violation = true, ce // the whole statement failed; the caller re-reads
 				continue
 			}
-			return false, err
+			return false, nil, err
 		}
 		for _, j := range part {
 			if !res.known[j] {
@@ -135,7 +191,7 @@ func batchInsert[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx
 			}
 		}
 	}
-	return lost, nil
+	return lost, violation, nil
 }
 
 // insertReturning runs an INSERT … RETURNING and stores its rows as
@@ -171,6 +227,23 @@ func insertThenRead[T any](ctx context.Context, b *batch, q dialect.Querier, tx 
 	}
 	for _, j := range part {
 		res.created[j] = res.known[j]
+	}
+	return nil
+}
+
+// readEach reads the rows of the keys at pos one statement each, for rows
+// a batch read could not match to their keys (see settle).
+func readEach[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos []int, lock string, res *batchRows[T]) error {
+	for _, j := range pos {
+		ko := *b.op
+		ko.lvals, ko.p, ko.null = b.keys[j].lvals, nil, slices.Contains(b.keys[j].lvals, nil)
+		row, found, err := read[T](ctx, &ko, q, lock)
+		if err != nil {
+			return err
+		}
+		if found {
+			res.row[j], res.known[j] = row, true
+		}
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package racefree
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/racefree/racefree/dialect"
@@ -15,12 +14,14 @@ import (
 // sees created.
 //
 // With a unique index (or primary key) covering exactly link's columns,
-// Link is one statement: INSERT … ON CONFLICT DO NOTHING on PostgreSQL and
-// SQLite, an INSERT whose duplicate-key error on that index means "already
-// linked" on MySQL/MariaDB. A conflict on another unique index, or a
-// foreign key violation, is returned. Without such an index the lock
-// strategy decides, as in GetOrCreate. On PostgreSQL inside a *Tx the
-// statement runs in a savepoint.
+// a new link is one statement: INSERT … ON CONFLICT DO NOTHING on
+// PostgreSQL and SQLite, a plain INSERT on MySQL/MariaDB. When a unique
+// index refuses the row, a read tells "already linked" (the row is there:
+// created false, no error) from a clash with another row on another
+// unique index, which is returned as the engine's violation, as is a
+// foreign key violation. Without such an index the lock strategy decides,
+// as in GetOrCreate. On PostgreSQL inside a *Tx the statement runs in a
+// savepoint.
 func Link(ctx context.Context, ex Executor, table string, link Values, opts Options) (created bool, err error) {
 	o, err := prepare[Values](ctx, ex, "link", table, link, nil, opts)
 	if err != nil {
@@ -44,10 +45,27 @@ func Link(ctx context.Context, ex Executor, table string, link Values, opts Opti
 		return err
 	}
 	attempt := func(ctx context.Context) error {
-		if o.h.tx != nil && o.d.Name() == "postgres" {
-			return o.h.tx.savepoint(ctx, do)
+		created = false
+		var err error
+		if o.h.tx != nil && o.d.Features().Has(dialect.FailedStatementAbortsTx) {
+			err = o.h.tx.savepoint(ctx, do)
+		} else {
+			err = do(ctx)
 		}
-		return do(ctx)
+		if err != nil && o.db.Classify(err).Class != dialect.ClassUniqueViolation {
+			return o.db.wrapErr(o.verb, err)
+		}
+		if created {
+			return nil
+		}
+		// A unique index refused the row: already linked, or a clash with
+		// another row, which createOrFind tells apart as for GetOrCreate.
+		_, found, rerr := read[Values](ctx, o, o.h.q, o.rereadLock(o.h.tx))
+		if rerr != nil || found {
+			return rerr
+		}
+		_, created, err = createOrFind[Values](ctx, o, o.h.q, o.h.tx)
+		return err
 	}
 	if o.h.tx != nil {
 		err = attempt(ctx)
@@ -55,10 +73,7 @@ func Link(ctx context.Context, ex Executor, table string, link Values, opts Opti
 		err = o.db.retry(ctx, opts.Tx, attempt)
 	}
 	if err != nil {
-		if violatesIndex(o.t, o.db.Classify(err), o.lcols) {
-			return false, nil // already linked
-		}
-		return false, fmt.Errorf("racefree: %s: %w", o.verb, o.db.Classify(err))
+		return false, err
 	}
 	return created, nil
 }

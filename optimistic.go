@@ -107,11 +107,8 @@ func UpdateIfVersion(ctx context.Context, ex Executor, row VersionedRow, set Val
 	}
 	quoted := map[string]string{}
 	for _, c := range append([]string{row.KeyColumn, row.VersionColumn}, cols...) {
-		q, err := d.Quote(c)
-		if err != nil || strings.Contains(c, ".") {
-			if err == nil {
-				err = fmt.Errorf("column %q must be a plain name", c)
-			}
+		q, err := d.QuoteIdent(c)
+		if err != nil {
 			return 0, fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, err)
 		}
 		quoted[c] = q

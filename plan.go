@@ -20,18 +20,20 @@ import (
 
 // plan is prepare's result for one shape of call, minus the values.
 type plan struct {
-	verb  string // the op's verb, with the table: "get or create users"
-	t     *dialect.Table
-	c     *codec
-	lcols []string // lookup columns, sorted
-	icols []string // lcols, then the default columns, sorted
-	cols  []dialect.Column
-	fams  []int // typeFamily of each of icols
-	ix    *dialect.UniqueIndex
-	strat Strategy
-	sel   string    // the lookup SELECT
-	ins   [2]string // the INSERT, without and with ON CONFLICT DO NOTHING
-	stat  string    // the adaptive statistics key
+	verb    string // the op's verb, with the table: "get or create users"
+	t       *tableInfo
+	c       *codec
+	lcols   []string // lookup columns, sorted
+	icols   []string // lcols, then the default (value) columns, then the create-only ones, each sorted
+	nset    int      // the default (value) columns in icols
+	missing []string // required columns icols lacks (op.missing)
+	cols    []dialect.Column
+	fams    []int // typeFamily of each of icols
+	ix      *dialect.UniqueIndex
+	strat   Strategy
+	sel     string    // the lookup SELECT
+	ins     [2]string // the INSERT, without and with ON CONFLICT DO NOTHING
+	stat    string    // the adaptive statistics key
 }
 
 // planKey narrows the plans a call may use to those of the same table,
@@ -42,11 +44,11 @@ type plan struct {
 // every planned name found means the same sets). So a key holds the plans
 // of every shape with those counts, tried in turn; usually there is one.
 type planKey struct {
-	table  string
-	rt     reflect.Type
-	verb   string
-	strat  Strategy
-	nl, nd int
+	table      string
+	rt         reflect.Type
+	verb       string
+	strat      Strategy
+	nl, nd, nc int // lookup, default (or value) and create-only columns
 }
 
 // maxPlans bounds a DB's plans: shapes come from the program's code, so a
@@ -69,8 +71,8 @@ type planMap struct {
 	n     int // plans in byKey
 }
 
-func makePlanKey(table string, rt reflect.Type, verb string, strat Strategy, lookup, defaults Values) planKey {
-	return planKey{table: table, rt: rt, verb: verb, strat: strat, nl: len(lookup), nd: len(defaults)}
+func makePlanKey(table string, rt reflect.Type, verb string, strat Strategy, lookup, defaults, createOnly Values) planKey {
+	return planKey{table: table, rt: rt, verb: verb, strat: strat, nl: len(lookup), nd: len(defaults), nc: len(createOnly)}
 }
 
 // load returns the plans that may fit a call with key k.
@@ -113,7 +115,7 @@ func (pc *planCache) store(k planKey, p *plan) {
 // sameShape reports whether p and q plan the same columns, lookup and
 // defaults (the rest of a shape is in their key).
 func (p *plan) sameShape(q *plan) bool {
-	if len(p.lcols) != len(q.lcols) || len(p.icols) != len(q.icols) {
+	if len(p.lcols) != len(q.lcols) || len(p.icols) != len(q.icols) || p.nset != q.nset {
 		return false
 	}
 	for i := range p.icols {
@@ -136,8 +138,8 @@ func (pc *planCache) forget() {
 // shape. Calls with a NULL lookup value are not planned: NULL changes the
 // SQL (IS NULL) and may change the strategy.
 func planOf(o *op) *plan {
-	p := &plan{verb: o.verb, t: o.t, c: o.c, lcols: o.lcols, icols: o.icols,
-		ix: o.ix, strat: o.strat, stat: o.statKey()}
+	p := &plan{verb: o.verb, t: o.t, c: o.c, lcols: o.lcols, icols: o.icols, nset: o.nset,
+		missing: o.missing, ix: o.ix, strat: o.strat, stat: o.statKey()}
 	p.cols = make([]dialect.Column, len(o.icols))
 	p.fams = make([]int, len(o.icols))
 	for i, name := range o.icols {
@@ -154,10 +156,12 @@ func planOf(o *op) *plan {
 // the plan's column names, which also proves the call names the same
 // columns (the counts are in the key), and checks it as prepare would.
 // ok is false when the plan does not fit: a name is missing (the plan is
-// of another shape with the same counts) or a value is NULL (planned
-// calls have no NULL lookups).
+// of another shape with the same counts), or a value is NULL (planned
+// calls have no NULL lookups) or bad (prepareSlow names every bad value
+// of the call at once).
 func (p *plan) fill(h handle, opts Options, lookup, defaults Values) (o *op, ok bool, err error) {
 	var vals []any
+	lazy := false
 	if len(p.icols) <= len(opVals{}.buf) {
 		// The common small call: the op and its values in one allocation.
 		ov := &opVals{}
@@ -168,25 +172,32 @@ func (p *plan) fill(h handle, opts Options, lookup, defaults Values) (o *op, ok 
 	for i, name := range p.icols {
 		var v any
 		var found bool
-		if i < len(p.lcols) {
+		switch {
+		case i < len(p.lcols):
 			v, found = lookup[name]
-		} else {
+		case i < len(p.lcols)+p.nset:
 			v, found = defaults[name]
+		default:
+			v, found = opts.CreateOnly[name]
 		}
 		if !found {
 			return nil, false, nil
 		}
-		if v, err = normalizeFam(p.verb, p.cols[i], p.fams[i], v); err != nil {
-			return nil, true, err
+		if _, ok := v.(Lazy); ok && i >= len(p.lcols) {
+			lazy = true
+			vals[i] = v
+			continue
 		}
-		if v == nil {
+		if v, err = normalizeValue(p.cols[i], p.fams[i], v); err != nil || v == nil {
+			// A bad value (the slow path names every one) or a NULL
+			// (planned calls have none).
 			return nil, false, nil
 		}
 		vals[i] = v
 	}
 	*o = op{verb: p.verb, h: h, db: h.db, d: h.db.d, t: p.t, opts: opts, p: p,
 		lcols: p.lcols, lvals: vals[:len(p.lcols):len(p.lcols)], icols: p.icols, ivals: vals,
-		c: p.c, ix: p.ix, strat: p.strat}
+		nset: p.nset, missing: p.missing, lazy: lazy, c: p.c, ix: p.ix, strat: p.strat}
 	return o, true, nil
 }
 

@@ -39,6 +39,7 @@ func inputError(verb, format string, args ...any) error {
 // codec maps the columns an operation reads onto T.
 type codec struct {
 	cols   []string // columns read, in SELECT order
+	quoted []string // cols quoted by the dialect
 	fields [][]int  // struct field index per column; nil for Values
 	isMap  bool
 	binary []bool // per column, for Values results: keep []byte
@@ -100,29 +101,47 @@ func fieldsOf(rt reflect.Type) *structInfo {
 	return v.(*structInfo)
 }
 
-// codecs caches each (table, result type)'s codec.
-var codecs sync.Map // codecKey → *codec
-
 type codecKey struct {
-	t  *dialect.Table
+	t  *tableInfo
 	rt reflect.Type
 }
 
-// codecFor returns the codec of result type T against table t.
-func codecFor[T any](verb string, t *dialect.Table) (*codec, error) {
+// codecFor returns the codec of result type T against table t. DB.codecs
+// keeps one per (catalog entry, result type) for as long as the entry is
+// cached (see DB.ForgetSchema).
+func codecFor[T any](verb string, db *DB, t *tableInfo) (*codec, error) {
 	rt := reflect.TypeFor[T]()
-	if c, ok := codecs.Load(codecKey{t, rt}); ok {
+	if c, ok := db.codecs.Load(codecKey{t, rt}); ok {
 		return c.(*codec), nil
 	}
 	c, err := buildCodec(verb, t, rt)
 	if err != nil {
 		return nil, err
 	}
-	codecs.Store(codecKey{t, rt}, c)
+	db.codecs.Store(codecKey{t, rt}, c)
 	return c, nil
 }
 
-func buildCodec(verb string, t *dialect.Table, rt reflect.Type) (*codec, error) {
+func buildCodec(verb string, t *tableInfo, rt reflect.Type) (*codec, error) {
+	c, err := newCodec(verb, t.Table, rt)
+	if err != nil {
+		return nil, err
+	}
+	// A name the dialect cannot quote is an error that names it, never an
+	// empty identifier. (Every name the three engines' catalogs can hold
+	// is quotable.)
+	c.quoted = make([]string, len(c.cols))
+	for i, col := range c.cols {
+		q, ok := t.cols[col]
+		if !ok {
+			return nil, inputError(verb, "table %s: column %q cannot be quoted, so it cannot be read", t.Name, col)
+		}
+		c.quoted[i] = q
+	}
+	return c, nil
+}
+
+func newCodec(verb string, t *dialect.Table, rt reflect.Type) (*codec, error) {
 	if rt == valuesType || rt == mapType {
 		c := &codec{isMap: true}
 		for _, col := range t.Columns {
@@ -226,15 +245,25 @@ func normalize(verb string, col dialect.Column, v any) (any, error) {
 // normalizeFam is normalize with col's type family known (a plan keeps
 // it), or famUnknown.
 func normalizeFam(verb string, col dialect.Column, fam int, v any) (any, error) {
+	dv, err := normalizeValue(col, fam, v)
+	if err != nil {
+		return nil, inputError(verb, "%v", err)
+	}
+	return dv, nil
+}
+
+// normalizeValue is normalizeFam whose error only says what is wrong with
+// the value, for messages that name every bad value at once.
+func normalizeValue(col dialect.Column, fam int, v any) (any, error) {
 	// The common types first, without reflection: this runs for every
 	// value of every call.
 	switch x := v.(type) {
 	case nil:
 		return nil, nil
 	case string, int64, bool, float64, time.Time:
-		return checkFamily(verb, col, fam, v, v) // already a driver value: no re-boxing
+		return checkFamily(col, fam, v, v) // already a driver value: no re-boxing
 	case int:
-		return checkFamily(verb, col, fam, v, int64(x))
+		return checkFamily(col, fam, v, int64(x))
 	}
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
 		return nil, nil
@@ -250,12 +279,12 @@ func normalizeFam(verb string, col dialect.Column, fam int, v any) (any, error) 
 		dv, err = driver.DefaultParameterConverter.ConvertValue(v)
 	}
 	if err != nil {
-		return nil, inputError(verb, "column %q: unsupported value of type %T: %v", col.Name, v, err)
+		return nil, fmt.Errorf("column %q: unsupported value of type %T: %v", col.Name, v, err)
 	}
 	if dv == nil {
 		return nil, nil
 	}
-	return checkFamily(verb, col, fam, v, dv)
+	return checkFamily(col, fam, v, dv)
 }
 
 // families caches typeFamily per declared type.
@@ -271,7 +300,7 @@ func familyOf(t string) int {
 }
 
 // checkFamily refuses a driver value that col's type cannot take.
-func checkFamily(verb string, col dialect.Column, fam int, v any, dv driver.Value) (any, error) {
+func checkFamily(col dialect.Column, fam int, v any, dv driver.Value) (any, error) {
 	ok := true
 	if fam == famUnknown {
 		fam = familyOf(col.Type)
@@ -300,7 +329,7 @@ func checkFamily(verb string, col dialect.Column, fam int, v any, dv driver.Valu
 		ok = fam == famTime || fam == famAny
 	}
 	if !ok {
-		return nil, inputError(verb, "column %q of type %s cannot take a value of type %T (%v)", col.Name, col.Type, v, v)
+		return nil, fmt.Errorf("column %q of type %s cannot take a value of type %T (%v)", col.Name, col.Type, v, v)
 	}
 	return dv, nil
 }

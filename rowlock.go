@@ -166,11 +166,8 @@ func LockRows[K cmp.Ordered](ctx context.Context, tx *Tx, table, column string, 
 	if err != nil {
 		return nil, fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, err)
 	}
-	qc, err := d.Quote(column)
-	if err != nil || strings.Contains(column, ".") {
-		if err == nil {
-			err = fmt.Errorf("column %q must be a plain name", column)
-		}
+	qc, err := d.QuoteIdent(column)
+	if err != nil {
 		return nil, fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, err)
 	}
 	sorted := slices.Compact(slices.Sorted(slices.Values(keys)))

@@ -9,14 +9,30 @@ import (
 	"github.com/racefree/racefree/dialect"
 )
 
+// tableInfo is a table as racefree uses it: its catalog facts and its
+// names, quoted once.
+type tableInfo struct {
+	*dialect.Table
+	// quoted is the table's name quoted by the dialect.
+	quoted string
+	// cols are the column names quoted by the dialect; a name the dialect
+	// cannot quote is absent, and refused when a call uses it.
+	cols map[string]string
+}
+
+// ident returns the quoted name of column col, which the caller has
+// checked is a quotable column of t.
+func (t *tableInfo) ident(col string) string { return t.cols[col] }
+
 // table returns the catalog facts of table, read once per DB and cached.
 // The read runs on q, so inside a transaction it sees the transaction's
 // own DDL.
-func (db *DB) table(ctx context.Context, q dialect.Querier, verb, table string) (*dialect.Table, error) {
+func (db *DB) table(ctx context.Context, q dialect.Querier, verb, table string) (*tableInfo, error) {
 	if v, ok := db.schemas.Load(table); ok {
-		return v.(*dialect.Table), nil
+		return v.(*tableInfo), nil
 	}
-	if _, err := db.d.Quote(table); err != nil {
+	quoted, err := db.d.Quote(table)
+	if err != nil {
 		return nil, fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, err)
 	}
 	sr, ok := db.d.(dialect.SchemaReader)
@@ -30,8 +46,14 @@ func (db *DB) table(ctx context.Context, q dialect.Querier, verb, table string) 
 	if err != nil {
 		return nil, db.wrapErr(verb+": read catalog", err)
 	}
-	db.schemas.Store(table, t)
-	return t, nil
+	ti := &tableInfo{Table: t, quoted: quoted, cols: make(map[string]string, len(t.Columns))}
+	for _, c := range t.Columns {
+		if qc, err := db.d.QuoteIdent(c.Name); err == nil {
+			ti.cols[c.Name] = qc
+		}
+	}
+	v, _ := db.schemas.LoadOrStore(table, ti)
+	return v.(*tableInfo), nil
 }
 
 // ForgetSchema drops what racefree has cached about table's columns and
@@ -41,9 +63,17 @@ func (db *DB) ForgetSchema(table string) {
 	db.plans.forget() // plans point at the cached catalog entries
 	if table == "" {
 		db.schemas.Clear()
+		db.codecs.Clear()
 		return
 	}
-	db.schemas.Delete(table)
+	if t, ok := db.schemas.LoadAndDelete(table); ok {
+		db.codecs.Range(func(k, _ any) bool {
+			if k.(codecKey).t == t.(*tableInfo) {
+				db.codecs.Delete(k)
+			}
+			return true
+		})
+	}
 }
 
 // coveringIndex returns the unique index whose columns are exactly cols (in

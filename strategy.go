@@ -76,6 +76,13 @@ type Options struct {
 	// depends on it: the database still decides who creates the row, and
 	// when the shared call fails each waiter runs its own.
 	Coalesce bool
+	// CreateOnly holds values UpdateOrCreate and UpdateOrCreateFunc write
+	// only when they create the row (Django's create_defaults): a creation
+	// time, the user who created it. The row is created from the lookup,
+	// the values and CreateOnly; an existing row gets the values only. A
+	// column may not be in both. GetOrCreate, CreateOrGet and
+	// GetOrCreateMany refuse it: their defaults are create-only already.
+	CreateOnly Values
 	// Tx configures the transaction that the lock and serializable
 	// strategies begin when the executor is a *DB or *Conn, and the retries
 	// of retryable errors (deadlocks, busy, serialization failures) of

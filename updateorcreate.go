@@ -12,36 +12,44 @@ import (
 )
 
 // UpdateOrCreate sets values on the row of table that matches lookup, or
-// creates the row from lookup and values if there is none, and returns the
-// row as it is afterwards. created is true only for the caller whose INSERT
-// made the row. The values are constants, so no update is lost: each
-// caller's values are applied whole, in the order the engine serializes
-// the writes (the last writer wins, as with any UPDATE). For values
-// computed from the current row, use UpdateOrCreateFunc.
+// creates the row from lookup, values and opts.CreateOnly if there is
+// none, and returns the row as it is afterwards. created is true only for
+// the caller whose INSERT made the row. The values are constants, so no
+// update is lost: each caller's values are applied whole, in the order the
+// engine serializes the writes (the last writer wins, as with any UPDATE).
+// For values computed from the current row, use UpdateOrCreateFunc.
+//
+// An existing row gets exactly the columns in values; the others keep
+// what they hold, so callers that update different columns of one row
+// never undo each other's work. A NOT NULL column without a default is
+// needed only to create the row: when it is missing and the row does not
+// exist, the call fails with ErrInvalidInput naming every missing column,
+// and nothing is written.
 //
 // With the constraint strategy the work is one statement on PostgreSQL
-// (INSERT … ON CONFLICT DO UPDATE … RETURNING, created read from the
-// system column xmax), and on SQLite and MySQL/MariaDB an UPDATE first and,
-// when it matched nothing, an INSERT whose lost race goes back to the
-// UPDATE. MySQL's INSERT … ON DUPLICATE KEY UPDATE is never used: a
-// conflict on any other unique index would silently update that other row.
-// The lock and serializable strategies read, then UPDATE or INSERT, in a
-// transaction. The recovery rules, the executors and the errors are those
-// of GetOrCreate.
+// when the row could be created (INSERT … ON CONFLICT DO UPDATE …
+// RETURNING, created read from the system column xmax), and otherwise an
+// UPDATE first and, when it matched nothing, an INSERT whose lost race
+// goes back to the UPDATE. MySQL's INSERT … ON DUPLICATE KEY UPDATE is
+// never used: a conflict on any other unique index would silently update
+// that other row. A unique violation is a lost race when the lookup's row
+// is there afterwards (it is then updated), and is returned otherwise, as
+// in GetOrCreate. The lock and serializable strategies read, then UPDATE
+// or INSERT, in a transaction. The recovery rules, the executors and the
+// errors are those of GetOrCreate.
 func UpdateOrCreate[T any](ctx context.Context, ex Executor, table string, lookup, values Values, opts Options) (row T, created bool, err error) {
-	o, err := prepare[T](ctx, ex, "update or create", table, lookup, values, opts)
+	o, err := prepare[T](ctx, ex, verbUpdate, table, lookup, values, opts)
 	if err != nil {
 		return row, false, err
 	}
-	if len(o.icols) == len(o.lcols) {
+	if o.nset == 0 {
 		return row, false, inputError(o.verb, "no values to set (use GetOrCreate to only create)")
 	}
-	upd := o.setCols()
 	switch o.strat {
 	case StrategyConstraint:
 		attempt := func(ctx context.Context, tx *Tx) error {
 			var err error
-			row, created, err = upsertConstraint[T](ctx, o, o.h.q, tx, upd)
+			row, created, err = upsertConstraint[T](ctx, o, o.h.q, tx)
 			return err
 		}
 		if o.h.tx != nil {
@@ -53,7 +61,7 @@ func UpdateOrCreate[T any](ctx context.Context, ex Executor, table string, looku
 	}
 	err = o.inTx(ctx, func(ctx context.Context, tx *Tx) error {
 		var err error
-		row, created, err = lockedUpsert[T](ctx, o, tx, func(*T) (Values, error) { return nil, nil }, upd)
+		row, created, err = lockedUpsert[T](ctx, o, tx, nil)
 		return err
 	})
 	return row, created, err
@@ -64,11 +72,11 @@ func UpdateOrCreate[T any](ctx context.Context, ex Executor, table string, looku
 // and retried on serialization failures and deadlocks) it locks the row
 // matching lookup (SELECT … FOR UPDATE; SQLite's write transaction), calls
 // update with it, or with nil when there is none, and writes what update
-// returns: an UPDATE of those columns, or an INSERT of lookup and those
-// columns. Because the row is locked from the read to the write, two
-// concurrent calls apply one after the other: no update is lost. With no
-// unique index covering the lookup, the lock strategy's named lock covers
-// the case where the row does not exist yet.
+// returns: an UPDATE of those columns, or an INSERT of lookup, those
+// columns and opts.CreateOnly. Because the row is locked from the read to
+// the write, two concurrent calls apply one after the other: no update is
+// lost. With no unique index covering the lookup, the lock strategy's
+// named lock covers the case where the row does not exist yet.
 //
 // update may run more than once when the transaction is retried; it must
 // not have side effects outside the database. An error from update aborts
@@ -78,32 +86,44 @@ func UpdateOrCreateFunc[T any](ctx context.Context, ex Executor, table string, l
 	if err != nil {
 		return row, false, err
 	}
-	o.verb = "update or create " + table
+	o.verb = verbUpdate + " " + table
 	if update == nil {
 		return row, false, inputError(o.verb, "nil update function")
 	}
 	err = o.inTx(ctx, func(ctx context.Context, tx *Tx) error {
 		var err error
-		row, created, err = lockedUpsert[T](ctx, o, tx, update, nil)
+		row, created, err = lockedUpsert[T](ctx, o, tx, update)
 		return err
 	})
 	return row, created, err
 }
 
-// setCols are the columns an update writes: the insert columns that are
-// not lookup columns.
-func (o *op) setCols() []string { return o.icols[len(o.lcols):] }
+// setCols are the columns an update writes: the values (not the lookup,
+// nor the create-only values), and setVals their values.
+func (o *op) setCols() []string { return o.icols[len(o.lcols) : len(o.lcols)+o.nset] }
+func (o *op) setVals() []any    { return o.ivals[len(o.lcols) : len(o.lcols)+o.nset] }
 
-// withValues returns a copy of o whose insert columns are the lookup and
-// vals, validated as prepare validates.
+// withValues returns a copy of o whose values are vals (UpdateOrCreateFunc's
+// update result), validated as prepare validates, keeping the lookup and
+// the create-only values.
 func (o *op) withValues(vals Values) (*op, error) {
-	cols, norm, err := o.columns(vals, o.lookupValues())
-	if err != nil {
+	var bad badInput
+	create := o.icols[len(o.lcols)+o.nset:]
+	createVals := make(Values, len(create))
+	for i, c := range create {
+		createVals[c] = o.ivals[len(o.lcols)+o.nset+i]
+	}
+	cols, norm := o.columns(&bad, roleValues{roleSet, vals}, roleValues{roleLookup, o.lookupValues()}, roleValues{roleCreateOnly, createVals})
+	if err := bad.err(o.verb); err != nil {
 		return nil, err
 	}
 	c := *o
-	c.icols = append(slices.Clone(o.lcols), cols...)
-	c.ivals = append(slices.Clone(o.lvals), norm...)
+	c.icols = slices.Concat(o.lcols, cols, create)
+	c.ivals = slices.Concat(o.lvals, norm, o.ivals[len(o.lcols)+o.nset:])
+	c.nset = len(cols)
+	c.missing = missingRequired(o.t.Table, c.icols)
+	c.lazy = hasLazy(c.ivals)
+	c.p = nil // the plan's statements have other columns
 	return &c, nil
 }
 
@@ -159,8 +179,7 @@ func (o *op) updateSQL(cols []string, vals []any, returning bool) (string, []any
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		q, _ := o.d.Quote(c)
-		b.WriteString(q)
+		b.WriteString(o.t.ident(c))
 		b.WriteString(" = ")
 		args = append(args, vals[i])
 		b.WriteString(o.d.Placeholder(len(args)))
@@ -168,50 +187,50 @@ func (o *op) updateSQL(cols []string, vals []any, returning bool) (string, []any
 	args = append(args, o.writeWhere(&b, len(args))...)
 	if returning {
 		b.WriteString(" RETURNING ")
-		o.writeCols(&b, o.c.cols)
+		o.writeQuoted(&b, o.c.quoted)
 	}
 	return b.String(), args
 }
 
 // upsertConstraint is one UpdateOrCreate with the constraint strategy.
-func upsertConstraint[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, upd []string) (row T, created bool, err error) {
-	if o.d.Name() == "postgres" {
-		return upsertPG[T](ctx, o, q, tx, upd)
+func upsertConstraint[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx) (row T, created bool, err error) {
+	if o.d.Name() == "postgres" && len(o.missing) == 0 && !hasLazy(o.ivals[len(o.lcols)+o.nset:]) {
+		// One statement, when it may insert: every column the row needs
+		// is given, and no create-only value is Lazy (it would be
+		// computed for a row that exists).
+		return upsertPG[T](ctx, o, q, tx)
 	}
-	updVals := o.ivals[len(o.lcols):]
-	for range maxVanished {
-		row, found, err := updateRow[T](ctx, o, q, tx, upd, updVals)
-		if err != nil || found {
-			return row, false, err
-		}
-		row, created, lost, err := insert[T](ctx, o, q, tx, true)
-		if err != nil || created {
-			return row, created, err
-		}
-		if lost && o.d.Name() == "mysql" {
-			// MySQL's UPDATE counts changed rows, not matched ones: the row
-			// may have been there with the same values all along. Apply
-			// the update again (it changes nothing or what a concurrent
-			// writer changed) and read the row with the recovery rules.
-			row, found, err = updateRow[T](ctx, o, q, tx, upd, updVals)
-			if err != nil || found {
-				return row, false, err
-			}
-			row, found, err = read[T](ctx, o, q, o.rereadLock(tx))
-			if err != nil || found {
+	row, found, err := updateRow[T](ctx, o, q, tx, false)
+	if err != nil || found {
+		return row, false, err
+	}
+	if len(o.missing) > 0 {
+		// The row cannot be created. On MySQL an UPDATE that changed
+		// nothing reports no row even when one matched: read to tell.
+		if !o.d.Features().Has(dialect.UpdateReturning) {
+			if row, found, err = read[T](ctx, o, q, o.rereadLock(tx)); err != nil || found {
 				return row, false, err
 			}
 		}
-		if o.snapshotBlind(tx) {
-			return row, false, o.errSnapshotBlind()
-		}
+		return row, false, o.checkInsert()
 	}
-	return row, false, fmt.Errorf("racefree: %s: %w (%d attempts)", o.verb, ErrRowVanished, maxVanished)
+	return createOr(ctx, o, q, tx, func(ctx context.Context) (T, bool, error) {
+		// The row is there now, or another row clashes: apply the values
+		// to the lookup's row if it exists.
+		return updateRow[T](ctx, o, q, tx, true)
+	})
 }
 
-// updateRow updates the row matching the lookup and returns it; found is
-// false when the UPDATE matched nothing (on MySQL: changed nothing).
-func updateRow[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, cols []string, vals []any) (row T, found bool, err error) {
+// updateRow updates the row matching the lookup with the values and
+// returns it; found is false when the UPDATE matched nothing. On MySQL,
+// whose UPDATE counts changed rows rather than matched ones, an UPDATE
+// that changed nothing reports nothing; with confirm, the row is then
+// read (with the re-read's locking rules) to tell.
+func updateRow[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, confirm bool) (row T, found bool, err error) {
+	if err := o.beforeUpdate(ctx); err != nil {
+		return row, false, err
+	}
+	cols, vals := o.setCols(), o.setVals()
 	if o.d.Features().Has(dialect.UpdateReturning) {
 		query, args := o.updateSQL(cols, vals, true)
 		row, err = scanInto[T](o.c, q.QueryRowContext(ctx, query, args...))
@@ -228,32 +247,44 @@ func updateRow[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, col
 	if err != nil {
 		return row, false, fmt.Errorf("racefree: %s: %w", o.verb, o.db.Classify(err))
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return row, false, err
+	n, err := res.RowsAffected()
+	if err != nil {
+		return row, false, fmt.Errorf("racefree: %s: %w", o.verb, o.db.Classify(err))
+	}
+	if n == 0 {
+		if !confirm {
+			return row, false, nil
+		}
+		return read[T](ctx, o, q, o.rereadLock(tx))
 	}
 	// The row is ours in a transaction; in autocommit this reads the
 	// latest committed version, ours or a later writer's.
 	return read[T](ctx, o, q, "")
 }
 
-// upsertPG is INSERT … ON CONFLICT DO UPDATE … RETURNING …, (xmax = 0): a
-// freshly inserted tuple has no deleting or locking transaction, an
-// updated one carries ours.
-func upsertPG[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, upd []string) (row T, created bool, err error) {
+// upsertPG is INSERT … ON CONFLICT (lookup) DO UPDATE … RETURNING …,
+// (xmax = 0): a freshly inserted tuple has no deleting or locking
+// transaction, an updated one carries ours. A unique violation of another
+// index is settled as createOr settles one: the lookup's row, if it
+// exists, is updated instead.
+func upsertPG[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx) (row T, created bool, err error) {
+	if err := o.beforeWrite(ctx); err != nil {
+		return row, false, err
+	}
 	var b strings.Builder
 	b.WriteString(o.insertSQLNoReturning())
 	b.WriteString(" ON CONFLICT (")
 	o.writeCols(&b, o.lcols)
 	b.WriteString(") DO UPDATE SET ")
-	for i, c := range upd {
+	for i, c := range o.setCols() {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		qc, _ := o.d.Quote(c)
+		qc := o.t.ident(c)
 		b.WriteString(qc + " = EXCLUDED." + qc)
 	}
 	b.WriteString(" RETURNING ")
-	o.writeCols(&b, o.c.cols)
+	o.writeQuoted(&b, o.c.quoted)
 	b.WriteString(", (xmax = 0)")
 	query := b.String()
 	do := func(ctx context.Context) error {
@@ -267,10 +298,24 @@ func upsertPG[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, upd 
 	} else {
 		err = do(ctx)
 	}
-	if err != nil {
-		return row, false, fmt.Errorf("racefree: %s: %w", o.verb, o.db.Classify(err))
+	if err == nil {
+		return row, created, nil
 	}
-	return row, created, nil
+	ce := o.db.Classify(err)
+	if ce.Class != dialect.ClassUniqueViolation {
+		return row, false, fmt.Errorf("racefree: %s: %w", o.verb, ce)
+	}
+	// Another unique index refused the row: the lookup's own row may be
+	// the one it collided with (PostgreSQL checks the indexes one by one).
+	row, found, err := updateRow[T](ctx, o, q, tx, true)
+	if err != nil {
+		return row, false, err
+	}
+	if !found {
+		return row, false, fmt.Errorf("racefree: %s: %w", o.verb, ce)
+	}
+	o.db.lostRaces.Add(1)
+	return row, false, nil
 }
 
 // extraScanner appends one destination to every Scan: a column the
@@ -302,10 +347,10 @@ func (o *op) insertSQLNoReturning() string {
 }
 
 // lockedUpsert is one attempt, in tx, of UpdateOrCreateFunc (update set)
-// or of UpdateOrCreate with the lock and serializable strategies (upd set,
-// values in o): lock, read the current row with a row lock, then UPDATE it
-// or INSERT it.
-func lockedUpsert[T any](ctx context.Context, o *op, tx *Tx, update func(*T) (Values, error), upd []string) (row T, created bool, err error) {
+// or of UpdateOrCreate with the lock and serializable strategies (values
+// in o): lock, read the current row with a row lock, then UPDATE it or
+// INSERT it.
+func lockedUpsert[T any](ctx context.Context, o *op, tx *Tx, update func(*T) (Values, error)) (row T, created bool, err error) {
 	if o.strat == StrategyLock {
 		if err := lockForGetOrCreate(ctx, tx, o.lockName()); err != nil {
 			return row, false, err
@@ -315,13 +360,19 @@ func lockedUpsert[T any](ctx context.Context, o *op, tx *Tx, update func(*T) (Va
 	if o.d.Features().Has(dialect.ForUpdate) {
 		lock = " FOR UPDATE"
 	}
+	onConflict := true
+	var violation *dialect.Error // the last INSERT's, when a unique index refused it
 	for range maxVanished {
 		cur, found, err := read[T](ctx, o, tx.tx, lock)
 		if err != nil {
 			return row, false, err
 		}
+		if !found && violation != nil && !o.ownIndex(violation) {
+			// The INSERT below collided with another row, not the lookup's.
+			return row, false, fmt.Errorf("racefree: %s: %w", o.verb, violation)
+		}
 		w := o
-		if upd == nil { // UpdateOrCreateFunc: ask for the values
+		if update != nil { // UpdateOrCreateFunc: ask for the values
 			var arg *T
 			if found {
 				arg = &cur
@@ -335,37 +386,28 @@ func lockedUpsert[T any](ctx context.Context, o *op, tx *Tx, update func(*T) (Va
 			}
 		}
 		if found {
-			cols := w.setCols()
-			if len(cols) == 0 {
+			if w.nset == 0 {
 				return cur, false, nil
 			}
-			if w.d.Features().Has(dialect.UpdateReturning) {
-				row, found, err = updateRow[T](ctx, w, tx.tx, tx, cols, w.ivals[len(w.lcols):])
-			} else {
-				// MySQL: the row is locked, so the UPDATE matches it even
-				// when it changes nothing (and then reports 0 rows).
-				query, args := w.updateSQL(cols, w.ivals[len(w.lcols):], false)
-				if _, err = tx.tx.ExecContext(ctx, query, args...); err != nil {
-					return row, false, fmt.Errorf("racefree: %s: %w", o.verb, o.db.Classify(err))
-				}
-				row, found, err = read[T](ctx, w, tx.tx, "")
-			}
+			// The row is locked, so on MySQL the UPDATE matches it even when
+			// it changes nothing (and then reports 0 rows): confirm reads it.
+			row, found, err = updateRow[T](ctx, w, tx.tx, tx, true)
 			if err != nil || found {
 				return row, false, err
 			}
 			continue // deleted under us (SQLite has no row lock, but one writer)
 		}
-		if err := w.checkRequired(); err != nil {
-			return row, false, err
-		}
-		row, created, lost, err := insert[T](ctx, w, tx.tx, tx, w.ix != nil && (!w.null || w.ix.NullsNotDistinct))
+		row, created, violation, err = insert[T](ctx, w, tx.tx, tx, onConflict)
 		if err != nil || created {
 			return row, created, err
 		}
-		if lost && o.snapshotBlind(tx) {
+		if violation == nil {
+			onConflict = false // next time, ask the engine what conflicted
+		} else if o.ownIndex(violation) && o.snapshotBlind(tx) {
 			return row, false, o.errSnapshotBlind()
 		}
-		// Lost the race to create: lock the winner's row and go round.
+		// Lost the race to create (a writer outside the lock protocol), or
+		// another unique index refused the row: read again to tell.
 	}
 	return row, false, fmt.Errorf("racefree: %s: %w (%d attempts)", o.verb, ErrRowVanished, maxVanished)
 }
