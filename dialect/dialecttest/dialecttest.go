@@ -39,6 +39,7 @@ func Run(t *testing.T, engine string) {
 	t.Run("RunInTxOnConnAndWrappedTx", func(t *testing.T) { testRunInTxConnAndWrapped(t, e) })
 	t.Run("RetryDeadlock", func(t *testing.T) { testRetryDeadlock(t, e) })
 	t.Run("RetrySerializationFailure", func(t *testing.T) { testRetrySerialization(t, e) })
+	t.Run("RetryWriteConflict", func(t *testing.T) { testRetryWriteConflict(t, e) })
 	t.Run("RetryBusy", func(t *testing.T) { testRetryBusy(t, e) })
 	t.Run("CommitOutcomeUnknown", func(t *testing.T) { testCommitUnknown(t, e) })
 }

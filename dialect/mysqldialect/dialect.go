@@ -34,12 +34,13 @@ func (f Flavor) String() string {
 // Dialect is the MySQL/MariaDB dialect. Create it with New; it is safe for
 // concurrent use once Detect has returned.
 type Dialect struct {
-	features dialect.Features
-	server   string
-	flavor   Flavor
-	major    int
-	minor    int
-	galera   bool
+	features   dialect.Features
+	server     string
+	flavor     Flavor
+	major      int
+	minor      int
+	galera     bool
+	optimistic bool // TiDB runs transactions in optimistic mode by default
 }
 
 var _ dialect.Dialect = (*Dialect)(nil)
@@ -55,7 +56,8 @@ func New() *Dialect {
 // Name returns "mysql".
 func (d *Dialect) Name() string { return "mysql" }
 
-// Server describes the detected server, e.g. "MariaDB 10.11.19 (Galera)".
+// Server describes the detected server, e.g. "MariaDB 10.11.19 (Galera)"
+// or "TiDB 8.4.0 (optimistic)".
 func (d *Dialect) Server() string { return d.server }
 
 // Features returns the detected server's features.
@@ -68,26 +70,20 @@ func (d *Dialect) Flavor() Flavor { return d.flavor }
 // (wsrep_on=ON).
 func (d *Dialect) Galera() bool { return d.galera }
 
-// Detect reads VERSION() and wsrep_on.
+// Optimistic reports whether the server is TiDB running transactions in
+// optimistic mode by default (tidb_txn_mode other than "pessimistic"):
+// conflicting writes then fail at COMMIT with a write conflict (9007)
+// instead of waiting for a lock.
+func (d *Dialect) Optimistic() bool { return d.optimistic }
+
+// Detect reads VERSION(), wsrep_on and, on TiDB, tidb_txn_mode.
 func (d *Dialect) Detect(ctx context.Context, q dialect.Querier) error {
 	var version string
 	if err := q.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
 		return fmt.Errorf("mysqldialect: detect server version: %w", err)
 	}
-	d.flavor = MySQL
-	switch {
-	case strings.Contains(version, "TiDB"):
-		d.flavor = TiDB
-	case strings.Contains(strings.ToLower(version), "mariadb"):
-		d.flavor = MariaDB
-	}
-	num := version
-	if d.flavor == TiDB {
-		// "8.0.11-TiDB-v7.5.0": the part after "-v" is TiDB's own version.
-		if i := strings.Index(version, "-v"); i >= 0 {
-			num = version[i+2:]
-		}
-	}
+	var num string
+	d.flavor, num = parseVersion(version)
 	d.major, d.minor = parseMajorMinor(num)
 	var name, value string
 	err := q.QueryRowContext(ctx, "SHOW VARIABLES LIKE 'wsrep_on'").Scan(&name, &value)
@@ -98,12 +94,42 @@ func (d *Dialect) Detect(ctx context.Context, q dialect.Querier) error {
 	default:
 		d.galera = strings.EqualFold(value, "ON")
 	}
+	d.optimistic = false
+	if d.flavor == TiDB {
+		// Pessimistic is the default since TiDB 3.0.8; an empty value
+		// means optimistic, as it did before.
+		var mode string
+		if err := q.QueryRowContext(ctx, "SELECT @@tidb_txn_mode").Scan(&mode); err != nil {
+			return fmt.Errorf("mysqldialect: detect tidb_txn_mode: %w", err)
+		}
+		d.optimistic = !strings.EqualFold(mode, "pessimistic")
+	}
 	d.features = d.computeFeatures()
 	d.server = fmt.Sprintf("%s %s", d.flavor, strings.SplitN(num, "-", 2)[0])
-	if d.galera {
+	switch {
+	case d.galera:
 		d.server += " (Galera)"
+	case d.optimistic:
+		d.server += " (optimistic)"
 	}
 	return nil
+}
+
+// parseVersion tells the flavor from VERSION() and returns the part that
+// holds the flavor's own version number: "10.11.19-MariaDB-0+deb12u1",
+// "8.0.36", and TiDB's "8.0.11-TiDB-v8.4.0", where 8.0.11 is the MySQL
+// version TiDB imitates and 8.4.0 its own.
+func parseVersion(version string) (Flavor, string) {
+	switch {
+	case strings.Contains(version, "-TiDB-"):
+		num := version[strings.Index(version, "-TiDB-")+len("-TiDB-"):]
+		return TiDB, strings.TrimPrefix(num, "v")
+	case strings.Contains(version, "TiDB"):
+		return TiDB, version
+	case strings.Contains(strings.ToLower(version), "mariadb"):
+		return MariaDB, version
+	}
+	return MySQL, version
 }
 
 func parseMajorMinor(v string) (int, int) {
@@ -111,7 +137,7 @@ func parseMajorMinor(v string) (int, int) {
 	major, _ := strconv.Atoi(parts[0])
 	minor := 0
 	if len(parts) > 1 {
-		minor, _ = strconv.Atoi(parts[1])
+		minor, _ = strconv.Atoi(strings.SplitN(parts[1], "-", 2)[0])
 	}
 	return major, minor
 }
@@ -138,11 +164,28 @@ func (d *Dialect) computeFeatures() dialect.Features {
 			f = f.With(dialect.NoWait).With(dialect.SkipLocked)
 		}
 	case TiDB:
-		f = f.With(dialect.NoWait).Without(dialect.TableLocks).With(dialect.ClientRetries)
+		// Measured on TiDB 8.4: FOR SHARE and LOCK IN SHARE MODE fail with
+		// 1235 unless tidb_enable_noop_functions is on, and then lock
+		// nothing; SKIP LOCKED is accepted and ignored (a locked row is
+		// returned at once); LOCK TABLES succeeds and locks nothing unless
+		// the server runs with enable-table-lock. NOWAIT works (3572).
+		// SAVEPOINT exists since TiDB 6.2 (a version that does not parse
+		// is taken to be recent).
+		f = f.Without(dialect.ForShare).Without(dialect.TableLocks).With(dialect.NoWait)
+		if d.major > 0 && !d.atLeast(6, 2) {
+			f = f.Without(dialect.Savepoints)
+		}
+		if d.optimistic {
+			// Only in optimistic mode does every conflicting write end in
+			// a write conflict the client must retry; pessimistic mode
+			// (the default) waits for row locks as InnoDB does.
+			f = f.With(dialect.ClientRetries)
+		}
 	}
 	if d.galera {
 		f = f.With(dialect.NodeLocalNamedLocks)
 	} else {
+		// TiDB's GET_LOCK is cluster-wide (held in the storage layer).
 		f = f.With(dialect.AdvisoryLocks)
 	}
 	return f

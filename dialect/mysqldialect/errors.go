@@ -12,24 +12,31 @@ import (
 
 // Server error numbers racefree acts on.
 const (
-	erDupKey             = 1022
-	erDupEntry           = 1062
-	erDupEntryWithKey    = 1586
-	erCheckRead          = 1020 // MariaDB: record changed since last read (snapshot isolation)
-	erLockWaitTimeout    = 1205
-	erLockDeadlock       = 1213
-	erLockNowait         = 3572
-	erQueryInterrupted   = 1317
-	erQueryTimeout       = 3024 // MySQL max_execution_time
-	erStatementTimeout   = 1969 // MariaDB max_statement_time
-	erServerShutdown     = 1053
-	erConnectionKilled   = 1927
-	erClientIdleTimeout  = 4031
-	erServerGone         = 2006
-	erServerLost         = 2013
-	tidbWriteConflict    = 9007
-	tidbWriteConflictOpt = 8002
-	tidbTxnRetryable     = 8022
+	erDupKey            = 1022
+	erDupEntry          = 1062
+	erDupEntryWithKey   = 1586
+	erCheckRead         = 1020 // MariaDB: record changed since last read (snapshot isolation)
+	erLockWaitTimeout   = 1205
+	erLockDeadlock      = 1213
+	erLockNowait        = 3572
+	erQueryInterrupted  = 1317
+	erQueryTimeout      = 3024 // MySQL max_execution_time
+	erStatementTimeout  = 1969 // MariaDB max_statement_time
+	erServerShutdown    = 1053
+	erConnectionKilled  = 1927
+	erClientIdleTimeout = 4031
+	erServerGone        = 2006
+	erServerLost        = 2013
+	erUnknown           = 1105 // what TiDB sends for errors without a code of their own
+
+	// TiDB's own numbers (docs.pingcap.com/tidb/stable/error-codes). Each
+	// means the transaction was rolled back, or must be, and may succeed
+	// if run again from the start.
+	tidbWriteConflict       = 9007 // optimistic write conflict at COMMIT
+	tidbForUpdateCantRetry  = 8002 // conflict in an optimistic transaction that locked rows
+	tidbWriteConflictInTiDB = 8005 // "Write conflict, txnStartTS is stale"
+	tidbTxnRetryable        = 8022 // "KV error safe to retry"
+	tidbInfoSchemaChanged   = 8028 // a table the transaction used changed under it (DDL)
 
 	erBadNull           = 1048 // Column 'c' cannot be null
 	erNoDefaultForField = 1364 // Field 'c' doesn't have a default value (strict mode)
@@ -42,17 +49,25 @@ const (
 	erConstraintFailed  = 4025 // MariaDB: CONSTRAINT `name` failed for `db`.`t`
 )
 
+// tidbLockRetryLimit is the message of the error TiDB returns, with the
+// catch-all number 1105, when a statement of a pessimistic transaction hit
+// a write conflict more often than pessimistic-txn.max-retry-count allows
+// (256 by default): contention, which running the transaction again gets
+// past. The message is the only place TiDB says so.
+const tidbLockRetryLimit = "pessimistic lock retry limit reached"
+
 // Classify sorts a go-sql-driver/mysql error into a racefree class by its
 // error number. MySQL has no field for the violated index, so for duplicate
 // keys the index name is taken from the message, the only place the server
-// puts it.
+// puts it; likewise TiDB's pessimistic lock retry limit, which comes with
+// the catch-all number 1105.
 func (d *Dialect) Classify(err error) *dialect.Error {
 	if err == nil {
 		return nil
 	}
 	var myErr *mysql.MySQLError
 	if errors.As(err, &myErr) {
-		return classifyMySQLError(myErr, err, d.flavor == MySQL)
+		return classifyMySQLError(myErr, err, d.flavor != MariaDB)
 	}
 	if e := dialect.ClassifyCommon(err); e != nil {
 		return e
@@ -85,8 +100,12 @@ func classifyMySQLError(myErr *mysql.MySQLError, err error, tablePrefix bool) *d
 		e.Constraint = after(myErr.Message, "CONSTRAINT `", '`')
 	case erLockDeadlock:
 		e.Class = dialect.ClassDeadlock
-	case erCheckRead, tidbWriteConflict, tidbWriteConflictOpt, tidbTxnRetryable:
+	case erCheckRead, tidbWriteConflict, tidbForUpdateCantRetry, tidbWriteConflictInTiDB, tidbTxnRetryable, tidbInfoSchemaChanged:
 		e.Class = dialect.ClassSerialization
+	case erUnknown:
+		if strings.Contains(myErr.Message, tidbLockRetryLimit) {
+			e.Class = dialect.ClassSerialization
+		}
 	case erLockWaitTimeout, erLockNowait:
 		e.Class = dialect.ClassLockTimeout
 	case erQueryInterrupted, erQueryTimeout, erStatementTimeout:
@@ -98,8 +117,8 @@ func classifyMySQLError(myErr *mysql.MySQLError, err error, tablePrefix bool) *d
 }
 
 // duplicateKeyName extracts the index name from "Duplicate entry 'x' for key
-// 'name'". MySQL 8 writes 'table.name' (tablePrefix); MariaDB and TiDB
-// write the index name alone, which may contain a dot. It returns "" when
+// 'name'". MySQL 8 and TiDB write 'table.name' (tablePrefix); MariaDB
+// writes the index name alone, which may contain a dot. It returns "" when
 // the message has another shape.
 func duplicateKeyName(msg string, tablePrefix bool) string {
 	const marker = "for key '"

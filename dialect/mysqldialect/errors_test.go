@@ -37,6 +37,15 @@ func TestDialect_Classify(t *testing.T) {
 		{name: "nowait", err: &mysql.MySQLError{Number: 3572}, want: dialect.ClassLockTimeout},
 		{name: "record changed", err: &mysql.MySQLError{Number: 1020}, want: dialect.ClassSerialization},
 		{name: "tidb write conflict", err: &mysql.MySQLError{Number: 9007}, want: dialect.ClassSerialization},
+		{name: "tidb for update cannot retry", err: &mysql.MySQLError{Number: 8002}, want: dialect.ClassSerialization},
+		{name: "tidb stale start ts", err: &mysql.MySQLError{Number: 8005, Message: "Write conflict, txnStartTS 1 is stale"}, want: dialect.ClassSerialization},
+		{name: "tidb safe to retry", err: &mysql.MySQLError{Number: 8022}, want: dialect.ClassSerialization},
+		{name: "tidb schema changed", err: &mysql.MySQLError{Number: 8028}, want: dialect.ClassSerialization},
+		// Seen on TiDB 8.4 when 64 goroutines lock the same rows.
+		{name: "tidb lock retry limit", err: &mysql.MySQLError{Number: 1105, SQLState: [5]byte{'H', 'Y', '0', '0', '0'}, Message: "pessimistic lock retry limit reached"}, want: dialect.ClassSerialization},
+		{name: "other unknown error", err: &mysql.MySQLError{Number: 1105, Message: "something else"}, want: dialect.ClassOther},
+		// TiDB refuses SERIALIZABLE: a plain error, not a retryable one.
+		{name: "tidb unsupported isolation", err: &mysql.MySQLError{Number: 8048, Message: "The isolation level 'SERIALIZABLE' is not supported."}, want: dialect.ClassOther},
 		{name: "interrupted", err: &mysql.MySQLError{Number: 1317}, want: dialect.ClassCanceled},
 		{name: "killed", err: &mysql.MySQLError{Number: 1927}, want: dialect.ClassConnection},
 		{name: "invalid conn", err: mysql.ErrInvalidConn, want: dialect.ClassConnection},

@@ -8,6 +8,11 @@
 // pass by testing nothing. Set a variable to "off" to skip that engine on
 // purpose (never honoured under CI=true). SQLite always runs, on a file in the
 // test's temporary directory.
+//
+// A CI lane that tests one engine or version sets RACEFREE_ENGINES to the
+// engines it means ("postgres", or "mysql,galera"), with that engine's DSN
+// variable pointing at the server under test. Engines left out skip, also
+// under CI=true; the selected ones still fail when unreachable.
 package testdb
 
 import (
@@ -48,7 +53,9 @@ type Engine struct {
 	dsn  string // fixed DSN for servers; empty for SQLite
 }
 
-// Engines lists the three engines in a fixed order.
+// Engines lists the three engines in a fixed order, selected by
+// RACEFREE_ENGINES or not: Require skips the ones left out, so that a test
+// run shows what it did not test.
 func Engines() []Engine {
 	return []Engine{
 		{Name: "postgres", env: PostgresEnv, dsn: envOr(PostgresEnv, DefaultPostgresDSN)},
@@ -95,9 +102,11 @@ var (
 )
 
 // Require skips tb (or fails it under CI=true) when the engine's server
-// cannot be reached.
+// cannot be reached. It skips tb, even under CI=true, when RACEFREE_ENGINES
+// leaves the engine out.
 func (e Engine) Require(tb testing.TB) {
 	tb.Helper()
+	RequireSelected(tb, e.Name)
 	if e.dsn == "" {
 		return
 	}
