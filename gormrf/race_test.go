@@ -176,6 +176,20 @@ func tableCounts(t *testing.T, gdb *gorm.DB, table string) (rows, distinct int64
 	return rows, distinct
 }
 
+// mustRace reports whether GORM's own FirstOrCreate, run as how on
+// engine, must show the race. Inside a SQLite transaction it cannot: BEGIN
+// IMMEDIATE serializes the whole SELECT-then-INSERT, which is correct, at
+// the price of one writer at a time.
+func mustRace(how, engine string) bool {
+	return strings.HasPrefix(how, "gorm/") && !(how == gormTx && engine == "sqlite")
+}
+
+// raced reports whether a storm showed the race: an error or a duplicate.
+func raced(t *testing.T, gdb *gorm.DB, table string, res stormResult) bool {
+	rows, distinct := tableCounts(t, gdb, table)
+	return res.uniqueErrs > 0 || rows > distinct
+}
+
 // checkStorm asserts the outcome of a storm of FirstOrCreate calls on keys.
 // GORM's own must show the race (a unique-violation error or a duplicate
 // row at least once); racefree's must show none: no error, one row per
@@ -187,13 +201,7 @@ func checkStorm(t *testing.T, gdb *gorm.DB, how, table string, keys []string, ca
 	t.Logf("%s: %d calls per key on %d keys: %d unique-violation errors, %d other errors, %d duplicate rows, %d created, %d retries; first error: %v",
 		how, callsPerKey, len(keys), res.uniqueErrs, res.otherErrs, dups, len(res.created), res.retries, res.firstErr)
 	if strings.HasPrefix(how, "gorm/") {
-		if how == gormTx && gdb.Dialector.Name() == "sqlite" {
-			// BEGIN IMMEDIATE serializes the whole SELECT-then-INSERT:
-			// there GORM's own is correct, at the price of one writer at a
-			// time.
-			return
-		}
-		if res.uniqueErrs+int(dups) == 0 {
+		if mustRace(how, gdb.Dialector.Name()) && res.uniqueErrs+int(dups) == 0 {
 			t.Errorf("%s: no unique-violation error and no duplicate: the storm did not race", how)
 		}
 		return
@@ -235,6 +243,14 @@ func TestFirstOrCreate_Race(t *testing.T) {
 					t.Run(how, func(t *testing.T) {
 						table := gormtest.CreateTable(t, gdb, "gormrf_race", raceDDL(unique))
 						res := storm(ctx, gdb, how, table, keys, goroutines)
+						for try := 2; mustRace(how, e.Name) && !raced(t, gdb, table, res) && try <= 3; try++ {
+							// A storm that happened not to race proves
+							// nothing either way: run another, a few times
+							// at most.
+							t.Logf("%s: no race in storm %d, again", how, try-1)
+							table = gormtest.CreateTable(t, gdb, "gormrf_race", raceDDL(unique))
+							res = storm(ctx, gdb, how, table, keys, goroutines)
+						}
 						checkStorm(t, gdb, how, table, keys, goroutines, res)
 						if how == gormrfRunInTx && e.Name != "sqlite" && res.retries == 0 {
 							t.Errorf("%s: no transaction was retried: SERIALIZABLE storms on one key must conflict", how)
