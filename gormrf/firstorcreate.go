@@ -116,6 +116,9 @@ func begin(ctx context.Context, db *gorm.DB, verb string, dest any, lookup any) 
 			// caller means.
 			return nil, nil, inputError(verb, "db carries Where conditions, which gormrf does not read: pass them as the lookup")
 		}
+		if len(db.Statement.Selects) > 0 || len(db.Statement.Omits) > 0 {
+			return nil, nil, inputError(verb, "db carries Select or Omit, which gormrf does not apply: put the columns a new row gets in the lookup and attrs")
+		}
 	}
 	m, err := newModel(db, verb, dest, ex.Dialect().Name())
 	if err != nil {

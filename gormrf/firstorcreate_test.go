@@ -130,42 +130,55 @@ func TestUpdateOrCreate(t *testing.T) {
 func TestUpdateOrCreate_Race(t *testing.T) {
 	gormtest.Watchdog(t, 3*time.Minute)
 	gormtest.ForEach(t, func(t *testing.T, e gormtest.Engine) {
-		ctx := context.Background()
 		gdb := e.Open(t, gormtest.SQLitePath(t), 16)
-		table := gormtest.CreateTable(t, gdb, "gormrf_acct", accountDDL)
-		db := gdb.Table(table).Unscoped().Session(&gorm.Session{})
-		const goroutines = 32
-		var (
-			mu      sync.Mutex // guards created and errs
-			created int
-			errs    []error
-		)
-		bar := newBarrier(goroutines)
-		var wg sync.WaitGroup
-		for i := range goroutines {
-			wg.Go(func() {
-				bar.wait()
-				var a account
-				c, err := gormrf.UpdateOrCreate(ctx, db, &a, account{Email: "hot@example.com"}, account{Age: i + 1})
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					errs = append(errs, err)
-				} else if c {
-					created++
-				}
+		for _, scope := range []string{"unscoped", "soft-delete"} {
+			t.Run(scope, func(t *testing.T) {
+				updateOrCreateStorm(t, gdb, scope == "unscoped")
 			})
 		}
-		wg.Wait()
-		var rows int64
-		if err := gdb.Table(table).Count(&rows).Error; err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%d goroutines: %d created, %d errors, %d rows", goroutines, created, len(errs), rows)
-		if len(errs) > 0 || created != 1 || rows != 1 {
-			t.Errorf("want 0 errors, 1 created, 1 row; first error: %v", errors.Join(errs...))
-		}
 	})
+}
+
+// updateOrCreateStorm runs the storm; unscoped lets the unique index
+// decide, scoped (deleted_at IS NULL in the lookup) racefree's named lock.
+func updateOrCreateStorm(t *testing.T, gdb *gorm.DB, unscoped bool) {
+	ctx := context.Background()
+	table := gormtest.CreateTable(t, gdb, "gormrf_acct", accountDDL)
+	db := gdb.Table(table).Session(&gorm.Session{})
+	if unscoped {
+		db = db.Unscoped()
+	}
+	const goroutines = 32
+	var (
+		mu      sync.Mutex // guards created and errs
+		created int
+		errs    []error
+	)
+	bar := newBarrier(goroutines)
+	var wg sync.WaitGroup
+	for i := range goroutines {
+		wg.Go(func() {
+			bar.wait()
+			var a account
+			c, err := gormrf.UpdateOrCreate(ctx, db, &a, account{Email: "hot@example.com"}, account{Age: i + 1})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			} else if c {
+				created++
+			}
+		})
+	}
+	wg.Wait()
+	var rows int64
+	if err := gdb.Table(table).Count(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d goroutines: %d created, %d errors, %d rows", goroutines, created, len(errs), rows)
+	if len(errs) > 0 || created != 1 || rows != 1 {
+		t.Errorf("want 0 errors, 1 created, 1 row; first error: %v", errors.Join(errs...))
+	}
 }
 
 func TestFirstOrCreate_BadInput(t *testing.T) {
@@ -183,7 +196,10 @@ func TestFirstOrCreate_BadInput(t *testing.T) {
 			return err
 		}},
 		{"empty lookup", func() error { _, err := gormrf.FirstOrCreate(ctx, db, &a, account{}, nil); return err }},
-		{"lookup of another type", func() error { _, err := gormrf.FirstOrCreate(ctx, db, &a, struct{ Email string }{"x"}, nil); return err }},
+		{"lookup of another type", func() error {
+			_, err := gormrf.FirstOrCreate(ctx, db, &a, struct{ Email string }{"x"}, nil)
+			return err
+		}},
 		{"unknown column", func() error {
 			_, err := gormrf.FirstOrCreate(ctx, db, &a, map[string]any{"mail": "x"}, nil)
 			return err
@@ -194,6 +210,10 @@ func TestFirstOrCreate_BadInput(t *testing.T) {
 		}},
 		{"Where conditions", func() error {
 			_, err := gormrf.FirstOrCreate(ctx, db.Where("age > ?", 3), &a, account{Email: "x"}, nil)
+			return err
+		}},
+		{"Omit", func() error {
+			_, err := gormrf.FirstOrCreate(ctx, db.Omit("name"), &a, account{Email: "x"}, nil)
 			return err
 		}},
 		{"nothing to assign", func() error { _, err := gormrf.UpdateOrCreate(ctx, db, &a, account{Email: "x"}, nil); return err }},
@@ -231,5 +251,40 @@ func TestRegister_DialectMismatch(t *testing.T) {
 	err = gormrf.Register(context.Background(), fresh, pgdialect.New())
 	if err == nil || err.Error() != "gormrf: register: GORM talks to sqlite, but the racefree dialect is for postgres" {
 		t.Errorf("err %v, want the mismatch named", err)
+	}
+}
+
+// TestFirstOrCreate_PreparedStmt: under GORM's PrepareStmt the
+// transaction's pool is a *gorm.PreparedStmtTX; racefree still joins the
+// transaction underneath.
+func TestFirstOrCreate_PreparedStmt(t *testing.T) {
+	ctx := context.Background()
+	gdb := gormtest.Get("sqlite").Open(t, gormtest.SQLitePath(t), 2)
+	table := gormtest.CreateTable(t, gdb, "gormrf_acct", accountDDL)
+	prepared := gdb.Session(&gorm.Session{PrepareStmt: true})
+	var a account
+	err := prepared.Transaction(func(tx *gorm.DB) error {
+		if _, ok := tx.Statement.ConnPool.(*gorm.PreparedStmtTX); !ok {
+			t.Errorf("pool %T, want *gorm.PreparedStmtTX", tx.Statement.ConnPool)
+		}
+		ex, err := gormrf.Executor(tx)
+		if err != nil {
+			return err
+		}
+		if _, ok := ex.(*racefree.Tx); !ok {
+			t.Errorf("executor %T, want *racefree.Tx", ex)
+		}
+		_, err = gormrf.FirstOrCreate(ctx, tx.Table(table), &a, account{Email: "p@example.com"}, nil)
+		if err != nil {
+			return err
+		}
+		return errors.New("roll back")
+	})
+	var rows int64
+	if err := gdb.Table(table).Unscoped().Count(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err == nil || a.ID == 0 || rows != 0 {
+		t.Errorf("err %v, row %+v, %d rows after rollback: want the row made inside, gone with the transaction", err, a, rows)
 	}
 }

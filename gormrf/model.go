@@ -86,6 +86,13 @@ func (m *model) apply(ctx context.Context, src any, what string) ([]string, erro
 	if sv.Type() != m.s.ModelType {
 		return nil, inputError(m.verb, "the %s is a %T; want a %v, a *%v or a map[string]any", what, src, m.s.ModelType, m.s.ModelType)
 	}
+	if !sv.CanAddr() {
+		// GORM's field accessors allocate nil embedded pointers, which
+		// needs an addressable value.
+		c := reflect.New(sv.Type()).Elem()
+		c.Set(sv)
+		sv = c
+	}
 	var cols []string
 	for _, f := range m.s.Fields {
 		if f.DBName == "" {
