@@ -176,6 +176,45 @@ func tableCounts(t *testing.T, gdb *gorm.DB, table string) (rows, distinct int64
 	return rows, distinct
 }
 
+// stormUntilRaced creates a table and runs a storm on it with run; for
+// GORM's own FirstOrCreate, a storm that happened not to race proves
+// nothing either way, so it runs another on a new table, three at most.
+func stormUntilRaced(t *testing.T, gdb *gorm.DB, how string, unique bool, run func(table string) stormResult) (string, stormResult) {
+	t.Helper()
+	table := gormtest.CreateTable(t, gdb, "gormrf_race", raceDDL(unique))
+	res := run(table)
+	for try := 2; mustRace(how, gdb.Dialector.Name()) && !raced(t, gdb, table, res) && try <= 3; try++ {
+		t.Logf("%s: no race in storm %d, again", how, try-1)
+		table = gormtest.CreateTable(t, gdb, "gormrf_race", raceDDL(unique))
+		res = run(table)
+	}
+	return table, res
+}
+
+// procStorm runs storm in procs child processes of goroutines each and
+// adds up what they report.
+func procStorm(t *testing.T, e gormtest.Engine, path, how, table string, keys, procs, goroutines int) stormResult {
+	t.Helper()
+	outs := gormtest.RunProcs(t, procs, "TestFirstOrCreate_RaceChild", map[string]string{
+		"engine": e.Name, "path": path, "how": how, "table": table,
+		"keys": strconv.Itoa(keys), "goroutines": strconv.Itoa(goroutines),
+	}, 3*time.Minute)
+	var res stormResult
+	res.created = gormtest.Collect(outs, "created")
+	for _, n := range gormtest.Collect(outs, "unique") {
+		v, _ := strconv.Atoi(n)
+		res.uniqueErrs += v
+	}
+	for _, n := range gormtest.Collect(outs, "other") {
+		v, _ := strconv.Atoi(n)
+		res.otherErrs += v
+	}
+	if errs := gormtest.Collect(outs, "error"); len(errs) > 0 {
+		res.firstErr = errors.New(errs[0])
+	}
+	return res
+}
+
 // mustRace reports whether GORM's own FirstOrCreate, run as how on
 // engine, must show the race. Inside a SQLite transaction it cannot: BEGIN
 // IMMEDIATE serializes the whole SELECT-then-INSERT, which is correct, at
@@ -241,16 +280,9 @@ func TestFirstOrCreate_Race(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				for _, how := range ways {
 					t.Run(how, func(t *testing.T) {
-						table := gormtest.CreateTable(t, gdb, "gormrf_race", raceDDL(unique))
-						res := storm(ctx, gdb, how, table, keys, goroutines)
-						for try := 2; mustRace(how, e.Name) && !raced(t, gdb, table, res) && try <= 3; try++ {
-							// A storm that happened not to race proves
-							// nothing either way: run another, a few times
-							// at most.
-							t.Logf("%s: no race in storm %d, again", how, try-1)
-							table = gormtest.CreateTable(t, gdb, "gormrf_race", raceDDL(unique))
-							res = storm(ctx, gdb, how, table, keys, goroutines)
-						}
+						table, res := stormUntilRaced(t, gdb, how, unique, func(table string) stormResult {
+							return storm(ctx, gdb, how, table, keys, goroutines)
+						})
 						checkStorm(t, gdb, how, table, keys, goroutines, res)
 						if how == gormrfRunInTx && e.Name != "sqlite" && res.retries == 0 {
 							t.Errorf("%s: no transaction was retried: SERIALIZABLE storms on one key must conflict", how)
@@ -263,7 +295,9 @@ func TestFirstOrCreate_Race(t *testing.T) {
 }
 
 // TestFirstOrCreate_RaceProcesses is the reproduction from 4 OS processes
-// of 16 goroutines each, all starting together.
+// of 16 goroutines each, all starting together, with the unique index
+// (GORM's own: errors) and without (GORM's own: duplicates; gormrf:
+// racefree's named lock, which excludes other processes too).
 func TestFirstOrCreate_RaceProcesses(t *testing.T) {
 	gormtest.Watchdog(t, 5*time.Minute)
 	const procs, goroutines = 4, 16
@@ -271,26 +305,19 @@ func TestFirstOrCreate_RaceProcesses(t *testing.T) {
 	gormtest.ForEach(t, func(t *testing.T, e gormtest.Engine) {
 		path := gormtest.SQLitePath(t)
 		gdb := e.Open(t, path, 4)
-		for _, how := range []string{gormPool, gormrfPool, gormrfTx} {
-			t.Run(how, func(t *testing.T) {
-				table := gormtest.CreateTable(t, gdb, "gormrf_race", raceDDL(true))
-				outs := gormtest.RunProcs(t, procs, "TestFirstOrCreate_RaceChild", map[string]string{
-					"engine": e.Name, "path": path, "how": how, "table": table,
-					"keys": strconv.Itoa(len(keys)), "goroutines": strconv.Itoa(goroutines),
-				}, 3*time.Minute)
-				var res stormResult
-				res.created = gormtest.Collect(outs, "created")
-				for _, n := range gormtest.Collect(outs, "unique") {
-					v, _ := strconv.Atoi(n)
-					res.uniqueErrs += v
-				}
-				for _, n := range gormtest.Collect(outs, "other") {
-					v, _ := strconv.Atoi(n)
-					res.otherErrs += v
-				}
-				if errs := gormtest.Collect(outs, "error"); len(errs) > 0 {
-					res.firstErr = errors.New(errs[0])
-				}
+		for _, c := range []struct {
+			how    string
+			unique bool
+		}{{gormPool, true}, {gormrfPool, true}, {gormrfTx, true}, {gormPool, false}, {gormrfPool, false}} {
+			how := c.how
+			name := how
+			if !c.unique {
+				name = "noindex/" + how
+			}
+			t.Run(name, func(t *testing.T) {
+				table, res := stormUntilRaced(t, gdb, how, c.unique, func(table string) stormResult {
+					return procStorm(t, e, path, how, table, len(keys), procs, goroutines)
+				})
 				checkStorm(t, gdb, how, table, keys, procs*goroutines, res)
 			})
 		}
