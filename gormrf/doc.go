@@ -43,9 +43,10 @@
 // included) is written into dest; dest's earlier contents are ignored.
 //
 // A model with a gorm.DeletedAt field looks only at rows that are not soft
-// deleted, as GORM does (the lookup gains "deleted_at IS NULL", which no
-// unique index covers, so racefree takes its named-lock strategy); use
-// db.Unscoped() to look at every row.
+// deleted, as GORM does: the lookup gains "deleted_at IS NULL", which an
+// ordinary unique index does not cover (NULLs are distinct), so racefree
+// takes its named-lock strategy. Use db.Unscoped() to look at every row
+// and let the unique index decide.
 //
 // gormrf runs no GORM callbacks or hooks (BeforeCreate, AfterFind, …) and
 // no associations: the statements are racefree's. Fill generated values
