@@ -109,7 +109,7 @@ func TestCheck(t *testing.T) {
 			return spec
 		}
 		check := func(t *testing.T, spec *lab.Spec, ok int64) lab.Verdict {
-			v, err := lab.Check(ctx, db.SQL(), spec, ok)
+			v, err := lab.Check(ctx, db.SQL(), spec, lab.Part{OK: ok})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -200,11 +200,11 @@ func TestWork_InProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { lab.Drop(context.Background(), db.SQL(), spec) })
-			p, err := lab.Work(ctx, db, *spec, 6, time.Now(), 300*time.Millisecond, 1)
+			p, err := lab.Work(ctx, db, *spec, 6, time.Now(), 300*time.Millisecond, 1, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, err := lab.Check(ctx, db.SQL(), spec, p.OK)
+			v, err := lab.Check(ctx, db.SQL(), spec, p)
 			if err != nil {
 				t.Fatal(err)
 			}
