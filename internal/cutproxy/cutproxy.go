@@ -51,12 +51,12 @@ type Proxy struct {
 	upstream string
 	ln       net.Listener
 
-	mu      sync.Mutex           // guards the fields below
-	pairs   map[*pair]struct{}   // live connections
-	ports   []int                // local ports of upstream connections, in dial order
-	faults  map[string]int64     // cuts made, by kind
-	armed   string               // "" or the kind of COMMIT cut waiting for a COMMIT
-	armedAt time.Time            // when armed was set
+	mu      sync.Mutex         // guards the fields below
+	pairs   map[*pair]struct{} // live connections
+	ports   []int              // local ports of upstream connections, in dial order
+	faults  map[string]int64   // cuts made, by kind
+	armed   string             // "" or the kind of COMMIT cut waiting for a COMMIT
+	armedAt time.Time          // when armed was set
 	closed  bool
 
 	commits atomic.Int64 // COMMITs seen passing

@@ -41,9 +41,9 @@ type Fleet struct {
 
 // Death is a worker process that exited without its report.
 type Death struct {
-	Proc int    `json:"proc"` // the process's number: 0 to Procs-1, then replacements
-	Slot int    `json:"slot"`
-	PID  int    `json:"pid"`
+	Proc int `json:"proc"` // the process's number: 0 to Procs-1, then replacements
+	Slot int `json:"slot"`
+	PID  int `json:"pid"`
 	// Cause says why, in words: "killed by --chaos kill", or the exit
 	// status and the last line the process wrote on stderr.
 	Cause   string `json:"cause"`

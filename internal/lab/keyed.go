@@ -14,11 +14,11 @@ import (
 // the same check-then-act: two workers look, both find nothing, both
 // insert.
 type keyed struct {
-	cols   []string                                            // the lookup columns
-	args   func(round, key int) []any                          // the lookup values of a key in a round
-	sel    string                                              // SELECT of the row by its lookup
-	ins    string                                              // INSERT of a new row
-	rf     func(context.Context, *worker, *keyed, []any) error // the racefree strategy
+	cols []string                                            // the lookup columns
+	args func(round, key int) []any                          // the lookup values of a key in a round
+	sel  string                                              // SELECT of the row by its lookup
+	ins  string                                              // INSERT of a new row
+	rf   func(context.Context, *worker, *keyed, []any) error // the racefree strategy
 }
 
 var gocKeyed = &keyed{
