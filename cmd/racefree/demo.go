@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/racefree/racefree"
 	"github.com/racefree/racefree/internal/lab"
 )
 
@@ -62,7 +63,7 @@ func (c *DemoCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 
 	bar := newProgress(stderr, isTerminal(stdout) && isTerminal(stderr), c.duration)
 	defer bar.stop()
-	r := &runner{db: db, dsn: dsn, workers: c.workers, procs: c.procs, duration: c.duration, progress: bar.begin}
+	r := &runner{db: db, nodes: []*racefree.DB{db}, dsns: []string{dsn}, workers: c.workers, procs: c.procs, duration: c.duration, progress: bar.begin}
 	run := func(scenario, strategy string) (lab.Result, error) {
 		res, err := r.run(ctx, &lab.Spec{Scenario: scenario, Strategy: strategy, Keys: 10, Rotate: map[bool]time.Duration{true: lab.DefaultRotate}[scenario == "goc"]})
 		bar.end()

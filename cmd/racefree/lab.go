@@ -11,13 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/racefree/racefree"
 	"github.com/racefree/racefree/internal/lab"
 )
 
 // LabCommand runs scenarios × strategies from many OS processes against a
 // database and checks what each strategy left behind.
 type LabCommand struct {
-	dsn        string
+	dsns       dsnList
 	scenario   string
 	strategies string
 	workers    int
@@ -29,23 +30,57 @@ type LabCommand struct {
 	jsonOut    bool
 	report     string
 	keep       bool
+	chaosSpec  string
+	chaos      lab.Chaos
+	restartCmd string
 }
 
-const labSynopsis = `lab --dsn DSN [--scenario S] [--strategy LIST] [--workers N] [--procs N] [--duration D] [--keys K] [--json] [--report FILE.html]
+// dsnList is the --dsn flag: one DSN per node, given as a repeated flag or
+// comma-separated.
+type dsnList []string
+
+func (l *dsnList) String() string { return strings.Join(*l, ",") }
+
+// Set adds one DSN, or several separated by commas when every piece is a
+// DSN of its own (a PostgreSQL URL may list several hosts with commas:
+// that stays one DSN).
+func (l *dsnList) Set(v string) error {
+	pieces := strings.Split(v, ",")
+	for _, p := range pieces {
+		if !looksLikeDSN(p) {
+			*l = append(*l, v)
+			return nil
+		}
+	}
+	*l = append(*l, pieces...)
+	return nil
+}
+
+func looksLikeDSN(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.Contains(s, "://") || strings.Contains(s, "@tcp(") || strings.Contains(s, "@unix(") ||
+		strings.HasPrefix(s, "sqlite:") || strings.HasPrefix(s, "file:")
+}
+
+const labSynopsis = `lab --dsn DSN[,DSN…] [--scenario S] [--strategy LIST] [--workers N] [--procs N] [--duration D] [--keys K] [--chaos kill=D,cut=R,restart=D [--restart-cmd CMD]] [--json] [--report FILE.html]
 
 Runs a scenario with each strategy in turn: --workers goroutines in each of
 --procs OS processes, all starting together, for --duration. Then it reads the
 database to check the scenario's invariant and prints one row per strategy.
+Several DSNs (nodes of one cluster) spread the processes over the nodes.
+--chaos kills worker processes, cuts their connections and restarts the
+server while they run; a worker process that dies is reported, and the run
+goes on without it.
 
 Scenarios: goc (get-or-create storm), transfer (bank transfers between random
 accounts), counter (read-increment-write), m2m (adding many-to-many links).
-Strategies: naive, mutex, tablelock, catch, createfirst, forupdate,
-serializable, racefree ("all" runs every one that applies).`
+Strategies: naive, mutex, tablelock, advisory, namedlock, catch, createfirst,
+forupdate, serializable, racefree ("all" runs every one that applies).`
 
 // Run runs the lab.
 func (c *LabCommand) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
-	fs.StringVar(&c.dsn, "dsn", "", "database to run against: postgres://…, mysql://…, sqlite:FILE")
+	fs.Var(&c.dsns, "dsn", "database to run against: postgres://…, mysql://…, sqlite:FILE; repeat it (or separate with commas) for the nodes of a cluster")
 	fs.StringVar(&c.scenario, "scenario", "goc", "scenario: "+strings.Join(lab.Scenarios, ", "))
 	fs.StringVar(&c.strategies, "strategy", "naive,mutex,racefree", "comma-separated strategies, or all")
 	fs.IntVar(&c.workers, "workers", 16, "goroutines per process")
@@ -57,6 +92,8 @@ func (c *LabCommand) Run(ctx context.Context, args []string, stdout, stderr io.W
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object per strategy, one per line")
 	fs.StringVar(&c.report, "report", "", "also write a self-contained HTML report to this file")
 	fs.BoolVar(&c.keep, "keep", false, "keep the lab's tables after the run")
+	fs.StringVar(&c.chaosSpec, "chaos", "", "faults to inject: kill=DURATION (SIGKILL a worker process), cut=RATE (connection resets per second), restart=DURATION (restart the server with --restart-cmd)")
+	fs.StringVar(&c.restartCmd, "restart-cmd", "", "shell command that restarts the database server, for --chaos restart")
 	if err := parseFlags(fs, args, stdout, labSynopsis); err != nil {
 		return err
 	}
@@ -64,12 +101,36 @@ func (c *LabCommand) Run(ctx context.Context, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	db, err := openDB(ctx, c.dsn)
-	if err != nil {
-		return err
+	var nodes []*racefree.DB
+	defer func() {
+		for _, n := range nodes {
+			n.Close()
+		}
+	}()
+	for _, dsn := range c.dsns {
+		n, err := openDB(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, n)
 	}
-	defer db.Close()
+	db := nodes[0]
 	d := db.Dialect()
+	for i, n := range nodes[1:] {
+		if n.Dialect().Name() != d.Name() {
+			return fmt.Errorf("--dsn: node %d is %s, node 1 is %s: the DSNs must be nodes of one cluster", i+2, n.Dialect().Server(), d.Server())
+		}
+	}
+	if d.Name() == "sqlite" {
+		switch {
+		case len(nodes) > 1:
+			return fmt.Errorf("--dsn: SQLite has no cluster: give one DSN")
+		case c.chaos.Cut > 0:
+			return fmt.Errorf("--chaos cut: SQLite has no network connection to cut (kill works on SQLite)")
+		case c.chaos.Restart > 0:
+			return fmt.Errorf("--chaos restart: SQLite has no server to restart (kill works on SQLite)")
+		}
+	}
 	if len(strategies) == 1 && strategies[0] == "all" {
 		strategies = nil
 		for _, s := range lab.Strategies {
@@ -92,12 +153,21 @@ func (c *LabCommand) Run(ctx context.Context, args []string, stdout, stderr io.W
 
 	show := !c.jsonOut
 	if show {
-		fmt.Fprintf(stdout, "racefree lab: %s on %s — %s × %s, %v per strategy, %s\n\n",
-			c.scenario, d.Server(), plural(c.procs, "process", "processes"), plural(c.workers, "worker", "workers"), c.duration, keysText(c.scenario, c.keys, c.rotate))
+		on := d.Server()
+		if len(nodes) > 1 {
+			on = fmt.Sprintf("%d nodes of %s", len(nodes), on)
+		}
+		fmt.Fprintf(stdout, "racefree lab: %s on %s — %s × %s, %v per strategy, %s",
+			c.scenario, on, plural(c.procs, "process", "processes"), plural(c.workers, "worker", "workers"), c.duration, keysText(c.scenario, c.keys, c.rotate))
+		if c.chaos.Any() {
+			fmt.Fprintf(stdout, "; chaos %s", c.chaos)
+		}
+		fmt.Fprint(stdout, "\n\n")
 	}
 	bar := newProgress(stderr, show && isTerminal(stdout) && isTerminal(stderr), c.duration)
 	defer bar.stop()
-	r := &runner{db: db, dsn: c.dsn, workers: c.workers, procs: c.procs, duration: c.duration, keep: c.keep, progress: bar.begin}
+	r := &runner{db: db, nodes: nodes, dsns: c.dsns, workers: c.workers, procs: c.procs, duration: c.duration, keep: c.keep,
+		chaos: c.chaos, restartCmd: c.restartCmd, progress: bar.begin}
 	var results []lab.Result
 	for _, s := range strategies {
 		if ctx.Err() != nil {
@@ -124,6 +194,11 @@ func (c *LabCommand) Run(ctx context.Context, args []string, stdout, stderr io.W
 	if ctx.Err() != nil {
 		return errInterrupted
 	}
+	for _, r := range results {
+		if n := r.UnexpectedDeaths(); n > 0 {
+			return fmt.Errorf("%s: %s died during the run (see above); the results count what they had done", r.Strategy, plural(n, "worker process", "worker processes"))
+		}
+	}
 	return nil
 }
 
@@ -134,9 +209,7 @@ func (c *LabCommand) flush(stdout io.Writer, results []lab.Result, show bool) er
 			return err
 		}
 		fmt.Fprintln(stdout)
-		for _, r := range results {
-			fmt.Fprintf(stdout, "  %-12s %s: %s\n", r.Strategy, lab.Describe(r.Scenario, r.Strategy), r.Invariant)
-		}
+		lab.WriteDetails(stdout, results)
 	}
 	if c.report != "" && len(results) > 0 {
 		f, err := os.Create(c.report)
@@ -145,7 +218,7 @@ func (c *LabCommand) flush(stdout io.Writer, results []lab.Result, show bool) er
 		}
 		info := lab.ReportInfo{
 			Title:   "racefree lab: " + c.scenario + " on " + results[0].Server,
-			Command: "racefree lab --dsn " + redact(c.dsn) + " --scenario " + c.scenario + " --strategy " + c.strategies + fmt.Sprintf(" --workers %d --procs %d --duration %v --keys %d", c.workers, c.procs, c.duration, c.keys),
+			Command: "racefree lab --dsn " + c.redactedDSNs() + " --scenario " + c.scenario + " --strategy " + c.strategies + fmt.Sprintf(" --workers %d --procs %d --duration %v --keys %d", c.workers, c.procs, c.duration, c.keys),
 			When:    time.Now(),
 		}
 		werr := lab.WriteHTML(f, info, results)
@@ -162,9 +235,31 @@ func (c *LabCommand) flush(stdout io.Writer, results []lab.Result, show bool) er
 	return nil
 }
 
+func (c *LabCommand) redactedDSNs() string {
+	out := make([]string, len(c.dsns))
+	for i, d := range c.dsns {
+		out[i] = redact(d)
+	}
+	return strings.Join(out, ",")
+}
+
 // validate checks the flags that need no database, and returns the
 // strategies.
 func (c *LabCommand) validate() ([]string, error) {
+	if len(c.dsns) == 0 {
+		_, err := openDB(context.Background(), "")
+		return nil, err
+	}
+	var err error
+	if c.chaos, err = lab.ParseChaos(c.chaosSpec); err != nil {
+		return nil, usagef("--chaos: %v", err)
+	}
+	switch {
+	case c.chaos.Restart > 0 && strings.TrimSpace(c.restartCmd) == "":
+		return nil, usagef("--chaos restart needs --restart-cmd, the command that restarts the server (for example 'pg_ctlcluster 15 chaos restart')")
+	case c.chaos.Restart == 0 && c.restartCmd != "":
+		return nil, usagef("--restart-cmd is only for --chaos restart=DURATION")
+	}
 	if !slices.Contains(lab.Scenarios, c.scenario) {
 		return nil, usagef("unknown scenario %q (known: %s)", c.scenario, strings.Join(lab.Scenarios, ", "))
 	}

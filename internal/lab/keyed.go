@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 
+	"github.com/racefree/racefree"
 	"github.com/racefree/racefree/dialect"
 )
 
@@ -13,17 +14,17 @@ import (
 // the same check-then-act: two workers look, both find nothing, both
 // insert.
 type keyed struct {
-	cols   []string                                            // the lookup columns
-	lookup func(w *worker) []any                               // this call's lookup values
-	sel    string                                              // SELECT of the row by its lookup
-	ins    string                                              // INSERT of a new row
-	rf     func(context.Context, *worker, *keyed, []any) error // the racefree strategy
+	cols []string                                            // the lookup columns
+	args func(round, key int) []any                          // the lookup values of a key in a round
+	sel  string                                              // SELECT of the row by its lookup
+	ins  string                                              // INSERT of a new row
+	rf   func(context.Context, *worker, *keyed, []any) error // the racefree strategy
 }
 
 var gocKeyed = &keyed{
 	cols: []string{"name"},
-	lookup: func(w *worker) []any {
-		return []any{"key-" + itoa(w.round()) + "-" + itoa(w.key())}
+	args: func(round, key int) []any {
+		return []any{"key-" + itoa(round) + "-" + itoa(key)}
 	},
 	sel: "SELECT id FROM {t} WHERE name = ?",
 	ins: "INSERT INTO {t} (name, value) VALUES (?, 1)",
@@ -32,13 +33,16 @@ var gocKeyed = &keyed{
 
 var m2mKeyed = &keyed{
 	cols: []string{"post_id", "tag_id"},
-	lookup: func(w *worker) []any {
-		return []any{int64(w.round() + 1), int64(w.key() + 1)}
+	args: func(round, key int) []any {
+		return []any{int64(round + 1), int64(key + 1)}
 	},
 	sel: "SELECT id FROM {t} WHERE post_id = ? AND tag_id = ?",
 	ins: "INSERT INTO {t} (post_id, tag_id) VALUES (?, ?)",
 	rf:  rfLink,
 }
+
+// lookup picks this call's lookup values.
+func (k *keyed) lookup(w *worker) []any { return k.args(w.round(), w.key()) }
 
 // exists runs k.sel (with suffix, e.g. " FOR UPDATE") on q.
 func (k *keyed) exists(ctx context.Context, w *worker, q querier, suffix string, args []any) (bool, error) {
@@ -118,6 +122,21 @@ func rowOps(k *keyed, strategy string) opFunc {
 		return func(ctx context.Context, w *worker) error {
 			args := k.lookup(w)
 			return w.serializable(ctx, func(q querier) error { return k.selectInsert(ctx, w, q, "", args) })
+		}
+	case "advisory":
+		return func(ctx context.Context, w *worker) error {
+			args := k.lookup(w)
+			return w.advisoryLock(ctx, lockName(w.spec, args), func(q querier) error { return k.selectInsert(ctx, w, q, "", args) })
+		}
+	case "namedlock":
+		return func(ctx context.Context, w *worker) error {
+			args := k.lookup(w)
+			return racefree.RunInTx(ctx, w.db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+				if err := racefree.LockNamed(ctx, tx, lockName(w.spec, args), racefree.LockOptions{}); err != nil {
+					return err
+				}
+				return k.selectInsert(ctx, w, tx, "", args)
+			})
 		}
 	case "racefree":
 		return func(ctx context.Context, w *worker) error { return k.rf(ctx, w, k, k.lookup(w)) }

@@ -28,7 +28,7 @@ import (
 var Scenarios = []string{"goc", "transfer", "counter", "m2m"}
 
 // Strategies in the order the command lists them.
-var Strategies = []string{"naive", "mutex", "tablelock", "catch", "createfirst", "forupdate", "serializable", "racefree"}
+var Strategies = []string{"naive", "mutex", "tablelock", "advisory", "namedlock", "catch", "createfirst", "forupdate", "serializable", "racefree"}
 
 // Spec describes one strategy's run: what every worker process needs to
 // know to take part in it.
@@ -77,6 +77,8 @@ var descriptions = map[string]string{
 	"naive":                 "read, then write what was computed",
 	"mutex":                 "the naive code behind a process-wide mutex",
 	"tablelock":             "lock the whole table around read and write",
+	"advisory":              "named session lock (pg_advisory_lock, GET_LOCK) around read and write",
+	"namedlock":             "racefree.LockNamed in RunInTx around read and write",
 	"catch":                 "unique index; on a violation, read again",
 	"createfirst":           "unique index; INSERT first, read on a violation",
 	"forupdate":             "SELECT … FOR UPDATE in a transaction, then write",
@@ -118,6 +120,10 @@ func CheckSupported(d dialect.Dialect, scenario, strategy string) error {
 	case "tablelock":
 		if !f.Has(dialect.TableLocks) && !f.Has(dialect.SingleWriter) {
 			return fmt.Errorf("strategy tablelock cannot run on %s: it has no table locks", d.Name())
+		}
+	case "advisory":
+		if d.Name() != "postgres" && d.Name() != "mysql" {
+			return fmt.Errorf("strategy advisory cannot run on %s: it has no named session locks (its write transaction already excludes every other writer: see namedlock)", d.Name())
 		}
 	}
 	return nil

@@ -109,7 +109,7 @@ func TestCheck(t *testing.T) {
 			return spec
 		}
 		check := func(t *testing.T, spec *lab.Spec, ok int64) lab.Verdict {
-			v, err := lab.Check(ctx, db.SQL(), spec, ok)
+			v, err := lab.Check(ctx, db.SQL(), spec, lab.Part{OK: ok})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,6 +183,39 @@ func TestCheck(t *testing.T) {
 			if v := check(t, spec, 9); v.OK || *v.Drift != -2 || !strings.Contains(v.Words, "2 increments lost") {
 				t.Errorf("9 increments, 7 counted: drift %d, ok %v, %q", *v.Drift, v.OK, v.Words)
 			}
+			// Calls of unknown outcome may each have counted, or not.
+			unknown := func(ok, lost, inFlight int64) lab.Part {
+				return lab.Part{OK: ok, Errors: map[string]int64{"connection lost": lost, "deadlock": 5}, InFlight: inFlight}
+			}
+			if v, err := lab.Check(ctx, db.SQL(), spec, unknown(5, 1, 1)); err != nil || !v.OK || v.Ambiguous != 2 {
+				t.Errorf("5 told, 7 counted, 2 unknown: %+v, %v", v, err)
+			}
+			if v, err := lab.Check(ctx, db.SQL(), spec, unknown(4, 1, 1)); err != nil || v.OK || !strings.Contains(v.Words, "1 increments too many") {
+				t.Errorf("4 told, 7 counted, 2 unknown: %+v, %v", v, err)
+			}
+		})
+		t.Run("TransferLedger", func(t *testing.T) {
+			spec := setup(t, "transfer", "racefree", 3)
+			l := lab.LedgerTable(spec)
+			testdb.Exec(t, db, "UPDATE "+spec.Table+" SET balance = balance - 10 WHERE id = 1")
+			testdb.Exec(t, db, "UPDATE "+spec.Table+" SET balance = balance + 10 WHERE id = 2")
+			testdb.Exec(t, db, "INSERT INTO "+l+" (idem_key, from_id, to_id, amount) VALUES ('a', 1, 2, 10)")
+			if v := check(t, spec, 0); !v.OK || v.Ledger == nil || v.Ledger.Transfers != 1 {
+				t.Errorf("one transfer in the ledger and the balances: %+v", v)
+			}
+			// The same transfer applied a second time: the money still adds
+			// up, the ledger shows it.
+			testdb.Exec(t, db, "UPDATE "+spec.Table+" SET balance = balance - 10 WHERE id = 1")
+			testdb.Exec(t, db, "UPDATE "+spec.Table+" SET balance = balance + 10 WHERE id = 2")
+			testdb.Exec(t, db, "INSERT INTO "+l+" (idem_key, from_id, to_id, amount) VALUES ('a', 1, 2, 10)")
+			if v := check(t, spec, 0); v.OK || *v.Drift != 0 || v.Ledger.AppliedTwice != 1 || !strings.Contains(v.Words, "1 applied twice") {
+				t.Errorf("a transfer applied twice: %+v %+v", v, v.Ledger)
+			}
+			// A transfer with no ledger row: the balances disagree with it.
+			testdb.Exec(t, db, "DELETE FROM "+l)
+			if v := check(t, spec, 0); v.OK || v.Ledger.Mismatched != 2 {
+				t.Errorf("balances without their ledger rows: %+v %+v", v, v.Ledger)
+			}
 		})
 	})
 }
@@ -200,11 +233,11 @@ func TestWork_InProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { lab.Drop(context.Background(), db.SQL(), spec) })
-			p, err := lab.Work(ctx, db, *spec, 6, time.Now(), 300*time.Millisecond, 1)
+			p, err := lab.Work(ctx, db, *spec, 6, time.Now(), 300*time.Millisecond, 1, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, err := lab.Check(ctx, db.SQL(), spec, p.OK)
+			v, err := lab.Check(ctx, db.SQL(), spec, p)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -26,27 +26,6 @@ func rfLink(ctx context.Context, w *worker, _ *keyed, args []any) error {
 	return err
 }
 
-// rfTransfer locks both accounts with LockRows, which takes them in
-// ascending id order so that A→B and B→A transfers cannot deadlock, then
-// debits with a condition on the balance, all inside RunInTx, which
-// retries what can be retried.
-func rfTransfer(ctx context.Context, w *worker, from, to, amount int64) error {
-	return racefree.RunInTx(ctx, w.db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-		if _, err := racefree.LockRows(ctx, tx, w.spec.Table, "id", []int64{from, to}, racefree.RowLock{}); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, w.q("UPDATE {t} SET balance = balance - ? WHERE id = ? AND balance >= ?"), amount, from, amount)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err // n == 0: insufficient funds, a declined transfer
-		}
-		_, err = tx.ExecContext(ctx, w.q("UPDATE {t} SET balance = balance + ? WHERE id = ?"), amount, to)
-		return err
-	})
-}
-
 // rfIncrement is one atomic statement: the database does the read and the
 // write under its own row lock.
 func rfIncrement(ctx context.Context, w *worker, id int64) error {

@@ -72,6 +72,11 @@ func Setup(ctx context.Context, db Querier, engine string, spec *Spec) error {
 	case "transfer":
 		stmts = append(stmts, "CREATE TABLE "+t+" (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)"+suffix)
 		stmts = append(stmts, seed(t, "id, balance", spec.Keys, fmt.Sprint(InitialBalance))...)
+		// The ledger's key index is not unique, on purpose: see ledger.go.
+		l := LedgerTable(spec)
+		stmts = append(stmts,
+			"CREATE TABLE "+l+" (id "+id+", idem_key "+text+" NOT NULL, from_id BIGINT NOT NULL, to_id BIGINT NOT NULL, amount BIGINT NOT NULL)"+suffix,
+			"CREATE INDEX "+l+"_key ON "+l+" (idem_key)")
 	case "counter":
 		stmts = append(stmts, "CREATE TABLE "+t+" (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)"+suffix)
 		stmts = append(stmts, seed(t, "id, n", spec.Keys, "0")...)
@@ -105,8 +110,13 @@ func seed(table, cols string, n int, v string) []string {
 	return out
 }
 
-// Drop removes spec's table.
+// Drop removes spec's table (and the transfer's ledger).
 func Drop(ctx context.Context, db Querier, spec *Spec) error {
 	_, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+spec.Table)
+	if spec.Scenario == "transfer" {
+		if _, lerr := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+LedgerTable(spec)); err == nil {
+			err = lerr
+		}
+	}
 	return err
 }

@@ -38,6 +38,16 @@ type Part struct {
 	Elapsed time.Duration `json:"elapsed"`
 	// Interrupted reports that the run was stopped before its end.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Events counts what the lab noted besides errors: how each ambiguous
+	// commit was resolved, for example.
+	Events map[string]int64 `json:"events,omitempty"`
+	// InFlight counts calls that began and never finished because their
+	// process died: their callers never learned the outcome.
+	InFlight int64 `json:"in_flight,omitempty"`
+	// ConnsInUse is the number of the process's pooled connections still
+	// in use once all its workers had stopped: connections leaked by the
+	// code under test (a transaction, rows or a *sql.Conn never closed).
+	ConnsInUse int `json:"conns_in_use,omitempty"`
 }
 
 // Merge adds another process's (or worker's) measurements to p.
@@ -58,9 +68,30 @@ func (p *Part) Merge(o Part) {
 			p.Samples[c] = s
 		}
 	}
+	for e, n := range o.Events {
+		if p.Events == nil {
+			p.Events = make(map[string]int64)
+		}
+		p.Events[e] += n
+	}
 	p.Hist.Merge(o.Hist)
 	p.Elapsed = max(p.Elapsed, o.Elapsed)
 	p.Interrupted = p.Interrupted || o.Interrupted
+	p.InFlight += o.InFlight
+	p.ConnsInUse += o.ConnsInUse
+}
+
+// PartFromTally is what a process that died without reporting had done,
+// as its tally file tells: the counts are exact, the latencies are lost.
+func PartFromTally(c TallyCounts) Part {
+	p := Part{Ops: c.OK + c.Failed, OK: c.OK, InFlight: c.InFlight()}
+	if len(c.Errors) > 0 {
+		p.Errors, p.Samples = c.Errors, c.Samples
+	}
+	if len(c.Events) > 0 {
+		p.Events = c.Events
+	}
+	return p
 }
 
 // ErrorCount is the number of errors returned to callers.
@@ -73,10 +104,14 @@ func (p *Part) ErrorCount() int64 {
 }
 
 // Work runs workers goroutines of spec's strategy against db from start
-// (waiting for it) for d, and returns what they measured. When ctx ends
-// early, workers stop starting calls, finish the ones in flight and Work
-// returns what was measured, with Interrupted set.
-func Work(ctx context.Context, db *racefree.DB, spec Spec, workers int, start time.Time, d time.Duration, seed uint64) (Part, error) {
+// (waiting for it) until start+d, and returns what they measured. A process
+// that starts late (a replacement for a killed one) begins at once and
+// still stops at start+d; keys rotate from start in every process alike.
+// When ctx ends early, workers stop starting calls, finish the ones in
+// flight and Work returns what was measured, with Interrupted set. Each
+// call is also counted in tally (which may be nil), which outlives the
+// process.
+func Work(ctx context.Context, db *racefree.DB, spec Spec, workers int, start time.Time, d time.Duration, seed uint64, tally *Tally) (Part, error) {
 	if err := CheckSupported(db.Dialect(), spec.Scenario, spec.Strategy); err != nil {
 		return Part{}, err
 	}
@@ -108,8 +143,9 @@ func Work(ctx context.Context, db *racefree.DB, spec Spec, workers int, start ti
 		return Part{Interrupted: true}, nil
 	case <-time.After(time.Until(start)):
 	}
-	if now := time.Now(); now.After(start) {
-		start = now
+	begin := time.Now()
+	if begin.Before(start) {
+		begin = start
 	}
 	deadline := start.Add(d)
 	var (
@@ -127,10 +163,13 @@ func Work(ctx context.Context, db *racefree.DB, spec Spec, workers int, start ti
 				start:  start,
 				cache:  make(map[string]string),
 				rotate: spec.Rotate,
+				tally:  tally,
+				id:     fmt.Sprintf("%x-%d", seed, i),
 			}
-			var p Part
+			p := &w.part
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), OpTimeout)
+				tally.Begin()
 				t0 := time.Now()
 				err := op(opCtx, w)
 				p.Hist.Record(time.Since(t0))
@@ -138,31 +177,37 @@ func Work(ctx context.Context, db *racefree.DB, spec Spec, workers int, start ti
 				p.Ops++
 				if err == nil {
 					p.OK++
+					tally.Done("", "")
 					continue
 				}
-				class := classOf(db, err)
+				class, msg := classOf(db, err), firstLine(err.Error())
+				tally.Done(class, msg)
 				if p.Errors == nil {
 					p.Errors, p.Samples = make(map[string]int64), make(map[string]string)
 				}
 				p.Errors[class]++
 				if _, ok := p.Samples[class]; !ok {
-					p.Samples[class] = firstLine(err.Error())
+					p.Samples[class] = msg
 				}
 			}
-			p.Elapsed = time.Since(start)
+			p.Elapsed = time.Since(begin)
 			mu.Lock()
-			total.Merge(p)
+			total.Merge(*p)
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	total.Interrupted = ctx.Err() != nil && time.Now().Before(deadline)
+	total.ConnsInUse = db.SQL().Stats().InUse
 	return total, nil
 }
 
 // classOf names the class of an error a call returned, as the tables show
 // it.
 func classOf(db *racefree.DB, err error) string {
+	if errors.Is(err, racefree.ErrCommitUnknown) {
+		return dialect.ClassCommitUnknown.String()
+	}
 	var re *racefree.RetryError
 	if errors.As(err, &re) {
 		return "retries exhausted"
@@ -174,6 +219,10 @@ func classOf(db *racefree.DB, err error) string {
 		return "retries exhausted"
 	}
 	ce := db.Classify(err)
+	if errors.Is(err, errAtCommit) && ce.Class != dialect.ClassOther {
+		// A conflict found at COMMIT: on Galera, certification failure.
+		return ce.Class.String() + " at commit"
+	}
 	if ce.Class == dialect.ClassOther && ce.Code != "" {
 		// Unclassified server errors are rare and telling: keep the
 		// engine's code, e.g. PostgreSQL's 53200 when SERIALIZABLE runs
@@ -199,7 +248,18 @@ var (
 	errNotFoundAfterConflict = errors.New("lab: duplicate key, then not found")
 	// errRetriesSpent: the hand-written serializable loop gave up.
 	errRetriesSpent = errors.New("lab: serializable retries spent")
+	// errAtCommit marks an error that COMMIT returned.
+	errAtCommit = errors.New("lab: at commit")
 )
+
+// commitErr marks err as returned by COMMIT, keeping its chain for
+// classification.
+func commitErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("commit: %w (%w)", err, errAtCommit)
+}
 
 // opFunc is one call of a strategy: one get-or-create, one transfer, one
 // increment, one link.
@@ -217,6 +277,20 @@ type worker struct {
 	start  time.Time
 	rotate time.Duration
 	cache  map[string]string // query with ? → query with the engine's placeholders
+	tally  *Tally            // counts that outlive the process; may be nil
+	id     string            // unique among all workers of a run: process seed and goroutine
+	seq    int64             // calls made, for idempotency keys
+	part   Part              // what this worker measured
+}
+
+// event counts something the lab noted, in the worker's part and its
+// process's tally.
+func (w *worker) event(name string) {
+	w.tally.Event(name)
+	if w.part.Events == nil {
+		w.part.Events = make(map[string]int64)
+	}
+	w.part.Events[name]++
 }
 
 // q returns query with {t} replaced by the table and each ? by the engine's
@@ -272,7 +346,7 @@ func (w *worker) inTx(ctx context.Context, opts *sql.TxOptions, fn func(q querie
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	return commitErr(tx.Commit())
 }
 
 // serializable runs fn in SERIALIZABLE transactions until one commits,
