@@ -10,13 +10,15 @@ import (
 	"sync/atomic"
 
 	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/session"
 )
 
 // DB is a database handle that knows its engine: a *sql.DB with the dialect
 // detected from the server. It is safe for concurrent use by many
 // goroutines, like *sql.DB.
 type DB struct {
-	sql   *sql.DB
+	pool  session.Pool // the connections: sqlPool, or another adapter's
+	sql   *sql.DB      // the *sql.DB behind pool when New or Open made the DB
 	d     dialect.Dialect
 	owned bool // Close closes sql: Open created it
 
@@ -27,7 +29,7 @@ type DB struct {
 	// for adaptive get-or-create: key → *hitStat. See strategy.go.
 	hitStats sync.Map
 	// stmts holds the get-or-create family's prepared statements on
-	// MySQL and SQLite: query text → *sql.Stmt. See getorcreate_stmt.go.
+	// MySQL and SQLite: query text → session.Stmt. See getorcreate_stmt.go.
 	stmts sync.Map
 	// codecs holds the result-type codec of each (catalog entry, result
 	// type): codecKey → *codec. See row.go.
@@ -110,17 +112,38 @@ func New(ctx context.Context, sqlDB *sql.DB, d dialect.Dialect) (*DB, error) {
 	if sqlDB == nil {
 		return nil, errors.New("racefree: new: nil *sql.DB")
 	}
+	db, err := NewSession(ctx, session.SQLPool{DB: sqlDB}, d)
+	if err != nil {
+		return nil, err
+	}
+	db.sql = sqlDB
+	return db, nil
+}
+
+// NewSession makes a DB over a pool of another client library than
+// database/sql, through the session contract: it is for adapter packages
+// such as pgxrf, whose own constructors programs call. It reads the
+// server's version; ctx governs that. Close does not close pool.
+func NewSession(ctx context.Context, pool session.Pool, d dialect.Dialect) (*DB, error) {
+	if pool == nil {
+		return nil, errors.New("racefree: new: nil pool")
+	}
 	if d == nil {
 		return nil, errors.New("racefree: new: nil dialect")
 	}
-	if err := d.Detect(ctx, sqlDB); err != nil {
+	if err := d.Detect(ctx, pool); err != nil {
 		return nil, fmt.Errorf("racefree: connect to %s: %w", d.Name(), err)
 	}
-	return &DB{sql: sqlDB, d: d}, nil
+	return &DB{pool: pool, d: d}, nil
 }
 
-// SQL returns the underlying *sql.DB.
+// SQL returns the underlying *sql.DB, or nil when the DB was made over
+// another client library (see NewSession).
 func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Session returns the pool racefree runs statements on: the *sql.DB as a
+// session.Pool, or another adapter's pool.
+func (db *DB) Session() session.Pool { return db.pool }
 
 // Dialect returns the detected dialect.
 func (db *DB) Dialect() dialect.Dialect { return db.d }
@@ -136,7 +159,7 @@ func (db *DB) Close() error {
 	// The prepared statements live on the pool's connections: on a pool
 	// the caller keeps (New), they must not outlive this DB.
 	db.stmts.Range(func(k, s any) bool {
-		s.(*sql.Stmt).Close()
+		s.(session.Stmt).Close()
 		db.stmts.Delete(k)
 		return true
 	})

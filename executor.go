@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/session"
 )
 
 // Executor is where a racefree operation runs: a [*DB] (the pool), a [*Tx]
@@ -25,12 +26,20 @@ type Executor interface {
 // handle is what an operation needs from an Executor.
 type handle struct {
 	db   *DB
-	q    dialect.Querier // *sql.DB, *sql.Conn or *sql.Tx
+	q    session.Querier // the pool, a connection or a transaction
 	tx   *Tx             // non-nil inside a transaction
-	conn *sql.Conn       // non-nil for a *Conn
+	conn *Conn           // non-nil for a *Conn
 }
 
+// onPool reports whether the handle runs statements on the pool itself,
+// where prepared statements and retries of whole operations are racefree's.
+func (h handle) onPool() bool { return h.tx == nil && h.conn == nil }
+
 var errNilExecutor = errors.New("racefree: nil executor (a *DB, *Tx or *Conn is needed)")
+
+// errNotSQLTx is what the database/sql methods of a Tx return when the
+// transaction is of another client library.
+var errNotSQLTx = errors.New("racefree: not a database/sql transaction: use Tx.Exec, Query and QueryRow, or the client library's own transaction")
 
 // handleOf returns ex's handle, or an error naming the problem when ex is
 // nil or a nil pointer.
@@ -52,10 +61,10 @@ var (
 )
 
 func (db *DB) handle() handle {
-	if db == nil || db.sql == nil {
+	if db == nil || db.pool == nil {
 		return handle{}
 	}
-	return handle{db: db, q: db.sql}
+	return handle{db: db, q: db.pool}
 }
 
 // Tx is a transaction racefree operations can run in. [RunInTx] creates
@@ -64,7 +73,8 @@ func (db *DB) handle() handle {
 // at a time.
 type Tx struct {
 	db    *DB
-	tx    *sql.Tx
+	tx    session.Tx
+	sql   *sql.Tx // the *sql.Tx behind tx, when it is one
 	opts  sql.TxOptions
 	known bool // opts.Isolation is what the transaction really runs at
 	spSeq int  // savepoint names issued so far; see savepoint
@@ -75,6 +85,15 @@ type Tx struct {
 // isolation level to choose how to recover from a lost race, and when it is
 // unknown it assumes the strictest case that still lets it work.
 func (db *DB) WrapTx(tx *sql.Tx, opts *sql.TxOptions) *Tx {
+	t := db.WrapSessionTx(session.SQLTx{Tx: tx}, opts)
+	t.sql = tx
+	return t
+}
+
+// WrapSessionTx is WrapTx for a transaction of another client library
+// than database/sql, through the session contract: it is for adapter
+// packages such as pgxrf.
+func (db *DB) WrapSessionTx(tx session.Tx, opts *sql.TxOptions) *Tx {
 	t := &Tx{db: db, tx: tx}
 	if opts != nil {
 		t.opts, t.known = *opts, true
@@ -85,9 +104,13 @@ func (db *DB) WrapTx(tx *sql.Tx, opts *sql.TxOptions) *Tx {
 // Dialect returns the engine's dialect.
 func (tx *Tx) Dialect() dialect.Dialect { return tx.db.d }
 
-// SQL returns the underlying *sql.Tx. Do not commit or roll it back inside
-// RunInTx: the runner does that.
-func (tx *Tx) SQL() *sql.Tx { return tx.tx }
+// SQL returns the underlying *sql.Tx, or nil when the transaction is of
+// another client library (see WrapSessionTx). Do not commit or roll it back
+// inside RunInTx: the runner does that.
+func (tx *Tx) SQL() *sql.Tx { return tx.sql }
+
+// Session returns the transaction as racefree runs statements on it.
+func (tx *Tx) Session() session.Tx { return tx.tx }
 
 // DB returns the database the transaction belongs to.
 func (tx *Tx) DB() *DB { return tx.db }
@@ -97,19 +120,60 @@ func (tx *Tx) DB() *DB { return tx.db }
 // sql.LevelDefault means the server's default.
 func (tx *Tx) Isolation() (sql.IsolationLevel, bool) { return tx.opts.Isolation, tx.known }
 
+// Exec runs a statement in the transaction, whatever client library is
+// behind it.
+func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (session.Result, error) {
+	return tx.tx.Exec(ctx, query, args...)
+}
+
+// Query runs a query in the transaction, whatever client library is
+// behind it.
+func (tx *Tx) Query(ctx context.Context, query string, args ...any) (session.Rows, error) {
+	return tx.tx.Query(ctx, query, args...)
+}
+
+// QueryRow runs a query that returns at most one row, whatever client
+// library is behind the transaction.
+func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) session.Row {
+	return tx.tx.QueryRow(ctx, query, args...)
+}
+
+// ExecContext, QueryContext, QueryRowContext and PrepareContext run on the
+// *sql.Tx, so that a *Tx can be handed to code written for database/sql
+// (sqlc's generated New(db DBTX), for one). On a transaction of another
+// client library they fail with errNotSQLTx; use Exec, Query and QueryRow,
+// or that library's own transaction.
+
 // ExecContext runs a statement in the transaction.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.tx.ExecContext(ctx, query, args...)
+	if tx.sql == nil {
+		return nil, errNotSQLTx
+	}
+	return tx.sql.ExecContext(ctx, query, args...)
 }
 
 // QueryContext runs a query in the transaction.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.tx.QueryContext(ctx, query, args...)
+	if tx.sql == nil {
+		return nil, errNotSQLTx
+	}
+	return tx.sql.QueryContext(ctx, query, args...)
 }
 
 // QueryRowContext runs a query that returns at most one row.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(ctx, query, args...)
+	if tx.sql == nil {
+		return failedRow(ctx, errNotSQLTx)
+	}
+	return tx.sql.QueryRowContext(ctx, query, args...)
+}
+
+// PrepareContext prepares a statement for use in the transaction.
+func (tx *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	if tx.sql == nil {
+		return nil, errNotSQLTx
+	}
+	return tx.sql.PrepareContext(ctx, query)
 }
 
 func (tx *Tx) handle() handle {
@@ -123,33 +187,48 @@ func (tx *Tx) handle() handle {
 // one session. Like *sql.Conn, it is for one goroutine at a time.
 type Conn struct {
 	db   *DB
-	conn *sql.Conn
+	conn session.Conn
+	sql  *sql.Conn // the *sql.Conn behind conn, when it is one
 }
 
 // WrapConn adopts a connection you took from this database's pool.
-func (db *DB) WrapConn(c *sql.Conn) *Conn { return &Conn{db: db, conn: c} }
+func (db *DB) WrapConn(c *sql.Conn) *Conn {
+	return &Conn{db: db, conn: session.SQLConn{Conn: c}, sql: c}
+}
+
+// WrapSessionConn is WrapConn for a connection of another client library
+// than database/sql, through the session contract.
+func (db *DB) WrapSessionConn(c session.Conn) *Conn { return &Conn{db: db, conn: c} }
 
 // Conn takes one connection from the pool. Close it when done.
 func (db *DB) Conn(ctx context.Context) (*Conn, error) {
-	c, err := db.sql.Conn(ctx)
+	c, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return nil, db.wrapErr("take connection", err)
 	}
-	return &Conn{db: db, conn: c}, nil
+	conn := &Conn{db: db, conn: c}
+	if sc, ok := c.(session.SQLConn); ok {
+		conn.sql = sc.Conn
+	}
+	return conn, nil
 }
 
 // Dialect returns the engine's dialect.
 func (c *Conn) Dialect() dialect.Dialect { return c.db.d }
 
-// SQL returns the underlying *sql.Conn.
-func (c *Conn) SQL() *sql.Conn { return c.conn }
+// SQL returns the underlying *sql.Conn, or nil when the connection is of
+// another client library.
+func (c *Conn) SQL() *sql.Conn { return c.sql }
+
+// Session returns the connection as racefree runs statements on it.
+func (c *Conn) Session() session.Conn { return c.conn }
 
 // Close returns the connection to the pool.
-func (c *Conn) Close() error { return c.conn.Close() }
+func (c *Conn) Close() error { return c.conn.Release() }
 
 func (c *Conn) handle() handle {
 	if c == nil || c.db == nil || c.conn == nil {
 		return handle{}
 	}
-	return handle{db: c.db, q: c.conn, conn: c.conn}
+	return handle{db: c.db, q: c.conn, conn: c}
 }

@@ -35,7 +35,7 @@ func TestReadTable(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s dialect has no SchemaReader", e.Name)
 		}
-		tb, err := sr.ReadTable(ctx, db.SQL(), table)
+		tb, err := sr.ReadTable(ctx, db.Session(), table)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func TestReadTable(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("unique indexes = %v, want %v", got, want)
 		}
-		if _, err := sr.ReadTable(ctx, db.SQL(), "no_such_table_xyz"); !errors.Is(err, dialect.ErrNoTable) {
+		if _, err := sr.ReadTable(ctx, db.Session(), "no_such_table_xyz"); !errors.Is(err, dialect.ErrNoTable) {
 			t.Errorf("missing table: err = %v, want ErrNoTable", err)
 		}
 	})

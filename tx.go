@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/session"
 )
 
 // TxFunc is the body of a transaction. It must return every database error
@@ -58,10 +59,11 @@ func RunInTx(ctx context.Context, ex Executor, opts TxOptions, fn TxFunc) error 
 	if h.tx != nil {
 		return h.tx.runNested(ctx, opts, fn)
 	}
-	begin := func(ctx context.Context) (*sql.Tx, error) { return h.db.sql.BeginTx(ctx, opts.sqlOptions()) }
+	var b session.Beginner = h.db.pool
 	if h.conn != nil {
-		begin = func(ctx context.Context) (*sql.Tx, error) { return h.conn.BeginTx(ctx, opts.sqlOptions()) }
+		b = h.conn.conn
 	}
+	begin := func(ctx context.Context) (session.Tx, error) { return b.Begin(ctx, *opts.sqlOptions()) }
 	return h.db.retry(ctx, opts, func(ctx context.Context) error {
 		return h.db.runOnce(ctx, opts, begin, fn)
 	})
@@ -118,23 +120,26 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // runOnce is one attempt: begin, fn, commit. Errors keep their class.
-func (db *DB) runOnce(ctx context.Context, opts TxOptions, begin func(context.Context) (*sql.Tx, error), fn TxFunc) (err error) {
-	sqlTx, err := begin(ctx)
+func (db *DB) runOnce(ctx context.Context, opts TxOptions, begin func(context.Context) (session.Tx, error), fn TxFunc) (err error) {
+	stx, err := begin(ctx)
 	if err != nil {
 		return db.wrapErr("begin transaction", err)
 	}
-	tx := &Tx{db: db, tx: sqlTx, opts: *opts.sqlOptions(), known: true}
+	tx := &Tx{db: db, tx: stx, opts: *opts.sqlOptions(), known: true}
+	if s, ok := stx.(session.SQLTx); ok {
+		tx.sql = s.Tx
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			// The rollback must happen even if ctx is what made fn panic.
-			_ = sqlTx.Rollback()
+			_ = stx.Rollback(context.WithoutCancel(ctx))
 			panic(p)
 		}
 	}()
 	if err := fn(ctx, tx); err != nil {
-		return db.rollbackAfter(sqlTx, err)
+		return db.rollbackAfter(ctx, stx, err)
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := stx.Commit(ctx); err != nil {
 		return db.commitError(ctx, err)
 	}
 	return nil
@@ -142,9 +147,9 @@ func (db *DB) runOnce(ctx context.Context, opts TxOptions, begin func(context.Co
 
 // rollbackAfter rolls back after fn failed with fnErr and returns fnErr,
 // classified, joined with the rollback's own failure if there was one.
-func (db *DB) rollbackAfter(sqlTx *sql.Tx, fnErr error) error {
+func (db *DB) rollbackAfter(ctx context.Context, stx session.Tx, fnErr error) error {
 	classified := classifyTransparent(db.d, fnErr)
-	if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+	if rbErr := stx.Rollback(context.WithoutCancel(ctx)); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 		return errors.Join(classified, fmt.Errorf("racefree: roll back transaction: %w", rbErr))
 	}
 	return classified
@@ -199,13 +204,13 @@ func (tx *Tx) runNested(ctx context.Context, opts TxOptions, fn TxFunc) error {
 func (tx *Tx) savepoint(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	tx.spSeq++
 	name := "racefree_sp_" + strconv.Itoa(tx.spSeq)
-	if _, err := tx.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+	if _, err := tx.tx.Exec(ctx, "SAVEPOINT "+name); err != nil {
 		return tx.db.wrapErr("create savepoint", err)
 	}
 	rollback := func(ctx context.Context) error {
-		_, err := tx.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name)
+		_, err := tx.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+name)
 		if err == nil {
-			_, err = tx.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name)
+			_, err = tx.tx.Exec(ctx, "RELEASE SAVEPOINT "+name)
 		}
 		return err
 	}
@@ -225,7 +230,7 @@ func (tx *Tx) savepoint(ctx context.Context, fn func(ctx context.Context) error)
 		}
 		return classified
 	}
-	if _, err := tx.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+	if _, err := tx.tx.Exec(ctx, "RELEASE SAVEPOINT "+name); err != nil {
 		return tx.db.wrapErr("release savepoint", err)
 	}
 	return nil

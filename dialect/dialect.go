@@ -2,16 +2,14 @@ package dialect
 
 import (
 	"context"
-	"database/sql"
+
+	"github.com/racefree/racefree/session"
 )
 
-// Querier is what a dialect needs to ask the server about itself: *sql.DB,
-// *sql.Conn and *sql.Tx all satisfy it.
-type Querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
+// Querier is what a dialect needs to ask the server about itself: the
+// session contract's Querier, which every pool, connection and transaction
+// racefree runs on implements, whatever client library is behind it.
+type Querier = session.Querier
 
 // Dialect is one database engine as racefree sees it. Implementations live in
 // the pgdialect, mysqldialect and sqlitedialect packages; each New returns a
@@ -93,6 +91,23 @@ const (
 	// runs in a savepoint. Elsewhere a failed statement is undone on its
 	// own and the transaction goes on.
 	FailedStatementAbortsTx
+	// PrepareOnPool: statements run faster prepared once and kept on the
+	// pool than sent as text, which the server (or the in-process
+	// engine) would parse on every call: MySQL/MariaDB through
+	// go-sql-driver (which otherwise interpolates arguments into the
+	// text), SQLite. Not PostgreSQL, whose pgx driver keeps a prepared
+	// statement per connection and query text itself.
+	PrepareOnPool
+	// Embedded: the engine runs in the client's process (SQLite), so a
+	// statement costs no round trip: a batch is many small statements of a
+	// few shapes, each prepared once, rather than one large one.
+	Embedded
+	// SerializableIsolation: the engine runs transactions at SERIALIZABLE
+	// when asked (TiDB refuses the level).
+	SerializableIsolation
+	// ReadOnlyTx: the engine begins read-only transactions when asked
+	// (TiDB refuses them unless its no-op switch is on).
+	ReadOnlyTx
 )
 
 // Has reports whether every feature in f is in the set.

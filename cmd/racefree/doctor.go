@@ -63,7 +63,7 @@ func (c *DoctorCommand) Run(ctx context.Context, args []string, stdout io.Writer
 	if !ok {
 		return fmt.Errorf("the %s dialect cannot read table definitions", d.Name())
 	}
-	t, err := sr.ReadTable(ctx, db.SQL(), c.table)
+	t, err := sr.ReadTable(ctx, db.Session(), c.table)
 	if errors.Is(err, dialect.ErrNoTable) {
 		return fmt.Errorf("no table %s in this database", c.table)
 	}

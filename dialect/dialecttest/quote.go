@@ -44,7 +44,7 @@ func testQuote(t *testing.T, e testdb.Engine) {
 	if !ok {
 		t.Fatal("the dialect does not read the catalog")
 	}
-	tbl, err := sr.ReadTable(ctx, db.SQL(), table)
+	tbl, err := sr.ReadTable(ctx, db.Session(), table)
 	if err != nil {
 		t.Fatalf("ReadTable(%q): %v", table, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/session"
 )
 
 func TestParseVersion(t *testing.T) {
@@ -116,7 +117,7 @@ func TestDialect_Detect(t *testing.T) {
 			db := sql.OpenDB(cannedConnector{tc.answers})
 			defer db.Close()
 			d := New()
-			if err := d.Detect(context.Background(), db); err != nil {
+			if err := d.Detect(context.Background(), session.SQLPool{DB: db}); err != nil {
 				t.Fatal(err)
 			}
 			if d.Server() != tc.server {
@@ -139,7 +140,7 @@ func TestDialect_Detect(t *testing.T) {
 func TestDialect_DetectFailsClearly(t *testing.T) {
 	db := sql.OpenDB(cannedConnector{map[string][]string{"SELECT VERSION()": {"8.0.11-TiDB-v8.4.0"}}})
 	defer db.Close()
-	err := New().Detect(context.Background(), db)
+	err := New().Detect(context.Background(), session.SQLPool{DB: db})
 	if err == nil || err.Error() != "mysqldialect: detect tidb_txn_mode: sql: no rows in result set" {
 		t.Fatalf("Detect without tidb_txn_mode = %v", err)
 	}

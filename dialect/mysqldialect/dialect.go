@@ -79,14 +79,14 @@ func (d *Dialect) Optimistic() bool { return d.optimistic }
 // Detect reads VERSION(), wsrep_on and, on TiDB, tidb_txn_mode.
 func (d *Dialect) Detect(ctx context.Context, q dialect.Querier) error {
 	var version string
-	if err := q.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+	if err := q.QueryRow(ctx, "SELECT VERSION()").Scan(&version); err != nil {
 		return fmt.Errorf("mysqldialect: detect server version: %w", err)
 	}
 	var num string
 	d.flavor, num = parseVersion(version)
 	d.major, d.minor = parseMajorMinor(num)
 	var name, value string
-	err := q.QueryRowContext(ctx, "SHOW VARIABLES LIKE 'wsrep_on'").Scan(&name, &value)
+	err := q.QueryRow(ctx, "SHOW VARIABLES LIKE 'wsrep_on'").Scan(&name, &value)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -99,7 +99,7 @@ func (d *Dialect) Detect(ctx context.Context, q dialect.Querier) error {
 		// Pessimistic is the default since TiDB 3.0.8; an empty value
 		// means optimistic, as it did before.
 		var mode string
-		if err := q.QueryRowContext(ctx, "SELECT @@tidb_txn_mode").Scan(&mode); err != nil {
+		if err := q.QueryRow(ctx, "SELECT @@tidb_txn_mode").Scan(&mode); err != nil {
 			return fmt.Errorf("mysqldialect: detect tidb_txn_mode: %w", err)
 		}
 		d.optimistic = !strings.EqualFold(mode, "pessimistic")
@@ -147,7 +147,8 @@ func (d *Dialect) atLeast(major, minor int) bool {
 }
 
 func (d *Dialect) computeFeatures() dialect.Features {
-	f := dialect.Features(dialect.OnDuplicateKey | dialect.Savepoints | dialect.ForUpdate | dialect.ForShare | dialect.TableLocks)
+	f := dialect.Features(dialect.OnDuplicateKey | dialect.Savepoints | dialect.ForUpdate | dialect.ForShare | dialect.TableLocks |
+		dialect.PrepareOnPool | dialect.SerializableIsolation | dialect.ReadOnlyTx)
 	switch d.flavor {
 	case MariaDB:
 		if d.atLeast(10, 5) {
@@ -171,7 +172,10 @@ func (d *Dialect) computeFeatures() dialect.Features {
 		// the server runs with enable-table-lock. NOWAIT works (3572).
 		// SAVEPOINT exists since TiDB 6.2 (a version that does not parse
 		// is taken to be recent).
-		f = f.Without(dialect.ForShare).Without(dialect.TableLocks).With(dialect.NoWait)
+		// SERIALIZABLE fails with 8048, and read-only transactions with
+		// 1235 (unless the no-op switch is on).
+		f = f.Without(dialect.ForShare).Without(dialect.TableLocks).With(dialect.NoWait).
+			Without(dialect.SerializableIsolation).Without(dialect.ReadOnlyTx)
 		if d.major > 0 && !d.atLeast(6, 2) {
 			f = f.Without(dialect.Savepoints)
 		}

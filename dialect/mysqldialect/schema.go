@@ -22,7 +22,7 @@ func (d *Dialect) ReadTable(ctx context.Context, q dialect.Querier, table string
 		schemaExpr, args = "?", []any{parts[0], parts[1]}
 	}
 	t := &dialect.Table{Name: table}
-	rows, err := q.QueryContext(ctx, `SELECT COLUMN_NAME, LOWER(COLUMN_TYPE), IS_NULLABLE = 'YES',
+	rows, err := q.Query(ctx, `SELECT COLUMN_NAME, LOWER(COLUMN_TYPE), IS_NULLABLE = 'YES',
        COLUMN_DEFAULT IS NOT NULL OR EXTRA LIKE '%auto_increment%' OR EXTRA LIKE '%GENERATED%' OR IS_NULLABLE = 'YES'
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = `+schemaExpr+` AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, args...)
 	if err != nil {
@@ -46,7 +46,7 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = `+schemaExpr+` AND TABLE_NA
 	// column: it is stricter than the lookup and so cannot arbitrate it.
 	// One row per index part: a column name may contain any character,
 	// a comma included, so the parts are not concatenated.
-	rows, err = q.QueryContext(ctx, `SELECT INDEX_NAME, COALESCE(COLUMN_NAME, ''), COLUMN_NAME IS NULL OR SUB_PART IS NOT NULL
+	rows, err = q.Query(ctx, `SELECT INDEX_NAME, COALESCE(COLUMN_NAME, ''), COLUMN_NAME IS NULL OR SUB_PART IS NOT NULL
 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = `+schemaExpr+` AND TABLE_NAME = ? AND NON_UNIQUE = 0
 ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX`, args...)
 	if err != nil {

@@ -34,7 +34,8 @@ var _ dialect.Dialect = (*Dialect)(nil)
 // baseFeatures is what every supported PostgreSQL (12 and later) has.
 const baseFeatures = dialect.Features(dialect.Returning | dialect.UpdateReturning | dialect.OnConflict |
 	dialect.Savepoints | dialect.AdvisoryLocks | dialect.ForUpdate | dialect.ForShare |
-	dialect.SkipLocked | dialect.NoWait | dialect.TableLocks | dialect.FailedStatementAbortsTx)
+	dialect.SkipLocked | dialect.NoWait | dialect.TableLocks | dialect.FailedStatementAbortsTx |
+	dialect.SerializableIsolation | dialect.ReadOnlyTx)
 
 // New returns a PostgreSQL dialect that assumes a recent server until Detect
 // reads the real one.
@@ -61,7 +62,7 @@ func (d *Dialect) CockroachDB() bool { return d.cockroachDB }
 // and CockroachDB lacks advisory locks and table locks.
 func (d *Dialect) Detect(ctx context.Context, q dialect.Querier) error {
 	var version, num string
-	if err := q.QueryRowContext(ctx, "SELECT version(), current_setting('server_version_num')").Scan(&version, &num); err != nil {
+	if err := q.QueryRow(ctx, "SELECT version(), current_setting('server_version_num')").Scan(&version, &num); err != nil {
 		return fmt.Errorf("pgdialect: detect server version: %w", err)
 	}
 	n, err := strconv.Atoi(num)

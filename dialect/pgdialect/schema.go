@@ -19,14 +19,14 @@ func (d *Dialect) ReadTable(ctx context.Context, q dialect.Querier, table string
 		return nil, err
 	}
 	var oid sql.NullInt64
-	if err := q.QueryRowContext(ctx, "SELECT to_regclass($1)::oid", quoted).Scan(&oid); err != nil {
+	if err := q.QueryRow(ctx, "SELECT to_regclass($1)::oid", quoted).Scan(&oid); err != nil {
 		return nil, fmt.Errorf("pgdialect: read table %s: %w", table, err)
 	}
 	if !oid.Valid {
 		return nil, fmt.Errorf("pgdialect: read table %s: %w", table, dialect.ErrNoTable)
 	}
 	t := &dialect.Table{Name: table}
-	rows, err := q.QueryContext(ctx, `SELECT a.attname, lower(format_type(a.atttypid, a.atttypmod)), NOT a.attnotnull,
+	rows, err := q.Query(ctx, `SELECT a.attname, lower(format_type(a.atttypid, a.atttypmod)), NOT a.attnotnull,
        a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''
 FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, oid.Int64)
 	if err != nil {
@@ -52,7 +52,7 @@ FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdroppe
 	// One row per index column (key columns only, not INCLUDE ones): a
 	// column name may contain any character, a comma included, so the
 	// parts are not concatenated.
-	rows, err = q.QueryContext(ctx, `SELECT i.relname, ix.indisprimary, `+nnd+`, a.attname
+	rows, err = q.Query(ctx, `SELECT i.relname, ix.indisprimary, `+nnd+`, a.attname
 FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid
 CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
 JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum

@@ -53,7 +53,7 @@ func (d *Dialect) Features() dialect.Features { return d.features }
 // Detect reads sqlite_version(): RETURNING needs 3.35, ON CONFLICT 3.24.
 func (d *Dialect) Detect(ctx context.Context, q dialect.Querier) error {
 	var v string
-	if err := q.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&v); err != nil {
+	if err := q.QueryRow(ctx, "SELECT sqlite_version()").Scan(&v); err != nil {
 		return fmt.Errorf("sqlitedialect: detect version: %w", err)
 	}
 	for i, p := range strings.SplitN(v, ".", 3) {
@@ -69,7 +69,8 @@ func (d *Dialect) atLeast(minor int) bool {
 }
 
 func (d *Dialect) computeFeatures() dialect.Features {
-	f := dialect.Features(dialect.Savepoints | dialect.SingleWriter)
+	f := dialect.Features(dialect.Savepoints | dialect.SingleWriter | dialect.PrepareOnPool | dialect.Embedded |
+		dialect.SerializableIsolation | dialect.ReadOnlyTx)
 	if d.atLeast(24) {
 		f = f.With(dialect.OnConflict)
 	}

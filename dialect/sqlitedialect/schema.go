@@ -21,7 +21,7 @@ func (d *Dialect) ReadTable(ctx context.Context, q dialect.Querier, table string
 		schema = parts[0]
 	}
 	t := &dialect.Table{Name: table}
-	rows, err := q.QueryContext(ctx, `SELECT name, lower(type), "notnull" = 0 AND pk = 0, dflt_value IS NOT NULL OR "notnull" = 0, pk
+	rows, err := q.Query(ctx, `SELECT name, lower(type), "notnull" = 0 AND pk = 0, dflt_value IS NOT NULL OR "notnull" = 0, pk
 FROM pragma_table_xinfo(?, ?) WHERE hidden IN (0, 2, 3) ORDER BY cid`, name, schema)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitedialect: read columns of %s: %w", table, err)
@@ -63,7 +63,7 @@ FROM pragma_table_xinfo(?, ?) WHERE hidden IN (0, 2, 3) ORDER BY cid`, name, sch
 	}
 	// One row per index part: a column name may contain any character,
 	// a comma included, so the parts are not concatenated.
-	rows, err = q.QueryContext(ctx, `SELECT l.name, l.origin = 'pk', i.name IS NULL, coalesce(i.name, '')
+	rows, err = q.Query(ctx, `SELECT l.name, l.origin = 'pk', i.name IS NULL, coalesce(i.name, '')
 FROM pragma_index_list(?, ?) l JOIN pragma_index_info(l.name, ?) i
 WHERE l."unique" = 1 AND l.partial = 0 ORDER BY l.origin = 'pk' DESC, l.name, i.seqno`, name, schema, schema)
 	if err != nil {

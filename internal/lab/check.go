@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
-	"github.com/racefree/racefree/dialect"
 )
 
 // Querier is what the lab needs to create tables and check them: *sql.DB,
 // *sql.Tx or *sql.Conn.
-type Querier = dialect.Querier
+type Querier = querier
 
 // Verdict is what the database holds after a run, against the scenario's
 // invariant.

@@ -332,8 +332,13 @@ func (w *worker) key() int { return w.rng.IntN(w.spec.Keys) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// querier is what *sql.DB, *sql.Tx and *sql.Conn share.
-type querier = dialect.Querier
+// querier is what *sql.DB, *sql.Tx and *sql.Conn share: the lab's
+// hand-written strategies run on database/sql directly.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
 
 // inTx runs fn in a plain transaction, the way people write one: begin,
 // work, commit, roll back on error, no retry.
