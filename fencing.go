@@ -98,7 +98,7 @@ func (db *DB) nowMillisSQL() string {
 // application's database user may not create tables (then create it once
 // as an administrator).
 func CreateLeaseTable(ctx context.Context, db *DB) error {
-	if db == nil || db.sql == nil {
+	if db == nil || db.pool == nil {
 		return errNilExecutor
 	}
 	if _, ok := leaseTables.Load(db); ok {
@@ -117,7 +117,7 @@ func createLeaseTable(ctx context.Context, db *DB) error {
 		// Looking first avoids CREATE TABLE's metadata lock, which may wait
 		// for every transaction that uses the table.
 		var n int
-		if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+		if err := db.pool.QueryRow(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
 			leaseTableName).Scan(&n); err != nil {
 			return db.wrapErr("look up lease table", err)
 		}
@@ -126,7 +126,7 @@ func createLeaseTable(ctx context.Context, db *DB) error {
 			return nil
 		}
 	}
-	_, err := db.sql.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+leaseTableName+" (id BIGINT NOT NULL PRIMARY KEY, name "+text+" NOT NULL,"+
+	_, err := db.pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+leaseTableName+" (id BIGINT NOT NULL PRIMARY KEY, name "+text+" NOT NULL,"+
 		" token BIGINT NOT NULL, holder "+text+" NOT NULL, expires_ms BIGINT NOT NULL, writes BIGINT NOT NULL DEFAULT 0)"+suffix)
 	if err != nil && !errors.Is(db.d.Classify(err), ErrUniqueViolation) {
 		return db.wrapErr("create lease table", err)
@@ -141,7 +141,7 @@ func createLeaseTable(ctx context.Context, db *DB) error {
 // RunInTx; ctx governs the wait and each attempt.
 func AcquireLease(ctx context.Context, db *DB, name string, opts LeaseOptions) (*Lease, error) {
 	const verb = "acquire lease"
-	if db == nil || db.sql == nil {
+	if db == nil || db.pool == nil {
 		return nil, fmt.Errorf("racefree: %s: %w", verb, errNilExecutor)
 	}
 	if err := validateLockName(verb, name); err != nil {
@@ -242,7 +242,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 		return err
 	}
 	ph := l.db.d.Placeholder
-	res, err := l.db.sql.ExecContext(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1, expires_ms = "+l.db.nowMillisSQL()+" + "+ph(1)+
+	res, err := l.db.pool.Exec(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1, expires_ms = "+l.db.nowMillisSQL()+" + "+ph(1)+
 		" WHERE id = "+ph(2)+" AND token = "+ph(3), l.TTL.Milliseconds(), l.key, l.Token)
 	return l.oneRow("renew lease", res, err)
 }
@@ -259,7 +259,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	l.released = true
 	l.mu.Unlock()
 	ph := l.db.d.Placeholder
-	res, err := l.db.sql.ExecContext(context.WithoutCancel(ctx), "UPDATE "+leaseTableName+" SET expires_ms = 0, holder = ''"+
+	res, err := l.db.pool.Exec(context.WithoutCancel(ctx), "UPDATE "+leaseTableName+" SET expires_ms = 0, holder = ''"+
 		" WHERE id = "+ph(1)+" AND token = "+ph(2), l.key, l.Token)
 	return l.oneRow("release lease", res, err)
 }
@@ -286,7 +286,7 @@ func (l *Lease) Check(ctx context.Context, tx *Tx) error {
 		return err
 	}
 	ph := tx.db.d.Placeholder
-	res, err := tx.tx.ExecContext(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1 WHERE id = "+ph(1)+" AND token = "+ph(2), l.key, l.Token)
+	res, err := tx.tx.Exec(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1 WHERE id = "+ph(1)+" AND token = "+ph(2), l.key, l.Token)
 	return l.oneRow(verb, res, err)
 }
 

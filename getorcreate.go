@@ -349,9 +349,11 @@ func (o *op) resolve(s Strategy) (Strategy, error) {
 		switch {
 		case o.ix != nil && (!o.null || o.ix.NullsNotDistinct):
 			return StrategyConstraint, nil
-		case o.d.Features().Has(dialect.ClientRetries):
-			// CockroachDB and TiDB run every transaction with optimistic
-			// conflict detection anyway: let it decide.
+		case o.d.Features().Has(dialect.ClientRetries | dialect.SerializableIsolation):
+			// CockroachDB runs every transaction with optimistic conflict
+			// detection at SERIALIZABLE anyway: let it decide. (TiDB's
+			// optimistic mode has no SERIALIZABLE: its snapshot isolation
+			// does not conflict two inserts of different rows.)
 			return StrategySerializable, nil
 		}
 		return StrategyLock, nil
@@ -366,6 +368,10 @@ func (o *op) resolve(s Strategy) (Strategy, error) {
 		}
 		return s, nil
 	case StrategySerializable:
+		if !o.d.Features().Has(dialect.SerializableIsolation) {
+			return 0, fmt.Errorf("racefree: %s: %w: %s has no SERIALIZABLE isolation; use StrategyLock or a unique index",
+				o.verb, ErrStrategyUnavailable, o.d.Server())
+		}
 		if o.d.Features().Has(dialect.NodeLocalNamedLocks) && !(o.ix != nil && (!o.null || o.ix.NullsNotDistinct)) {
 			// Galera certifies only write-write conflicts on the same
 			// rows: two nodes inserting the same lookup as two different
@@ -612,7 +618,7 @@ func insert[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, onConf
 		}
 		// MySQL without RETURNING: the row just inserted is visible to
 		// this session, in or out of a transaction.
-		if _, err := q.ExecContext(ctx, query, o.ivals...); err != nil {
+		if _, err := q.Exec(ctx, query, o.ivals...); err != nil {
 			return err
 		}
 		var found bool
@@ -701,30 +707,36 @@ func createOr[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, find
 	return row, false, fmt.Errorf("racefree: %s: %w (%d attempts)", o.verb, ErrRowVanished, maxVanished)
 }
 
-// rereadLock is the locking clause of the re-read after a lost race: a
-// MySQL/MariaDB transaction not known to be READ COMMITTED reads a
-// snapshot that cannot contain the winner's row, so it must read the latest
-// committed version, which only a locking read does.
-func (o *op) rereadLock(tx *Tx) string {
-	if tx == nil || o.d.Name() != "mysql" {
-		return ""
-	}
-	if iso, known := tx.Isolation(); known && (iso == sql.LevelReadCommitted || iso == sql.LevelReadUncommitted) {
-		return ""
-	}
-	return " LOCK IN SHARE MODE"
-}
-
-// snapshotBlind reports whether a lost race followed by a miss on re-read
-// means this transaction's snapshot hides the winner (PostgreSQL
-// REPEATABLE READ or SERIALIZABLE, or an unknown level), so that only a
-// restart of the whole transaction can see it.
-func (o *op) snapshotBlind(tx *Tx) bool {
-	if tx == nil || o.d.Name() != "postgres" {
-		return false
+// freshRead is how a statement in tx (nil: autocommit) reads the rows
+// committed after the transaction's snapshot, such as the winner of an
+// insert race: the clause to add to the SELECT, and ok false when no
+// statement of tx can (only a restart can). The dialect knows; without a
+// FreshReader only READ COMMITTED reads them.
+func (o *op) freshRead(tx *Tx) (clause string, ok bool) {
+	if tx == nil {
+		return "", true
 	}
 	iso, known := tx.Isolation()
-	return !known || !(iso == sql.LevelDefault || iso == sql.LevelReadCommitted || iso == sql.LevelReadUncommitted)
+	if fr, ok := o.d.(dialect.FreshReader); ok {
+		return fr.FreshRead(iso, known)
+	}
+	return "", dialect.ReadsCommitted(iso, known, false)
+}
+
+// rereadLock is the clause of the re-read after a lost race in tx: a
+// snapshot that predates the winner hides its row from a plain SELECT, and
+// on some engines a locking read sees the latest committed version.
+func (o *op) rereadLock(tx *Tx) string {
+	clause, _ := o.freshRead(tx)
+	return clause
+}
+
+// snapshotBlind reports whether no statement of tx can see the winner of
+// an insert race (PostgreSQL REPEATABLE READ or SERIALIZABLE, or an unknown
+// level), so that only a restart of the whole transaction can.
+func (o *op) snapshotBlind(tx *Tx) bool {
+	_, ok := o.freshRead(tx)
+	return !ok
 }
 
 // errSnapshotBlind is returned, as a serialization failure, when the row
@@ -800,9 +812,11 @@ func lockedPath[T any](ctx context.Context, o *op) (row T, created bool, err err
 	txo.ReadOnly = false
 	txo.Isolation = sql.LevelDefault
 	switch {
-	case o.strat == StrategySerializable && o.d.Name() != "sqlite":
+	case o.d.Features().Has(dialect.SingleWriter):
+		// One level only, and one writer at a time: nothing to choose.
+	case o.strat == StrategySerializable:
 		txo.Isolation = sql.LevelSerializable
-	case o.strat == StrategyLock && o.d.Name() != "sqlite":
+	case o.strat == StrategyLock:
 		// READ COMMITTED: each statement sees what was committed before it
 		// began, so the read after the lock sees the previous holder's
 		// row; and on MySQL no gap locks, which would make different keys
@@ -838,7 +852,7 @@ func lockedBody[T any](ctx context.Context, o *op, tx *Tx) (row T, created bool,
 // checkCallerTx refuses a caller's transaction in which the strategy
 // cannot be correct.
 func (o *op) checkCallerTx(ctx context.Context, tx *Tx) error {
-	if o.d.Name() == "sqlite" {
+	if o.d.Features().Has(dialect.SingleWriter) {
 		return nil // one writer at a time, serializable always
 	}
 	iso, known := tx.Isolation()
@@ -847,7 +861,7 @@ func (o *op) checkCallerTx(ctx context.Context, tx *Tx) error {
 		if err != nil {
 			return err
 		}
-		iso = level
+		iso, known = level, level != sql.LevelDefault
 	}
 	switch o.strat {
 	case StrategySerializable:
@@ -856,45 +870,35 @@ func (o *op) checkCallerTx(ctx context.Context, tx *Tx) error {
 				o.verb, ErrStrategyUnavailable, iso)
 		}
 	case StrategyLock:
-		// A PostgreSQL REPEATABLE READ snapshot is taken before the lock
-		// is granted, so it would not see the previous holder's row and
-		// nothing would stop the duplicate. SERIALIZABLE is safe: its
+		// The read under the lock must see the previous holder's row. A
+		// snapshot taken before the lock was granted does not (PostgreSQL
+		// REPEATABLE READ: the transaction's first statement takes it),
+		// and then nothing stops the duplicate; SERIALIZABLE is safe, its
 		// conflict detection fails one of the two.
-		if o.d.Name() == "postgres" && iso == sql.LevelRepeatableRead {
-			return fmt.Errorf("racefree: %s: %w: the lock strategy cannot work in a PostgreSQL REPEATABLE READ transaction (its snapshot predates the lock); use READ COMMITTED, SERIALIZABLE or a unique index",
-				o.verb, ErrStrategyUnavailable)
+		fresh := dialect.ReadsCommitted(iso, known, false)
+		if fr, ok := o.d.(dialect.FreshReader); ok {
+			_, fresh = fr.FreshRead(iso, known)
+		}
+		if !fresh && iso != sql.LevelSerializable {
+			return fmt.Errorf("racefree: %s: %w: the lock strategy cannot work in a %v transaction on %s (its snapshot predates the lock); use READ COMMITTED, SERIALIZABLE or a unique index",
+				o.verb, ErrStrategyUnavailable, iso, o.d.Server())
 		}
 	}
 	return nil
 }
 
-// currentIsolation asks the server which isolation level tx runs at.
+// currentIsolation asks the server which isolation level tx runs at, or
+// answers sql.LevelDefault when the dialect cannot tell.
 func (o *op) currentIsolation(ctx context.Context, tx *Tx) (sql.IsolationLevel, error) {
-	// On MySQL/MariaDB this is the session's level: a level set for one
-	// transaction only (SET TRANSACTION, as BeginTx does) is not visible,
-	// which is why WrapTx should be given the options.
-	query := "SHOW transaction_isolation"
-	switch {
-	case o.d.Name() == "mysql" && strings.Contains(o.d.Server(), "MariaDB"):
-		query = "SELECT @@tx_isolation" // MariaDB before 11.1 knows only this name
-	case o.d.Name() == "mysql":
-		query = "SELECT @@transaction_isolation"
+	ir, ok := o.d.(dialect.IsolationReader)
+	if !ok {
+		return sql.LevelDefault, nil
 	}
-	var s string
-	if err := tx.tx.QueryRowContext(ctx, query).Scan(&s); err != nil {
+	level, err := ir.CurrentIsolation(ctx, tx.tx)
+	if err != nil {
 		return 0, o.db.wrapErr(o.verb+": read isolation level", err)
 	}
-	switch strings.ToLower(strings.NewReplacer("-", " ", "_", " ").Replace(s)) {
-	case "read uncommitted":
-		return sql.LevelReadUncommitted, nil
-	case "read committed":
-		return sql.LevelReadCommitted, nil
-	case "repeatable read":
-		return sql.LevelRepeatableRead, nil
-	case "serializable":
-		return sql.LevelSerializable, nil
-	}
-	return sql.LevelDefault, nil
+	return level, nil
 }
 
 // executor turns a handle back into the Executor it came from.
@@ -903,7 +907,7 @@ func (h handle) executor() Executor {
 	case h.tx != nil:
 		return h.tx
 	case h.conn != nil:
-		return &Conn{db: h.db, conn: h.conn}
+		return h.conn
 	}
 	return h.db
 }

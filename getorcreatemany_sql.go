@@ -2,42 +2,43 @@ package racefree
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"reflect"
 	"strings"
 
 	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/session"
 )
 
-// Statement sizes of GetOrCreateMany.
-const (
-	// maxBatchParams bounds the bound parameters of one statement, below
-	// SQLite's default limit of 32766 (PostgreSQL and MySQL allow 65535).
-	maxBatchParams = 30000
-	// sqliteBatchParams bounds them on SQLite, far lower: modernc.org's
-	// driver matches each argument to its placeholder by a linear search,
-	// so binding p arguments costs p²/2 comparisons (2,000 arguments were
-	// measured at half the time of a 1,000-row INSERT), and SQLite runs
-	// in-process, so more statements cost no round trips.
-	sqliteBatchParams = 256
-)
+// maxBatchParams bounds the bound parameters of one batch statement,
+// below SQLite's default limit of 32766 (PostgreSQL and MySQL allow
+// 65535); a dialect may ask for fewer (dialect.BatchSizer).
+const maxBatchParams = 30000
+
+// batchParams is the bound parameters one batch statement carries at most.
+func (o *op) batchParams() int {
+	if bs, ok := o.d.(dialect.BatchSizer); ok {
+		return min(bs.BatchParams(), maxBatchParams)
+	}
+	return maxBatchParams
+}
 
 // chunkRows is how many keys one statement carries at most, at per bound
-// values a key. On SQLite it is a power of two (see chunks).
+// values a key. On an embedded engine it is a power of two (see chunks).
 func (o *op) chunkRows(per int) int {
-	if o.d.Name() == "sqlite" {
+	if o.d.Features().Has(dialect.Embedded) {
 		n := 1
-		for n*2*max(1, per) <= sqliteBatchParams {
+		for n*2*max(1, per) <= o.batchParams() {
 			n *= 2
 		}
 		return n
 	}
-	return max(1, maxBatchParams/max(1, per))
+	return max(1, o.batchParams()/max(1, per))
 }
 
-// chunks splits positions into runs of at most chunkRows(per). On SQLite
-// the last, shorter run is split further into runs of powers of two, so
+// chunks splits positions into runs of at most chunkRows(per). On an
+// embedded engine (SQLite) the last, shorter run is split further into
+// runs of powers of two, so
 // that every statement has one of a few shapes, each prepared once (see
 // batchQuery): 1,000 keys at 128 a statement are 7 × 128 + 64 + 32 + 8.
 func (o *op) chunks(pos []int, per int) [][]int {
@@ -45,7 +46,7 @@ func (o *op) chunks(pos []int, per int) [][]int {
 	out := make([][]int, 0, (len(pos)+n-1)/n+4)
 	for len(pos) > 0 {
 		size := min(n, len(pos))
-		if o.d.Name() == "sqlite" {
+		if o.d.Features().Has(dialect.Embedded) {
 			for size&(size-1) != 0 {
 				size &= size - 1 // down to the highest bit
 			}
@@ -61,7 +62,7 @@ func (o *op) chunks(pos []int, per int) [][]int {
 // tables and lookup shapes in use, while a cache of every size would grow
 // with every batch size seen.
 func (o *op) fullChunk(n, per int) bool {
-	if o.d.Name() == "sqlite" {
+	if o.d.Features().Has(dialect.Embedded) {
 		return true // a power of two up to chunkRows
 	}
 	return n == o.chunkRows(per)
@@ -222,77 +223,71 @@ func (o *op) batchInsertText(n int, mode insertMode) string {
 	})
 }
 
-// prepareInserts prepares, on SQLite and before a transaction begins, the
+// prepareInserts prepares, on an embedded engine (SQLite) and before a
+// transaction begins, the
 // INSERTs that will write the keys at pos: inside the transaction a
 // statement can only be prepared on the transaction's own connection,
 // where it would not outlive it (see batchStmt).
 func (o *op) prepareInserts(ctx context.Context, pos []int, mode insertMode) {
-	if o.d.Name() != "sqlite" || o.h.q != dialect.Querier(o.db.sql) {
+	if !o.d.Features().Has(dialect.Embedded) || !o.h.onPool() {
 		// On a *Conn the transaction is the Conn's: its statements run as
 		// text, and the pool may have no other connection to prepare on
 		// (":memory:" has one).
 		return
 	}
 	for _, part := range o.chunks(pos, len(o.icols)) {
-		o.batchStmt(ctx, o.db.sql, nil, o.batchInsertText(len(part), mode))
+		o.batchStmt(ctx, o.db.pool, nil, o.batchInsertText(len(part), mode))
 	}
 }
 
-// batchQuery runs a batch statement on q. On SQLite a statement of a
+// batchQuery runs a batch statement on q. On an embedded engine a
+// statement of a
 // cached shape runs prepared once per DB (see getorcreate_stmt.go): parsing a
 // statement of hundreds of placeholders costs more than running it. The
 // returned func releases what batchQuery took; call it after closing the
 // rows.
-func (o *op) batchQuery(ctx context.Context, q dialect.Querier, tx *Tx, query string, full bool, args []any) (*sql.Rows, func(), error) {
-	if full && o.d.Name() == "sqlite" {
-		if s := o.batchStmt(ctx, q, tx, query); s != nil {
-			rs, err := s.QueryContext(ctx, args...)
-			if s.pool {
+func (o *op) batchQuery(ctx context.Context, q dialect.Querier, tx *Tx, query string, full bool, args []any) (session.Rows, func(), error) {
+	if full && o.d.Features().Has(dialect.Embedded) {
+		if s, pooled := o.batchStmt(ctx, q, tx, query); s != nil {
+			rs, err := s.Query(ctx, args...)
+			if pooled {
 				return rs, func() {}, err
 			}
 			return rs, func() { s.Close() }, err
 		}
 	}
-	rs, err := q.QueryContext(ctx, query, args...)
+	rs, err := q.Query(ctx, query, args...)
 	return rs, func() {}, err
-}
-
-type poolOrTxStmt struct {
-	*sql.Stmt
-	pool bool // the DB's own statement, never closed here
 }
 
 // batchStmt returns query prepared for q when q is the pool or a
 // transaction on it, nil otherwise (a *Conn: its statements would outlive
-// it). In a transaction it only uses a statement the pool already has:
-// preparing one would take a second connection from the pool while this
-// one holds the write lock, and with every pooled connection waiting for
-// that lock, none would come.
-func (o *op) batchStmt(ctx context.Context, q dialect.Querier, tx *Tx, query string) *poolOrTxStmt {
+// it); pooled reports that it is the DB's own statement, never closed by
+// the caller. In a transaction it only uses a statement the pool already
+// has: preparing one would take a second connection from the pool while
+// this one holds the write lock, and with every pooled connection waiting
+// for that lock, none would come.
+func (o *op) batchStmt(ctx context.Context, q dialect.Querier, tx *Tx, query string) (s session.Stmt, pooled bool) {
 	inTx := tx != nil && q == dialect.Querier(tx.tx) && tx.db == o.db
-	if q != dialect.Querier(o.db.sql) && !inTx {
-		return nil
+	if q != dialect.Querier(o.db.pool) && !inTx {
+		return nil, false
 	}
-	var s *sql.Stmt
 	if v, ok := o.db.stmts.Load(query); ok {
-		s = v.(*sql.Stmt)
+		s = v.(session.Stmt)
 	} else if inTx {
-		return nil
-	} else {
-		var err error
-		if s, err = o.db.sql.PrepareContext(ctx, query); err != nil {
-			return nil // the error will show when the text runs
-		}
-		if prev, loaded := o.db.stmts.LoadOrStore(query, s); loaded {
-			s.Close()
-			s = prev.(*sql.Stmt)
-		}
+		return nil, false
+	} else if s = o.stmt(ctx, query); s == nil {
+		return nil, false // the error will show when the text runs
 	}
 	if !inTx {
-		return &poolOrTxStmt{Stmt: s, pool: true}
+		return s, true
+	}
+	ts, ok := tx.tx.(session.TxStmter)
+	if !ok {
+		return nil, false
 	}
 	// Prepared once per connection: database/sql remembers it on s.
-	return &poolOrTxStmt{Stmt: tx.tx.StmtContext(ctx, s)}
+	return ts.TxStmt(ctx, s), false
 }
 
 // batchRead reads the rows of the keys at pos into res; tx is the
@@ -319,7 +314,7 @@ func batchRead[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, 
 // codec's, and stores each under its key unless the key is known;
 // created marks them created. It closes rs, and returns how many rows
 // came and the keys it set.
-func scanBatch[T any](b *batch, rs *sql.Rows, res *batchRows[T], created bool) (n int, set []int, err error) {
+func scanBatch[T any](b *batch, rs session.Rows, res *batchRows[T], created bool) (n int, set []int, err error) {
 	defer rs.Close()
 	o := b.op
 	nl := len(o.lcols)

@@ -24,7 +24,7 @@ func (o *op) batchMode(tx *Tx) insertMode {
 		// cannot see (a serialization failure) rather than a violation of
 		// another index; no covering index (the lock strategy).
 		return insertOnConflictAny
-	case o.strat == StrategyConstraint && o.d.Name() == "mysql" && f.Has(dialect.Returning):
+	case o.strat == StrategyConstraint && f.Has(dialect.OnDuplicateKey|dialect.Returning) && o.ignoreChecker() != nil:
 		// MariaDB: without IGNORE one existing key fails the whole
 		// statement, and contention would cost a round of statements per
 		// conflict instead of one re-read.
@@ -219,7 +219,7 @@ func insertReturning[T any](ctx context.Context, b *batch, q dialect.Querier, tx
 // row of part or none; the rows read back are the ones it made, visible
 // to this session in or out of a transaction.
 func insertThenRead[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, query string, args []any, part []int, res *batchRows[T]) error {
-	if _, err := q.ExecContext(ctx, query, args...); err != nil {
+	if _, err := q.Exec(ctx, query, args...); err != nil {
 		return b.op.db.wrapErr(b.op.verb, err)
 	}
 	if err := batchRead(ctx, b, q, tx, part, "", res); err != nil {

@@ -36,7 +36,7 @@ func Link(ctx context.Context, ex Executor, table string, link Values, opts Opti
 		query += " ON CONFLICT DO NOTHING"
 	}
 	do := func(ctx context.Context) error {
-		res, err := o.h.q.ExecContext(ctx, query, o.ivals...)
+		res, err := o.h.q.Exec(ctx, query, o.ivals...)
 		if err != nil {
 			return err
 		}
@@ -89,7 +89,7 @@ func Unlink(ctx context.Context, ex Executor, table string, link Values) (delete
 	var sb strings.Builder
 	sb.WriteString("DELETE FROM " + o.qtable())
 	args := o.writeWhere(&sb, 0)
-	res, err := o.h.q.ExecContext(ctx, sb.String(), args...)
+	res, err := o.h.q.Exec(ctx, sb.String(), args...)
 	if err != nil {
 		return false, o.db.wrapErr(o.verb, err)
 	}

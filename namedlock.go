@@ -99,7 +99,7 @@ func (tx *Tx) lockAdvisoryXact(ctx context.Context, name string, opts LockOption
 	switch {
 	case opts.Try:
 		var ok bool
-		if err := tx.tx.QueryRowContext(ctx, "SELECT pg_try_advisory_xact_lock($1)", key).Scan(&ok); err != nil {
+		if err := tx.tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", key).Scan(&ok); err != nil {
 			return tx.db.wrapErr(verb, err)
 		}
 		if !ok {
@@ -108,12 +108,12 @@ func (tx *Tx) lockAdvisoryXact(ctx context.Context, name string, opts LockOption
 		return nil
 	case opts.Timeout > 0:
 		err := tx.pgWithLockTimeout(ctx, opts.Timeout, func(ctx context.Context) error {
-			_, err := tx.tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", key)
+			_, err := tx.tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", key)
 			return err
 		})
 		return tx.lockResult(verb, name, err)
 	}
-	_, err := tx.tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", key)
+	_, err := tx.tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", key)
 	return tx.db.wrapErr(verb, err)
 }
 
@@ -144,14 +144,14 @@ func (tx *Tx) pgWithLockTimeout(ctx context.Context, d time.Duration, fn func(co
 	}
 	return tx.savepoint(ctx, func(ctx context.Context) error {
 		var old, set string
-		if err := tx.tx.QueryRowContext(ctx, "SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, true)",
+		if err := tx.tx.QueryRow(ctx, "SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, true)",
 			strconv.FormatInt(ms, 10)+"ms").Scan(&old, &set); err != nil {
 			return err
 		}
 		if err := fn(ctx); err != nil {
 			return err
 		}
-		_, err := tx.tx.ExecContext(ctx, "SELECT set_config('lock_timeout', $1, true)", old)
+		_, err := tx.tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", old)
 		return err
 	})
 }
@@ -210,13 +210,13 @@ func (db *DB) createLockTable(ctx context.Context) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := db.sql.Conn(cctx)
+	conn, err := db.pool.Acquire(cctx)
 	if err != nil {
 		return fmt.Errorf("racefree: create lock table %s: no free connection (create it at startup with CreateLockTable): %w",
 			lockTableName, db.d.Classify(err))
 	}
-	defer conn.Close()
-	_, err = conn.ExecContext(ctx, ddl)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, ddl)
 	// Two sessions creating the table at once can collide on the
 	// catalog's unique index on PostgreSQL; the table exists either way.
 	if err != nil && !errors.Is(db.d.Classify(err), ErrUniqueViolation) {
@@ -232,7 +232,7 @@ func (db *DB) createLockTable(ctx context.Context) error {
 // application's database user may not create tables (then create it once
 // as an administrator). It does nothing on PostgreSQL and SQLite.
 func CreateLockTable(ctx context.Context, db *DB) error {
-	if db == nil || db.sql == nil {
+	if db == nil || db.pool == nil {
 		return errNilExecutor
 	}
 	if db.d.Name() == "sqlite" || db.d.Features().Has(dialect.AdvisoryLocks) && db.d.Name() == "postgres" {
@@ -281,7 +281,7 @@ func (tx *Tx) lockTableRowPG(ctx context.Context, name string, opts LockOptions)
 		" ON CONFLICT (id) DO UPDATE SET acquired = " + lockTableName + ".acquired + 1"
 	key, label := lockkey.Key64(name), lockkey.Label(name, 255)
 	run := func(ctx context.Context) error {
-		_, err := tx.tx.ExecContext(ctx, upsert, key, label)
+		_, err := tx.tx.Exec(ctx, upsert, key, label)
 		return err
 	}
 	if !opts.Try && opts.Timeout <= 0 {
@@ -311,7 +311,7 @@ func (tx *Tx) lockTableRowMySQL(ctx context.Context, name string, opts LockOptio
 		" ON DUPLICATE KEY UPDATE acquired = acquired + 1"
 	key, label := lockkey.Key64(name), lockkey.Label(name, 255)
 	run := func(ctx context.Context) error {
-		_, err := tx.tx.ExecContext(ctx, upsert, key, label)
+		_, err := tx.tx.Exec(ctx, upsert, key, label)
 		return err
 	}
 	if opts.Try || opts.Timeout > 0 {
@@ -348,7 +348,7 @@ func (tx *Tx) lockTableRowMySQL(ctx context.Context, name string, opts LockOptio
 // variable takes no snapshot. An error counts as "on", the safe answer.
 func (tx *Tx) mysqlRollbackOnTimeout(ctx context.Context) bool {
 	var on string
-	if err := tx.tx.QueryRowContext(ctx, "SELECT @@innodb_rollback_on_timeout").Scan(&on); err != nil {
+	if err := tx.tx.QueryRow(ctx, "SELECT @@innodb_rollback_on_timeout").Scan(&on); err != nil {
 		return true
 	}
 	return on == "1" || strings.EqualFold(on, "ON")
@@ -357,12 +357,12 @@ func (tx *Tx) mysqlRollbackOnTimeout(ctx context.Context) bool {
 // mysqlWithLockWait runs fn with innodb_lock_wait_timeout set to secs and
 // puts the session's value back afterwards, even if ctx ended.
 func (tx *Tx) mysqlWithLockWait(ctx context.Context, secs int, fn func(context.Context) error) error {
-	if _, err := tx.tx.ExecContext(ctx, "SET @racefree_lwt = @@SESSION.innodb_lock_wait_timeout, SESSION innodb_lock_wait_timeout = "+
+	if _, err := tx.tx.Exec(ctx, "SET @racefree_lwt = @@SESSION.innodb_lock_wait_timeout, SESSION innodb_lock_wait_timeout = "+
 		strconv.Itoa(secs)); err != nil {
 		return err
 	}
 	err := fn(ctx)
-	if _, rerr := tx.tx.ExecContext(context.WithoutCancel(ctx), "SET SESSION innodb_lock_wait_timeout = @racefree_lwt"); rerr != nil {
+	if _, rerr := tx.tx.Exec(context.WithoutCancel(ctx), "SET SESSION innodb_lock_wait_timeout = @racefree_lwt"); rerr != nil {
 		return errors.Join(err, fmt.Errorf("racefree: restore innodb_lock_wait_timeout: %w", rerr))
 	}
 	return err
@@ -434,14 +434,14 @@ const sqliteCtxSlice = 100 * time.Millisecond
 // here when missing, inside tx: creating it on another connection would
 // wait for tx's own write lock.
 func (tx *Tx) sqliteTakeWriteLock(ctx context.Context) error {
-	_, err := tx.tx.ExecContext(ctx, "DELETE FROM "+lockTableName+" WHERE 0")
+	_, err := tx.tx.Exec(ctx, "DELETE FROM "+lockTableName+" WHERE 0")
 	if err != nil && strings.Contains(err.Error(), "no such table: "+lockTableName) {
-		_, err = tx.tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+lockTableName+
+		_, err = tx.tx.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+lockTableName+
 			" (id INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, acquired INTEGER NOT NULL DEFAULT 0)")
 		if err == nil {
 			// CREATE … IF NOT EXISTS writes nothing when another connection
 			// created the table in the meantime: make sure of the lock.
-			_, err = tx.tx.ExecContext(ctx, "DELETE FROM "+lockTableName+" WHERE 0")
+			_, err = tx.tx.Exec(ctx, "DELETE FROM "+lockTableName+" WHERE 0")
 		}
 	}
 	return err
@@ -451,14 +451,14 @@ func (tx *Tx) sqliteTakeWriteLock(ctx context.Context) error {
 // ms and puts the old value back afterwards.
 func (tx *Tx) sqliteWithBusyTimeout(ctx context.Context, ms int64, fn func(context.Context) error) error {
 	var old int64
-	if err := tx.tx.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&old); err != nil {
+	if err := tx.tx.QueryRow(ctx, "PRAGMA busy_timeout").Scan(&old); err != nil {
 		return err
 	}
-	if _, err := tx.tx.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.FormatInt(ms, 10)); err != nil {
+	if _, err := tx.tx.Exec(ctx, "PRAGMA busy_timeout = "+strconv.FormatInt(ms, 10)); err != nil {
 		return err
 	}
 	err := fn(ctx)
-	if _, rerr := tx.tx.ExecContext(context.WithoutCancel(ctx), "PRAGMA busy_timeout = "+strconv.FormatInt(old, 10)); rerr != nil {
+	if _, rerr := tx.tx.Exec(context.WithoutCancel(ctx), "PRAGMA busy_timeout = "+strconv.FormatInt(old, 10)); rerr != nil {
 		return errors.Join(err, fmt.Errorf("racefree: restore busy_timeout: %w", rerr))
 	}
 	return err

@@ -3,7 +3,6 @@ package racefree
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"runtime"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/internal/lockkey"
+	"github.com/racefree/racefree/session"
 )
 
 // ErrLockLost means a session lock is no longer held: its connection died
@@ -34,8 +34,8 @@ type SessionLock struct {
 	db   *DB
 	name string
 
-	mu   sync.Mutex // guards conn
-	conn *sql.Conn  // nil once unlocked or discarded
+	mu   sync.Mutex   // guards conn
+	conn session.Conn // nil once unlocked or discarded
 }
 
 // LockSession takes the named lock name on a connection of its own and
@@ -63,7 +63,7 @@ type SessionLock struct {
 // knows about. Closing it makes the server release whatever it held.
 func LockSession(ctx context.Context, db *DB, name string, opts LockOptions) (*SessionLock, error) {
 	const verb = "lock session"
-	if db == nil || db.sql == nil {
+	if db == nil || db.pool == nil {
 		return nil, fmt.Errorf("racefree: %s: %w", verb, errNilExecutor)
 	}
 	if err := validateLockName(verb, name); err != nil {
@@ -81,7 +81,7 @@ func LockSession(ctx context.Context, db *DB, name string, opts LockOptions) (*S
 		return nil, fmt.Errorf("racefree: %s %q: %w: %s has no advisory locks; use AcquireLease",
 			verb, lockkey.Label(name, 64), ErrLockUnsupported, d.Server())
 	}
-	conn, err := db.sql.Conn(ctx)
+	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return nil, db.wrapErr(verb+": take connection", err)
 	}
@@ -107,13 +107,10 @@ func LockSession(ctx context.Context, db *DB, name string, opts LockOptions) (*S
 		// never pooled, which releases the lock. After Unlock the
 		// connection is done and this does nothing. Not something to rely
 		// on: collection may come late or never.
-		runtime.AddCleanup(l, func(c *sql.Conn) {
-			_ = c.Raw(func(any) error { return driver.ErrBadConn })
-			_ = c.Close()
-		}, conn)
+		runtime.AddCleanup(l, discardConn, conn)
 	}
 	if !got {
-		conn.Close() // the server said no: the connection holds nothing
+		conn.Release() // the server said no: the connection holds nothing
 		if opts.Try {
 			return nil, lockNotAcquiredErr(verb, name)
 		}
@@ -128,18 +125,18 @@ func (l *SessionLock) lockPG(ctx context.Context, opts LockOptions) (bool, error
 	key := lockkey.Key64(l.name)
 	if opts.Try {
 		var ok bool
-		err := l.conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok)
+		err := l.conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok)
 		return ok, err
 	}
 	if opts.Timeout > 0 {
 		ms := max(opts.Timeout.Milliseconds(), 1)
 		var old, set string
-		if err := l.conn.QueryRowContext(ctx, "SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, false)",
+		if err := l.conn.QueryRow(ctx, "SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, false)",
 			strconv.FormatInt(ms, 10)+"ms").Scan(&old, &set); err != nil {
 			return false, err
 		}
-		_, err := l.conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", key)
-		if _, rerr := l.conn.ExecContext(context.WithoutCancel(ctx), "SELECT set_config('lock_timeout', $1, false)", old); rerr != nil && err == nil {
+		_, err := l.conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key)
+		if _, rerr := l.conn.Exec(context.WithoutCancel(ctx), "SELECT set_config('lock_timeout', $1, false)", old); rerr != nil && err == nil {
 			err = rerr
 		}
 		if err != nil && errors.Is(l.db.d.Classify(err), ErrLockTimeout) {
@@ -148,7 +145,7 @@ func (l *SessionLock) lockPG(ctx context.Context, opts LockOptions) (bool, error
 		}
 		return err == nil, err
 	}
-	_, err := l.conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", key)
+	_, err := l.conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key)
 	return err == nil, err
 }
 
@@ -168,7 +165,7 @@ func (l *SessionLock) lockMySQL(ctx context.Context, opts LockOptions) (bool, er
 		timeout = opts.Timeout.Seconds()
 	}
 	var got sql.NullInt64
-	if err := l.conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", lockkey.MySQLName(l.name), timeout).Scan(&got); err != nil {
+	if err := l.conn.QueryRow(ctx, "SELECT GET_LOCK(?, ?)", lockkey.MySQLName(l.name), timeout).Scan(&got); err != nil {
 		return false, err
 	}
 	if !got.Valid {
@@ -195,12 +192,12 @@ func (l *SessionLock) Held(ctx context.Context) error {
 	if l.db.d.Name() == "postgres" {
 		// A bigint advisory key is stored as classid (high 32 bits),
 		// objid (low 32 bits), objsubid 1.
-		err = l.conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"+
+		err = l.conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"+
 			" AND pid = pg_backend_pid() AND objsubid = 1"+
 			" AND classid::bigint = (($1::bigint >> 32) & 4294967295) AND objid::bigint = ($1::bigint & 4294967295))",
 			lockkey.Key64(l.name)).Scan(&held)
 	} else {
-		err = l.conn.QueryRowContext(ctx, "SELECT COALESCE(IS_USED_LOCK(?) = CONNECTION_ID(), FALSE)",
+		err = l.conn.QueryRow(ctx, "SELECT COALESCE(IS_USED_LOCK(?) = CONNECTION_ID(), FALSE)",
 			lockkey.MySQLName(l.name)).Scan(&held)
 	}
 	if err != nil {
@@ -234,9 +231,9 @@ func (l *SessionLock) Unlock(ctx context.Context) error {
 	// work; it is one short statement.
 	rctx := context.WithoutCancel(ctx)
 	if l.db.d.Name() == "postgres" {
-		err = l.conn.QueryRowContext(rctx, "SELECT pg_advisory_unlock($1)", lockkey.Key64(l.name)).Scan(&released)
+		err = l.conn.QueryRow(rctx, "SELECT pg_advisory_unlock($1)", lockkey.Key64(l.name)).Scan(&released)
 	} else {
-		err = l.conn.QueryRowContext(rctx, "SELECT RELEASE_LOCK(?) = 1", lockkey.MySQLName(l.name)).Scan(&released)
+		err = l.conn.QueryRow(rctx, "SELECT RELEASE_LOCK(?) = 1", lockkey.MySQLName(l.name)).Scan(&released)
 	}
 	switch {
 	case err != nil:
@@ -250,7 +247,7 @@ func (l *SessionLock) Unlock(ctx context.Context) error {
 		l.discardLocked()
 		return fmt.Errorf("racefree: unlock session lock %q: %w", lockkey.Label(l.name, 64), ErrLockLost)
 	}
-	err = l.conn.Close()
+	err = l.conn.Release()
 	l.conn = nil
 	return err
 }
@@ -269,7 +266,17 @@ func (l *SessionLock) discardLocked() {
 	if l.conn == nil {
 		return
 	}
-	_ = l.conn.Raw(func(any) error { return driver.ErrBadConn })
-	_ = l.conn.Close()
+	discardConn(l.conn)
 	l.conn = nil
+}
+
+// discardConn closes c for good where its adapter can (so that the server
+// releases what the session holds), and releases it otherwise. It is safe
+// on a connection already released.
+func discardConn(c session.Conn) {
+	if d, ok := c.(session.Discarder); ok {
+		_ = d.Discard()
+		return
+	}
+	_ = c.Release()
 }

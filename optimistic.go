@@ -142,7 +142,7 @@ func UpdateIfVersion(ctx context.Context, ex Executor, row VersionedRow, set Val
 	qv, qk := quoted[row.VersionColumn], quoted[row.KeyColumn]
 	args = append(args, row.Key, row.Version)
 	b.WriteString(qv + " = " + qv + " + 1 WHERE " + qk + " = " + d.Placeholder(len(args)-1) + " AND " + qv + " = " + d.Placeholder(len(args)))
-	res, err := h.q.ExecContext(ctx, b.String(), args...)
+	res, err := h.q.Exec(ctx, b.String(), args...)
 	if err != nil {
 		return 0, optimisticErr(h.db, verb, err)
 	}
@@ -163,7 +163,7 @@ func UpdateIfVersion(ctx context.Context, ex Executor, row VersionedRow, set Val
 		reread += clause
 	}
 	conflict := &VersionConflictError{Table: row.Table, Key: row.Key, Expected: row.Version}
-	err = h.q.QueryRowContext(ctx, reread, row.Key).Scan(&conflict.Current)
+	err = h.q.QueryRow(ctx, reread, row.Key).Scan(&conflict.Current)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		conflict.Gone = true

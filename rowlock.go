@@ -246,7 +246,7 @@ func isUndefinedColumn(ce *dialect.Error) bool {
 
 // scanKeys runs query in tx and appends its one column to dst.
 func scanKeys[K any](ctx context.Context, tx *Tx, dst []K, query string, args []any) ([]K, error) {
-	rows, err := tx.tx.QueryContext(ctx, query, args...)
+	rows, err := tx.tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

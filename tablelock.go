@@ -94,7 +94,7 @@ func LockTable(ctx context.Context, tx *Tx, table string, mode TableLockMode, op
 	if tx.opts.ReadOnly {
 		return fmt.Errorf("racefree: %s: %w: a read-only SQLite transaction cannot take the write lock", verb, ErrLockUnsupported)
 	}
-	if _, err := tx.tx.ExecContext(ctx, "SELECT 1 FROM "+qt+" WHERE 0"); err != nil {
+	if _, err := tx.tx.Exec(ctx, "SELECT 1 FROM "+qt+" WHERE 0"); err != nil {
 		return tableLockErr(tx.db, verb, err)
 	}
 	if opts.Try || opts.Timeout > 0 {
@@ -122,7 +122,7 @@ func (tx *Tx) lockTablePG(ctx context.Context, verb, qt string, mode TableLockMo
 		stmt = "LOCK TABLE " + qt + " IN ACCESS EXCLUSIVE MODE"
 	}
 	run := func(ctx context.Context) error {
-		_, err := tx.tx.ExecContext(ctx, stmt)
+		_, err := tx.tx.Exec(ctx, stmt)
 		return err
 	}
 	var err error
@@ -156,8 +156,8 @@ func (tx *Tx) lockTableMySQL(ctx context.Context, verb, table, qt string, mode T
 	if level == sql.LevelDefault {
 		// The session's level applies; reading a variable takes no snapshot.
 		var s string
-		if err := tx.tx.QueryRowContext(ctx, "SELECT @@SESSION.tx_isolation").Scan(&s); err != nil {
-			if err := tx.tx.QueryRowContext(ctx, "SELECT @@SESSION.transaction_isolation").Scan(&s); err != nil {
+		if err := tx.tx.QueryRow(ctx, "SELECT @@SESSION.tx_isolation").Scan(&s); err != nil {
+			if err := tx.tx.QueryRow(ctx, "SELECT @@SESSION.transaction_isolation").Scan(&s); err != nil {
 				return tx.db.wrapErr(verb+": read the isolation level", err)
 			}
 		}
@@ -175,7 +175,7 @@ func (tx *Tx) lockTableMySQL(ctx context.Context, verb, table, qt string, mode T
 	stmt := "SELECT COUNT(*) FROM " + qt + " FOR UPDATE"
 	run := func(ctx context.Context) error {
 		var n int64
-		return tx.tx.QueryRowContext(ctx, stmt).Scan(&n)
+		return tx.tx.QueryRow(ctx, stmt).Scan(&n)
 	}
 	if opts.Try || opts.Timeout > 0 {
 		secs := 0

@@ -151,7 +151,7 @@ func (o *op) inTx(ctx context.Context, fn TxFunc) error {
 	txo := o.opts.Tx
 	txo.ReadOnly = false
 	txo.Isolation = sql.LevelDefault
-	if o.d.Name() != "sqlite" {
+	if !o.d.Features().Has(dialect.SingleWriter) {
 		switch o.strat {
 		case StrategySerializable:
 			txo.Isolation = sql.LevelSerializable
@@ -194,11 +194,12 @@ func (o *op) updateSQL(cols []string, vals []any, returning bool) (string, []any
 
 // upsertConstraint is one UpdateOrCreate with the constraint strategy.
 func upsertConstraint[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx) (row T, created bool, err error) {
-	if o.d.Name() == "postgres" && len(o.missing) == 0 && !hasLazy(o.ivals[len(o.lcols)+o.nset:]) {
-		// One statement, when it may insert: every column the row needs
-		// is given, and no create-only value is Lazy (it would be
-		// computed for a row that exists).
-		return upsertPG[T](ctx, o, q, tx)
+	if inserted, ok := o.upsertInserted(); ok && len(o.missing) == 0 && !hasLazy(o.ivals[len(o.lcols)+o.nset:]) {
+		// One statement, when the engine can say whether it inserted and
+		// the statement may insert: every column the row needs is given,
+		// and no create-only value is Lazy (it would be computed for a row
+		// that exists).
+		return upsertOneStatement[T](ctx, o, q, tx, inserted)
 	}
 	row, found, err := updateRow[T](ctx, o, q, tx, false)
 	if err != nil || found {
@@ -233,7 +234,7 @@ func updateRow[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, con
 	cols, vals := o.setCols(), o.setVals()
 	if o.d.Features().Has(dialect.UpdateReturning) {
 		query, args := o.updateSQL(cols, vals, true)
-		row, err = scanInto[T](o.c, q.QueryRowContext(ctx, query, args...))
+		row, err = scanInto[T](o.c, q.QueryRow(ctx, query, args...))
 		if errors.Is(err, sql.ErrNoRows) {
 			return row, false, nil
 		}
@@ -243,7 +244,7 @@ func updateRow[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, con
 		return row, true, nil
 	}
 	query, args := o.updateSQL(cols, vals, false)
-	res, err := q.ExecContext(ctx, query, args...)
+	res, err := q.Exec(ctx, query, args...)
 	if err != nil {
 		return row, false, fmt.Errorf("racefree: %s: %w", o.verb, o.db.Classify(err))
 	}
@@ -262,12 +263,29 @@ func updateRow[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, con
 	return read[T](ctx, o, q, "")
 }
 
-// upsertPG is INSERT … ON CONFLICT (lookup) DO UPDATE … RETURNING …,
-// (xmax = 0): a freshly inserted tuple has no deleting or locking
-// transaction, an updated one carries ours. A unique violation of another
-// index is settled as createOr settles one: the lookup's row, if it
-// exists, is updated instead.
-func upsertPG[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx) (row T, created bool, err error) {
+// upsertInserted is the dialect's expression telling whether an upsert
+// inserted its row (see dialect.UpsertFlagger), when it has one and ON
+// CONFLICT (the constraint strategy always has a covering index).
+func (o *op) upsertInserted() (string, bool) {
+	uf, ok := o.d.(dialect.UpsertFlagger)
+	if !ok || !o.d.Features().Has(dialect.OnConflict) || o.ix == nil {
+		return "", false
+	}
+	key := ""
+	for _, ix := range o.t.Unique {
+		if col, found := o.t.Column(ix.Columns[0]); ix.Primary && found && !col.Nullable {
+			key = o.t.ident(col.Name)
+		}
+	}
+	return uf.UpsertInserted(key)
+}
+
+// upsertOneStatement is INSERT … ON CONFLICT (lookup) DO UPDATE …
+// RETURNING …, inserted: the dialect's expression that says whether the
+// row was inserted. A unique violation of another index is settled as
+// createOr settles one: the lookup's row, if it exists, is updated
+// instead.
+func upsertOneStatement[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx, inserted string) (row T, created bool, err error) {
 	if err := o.beforeWrite(ctx); err != nil {
 		return row, false, err
 	}
@@ -285,15 +303,16 @@ func upsertPG[T any](ctx context.Context, o *op, q dialect.Querier, tx *Tx) (row
 	}
 	b.WriteString(" RETURNING ")
 	o.writeQuoted(&b, o.c.quoted)
-	b.WriteString(", (xmax = 0)")
+	b.WriteString(", ")
+	b.WriteString(inserted)
 	query := b.String()
 	do := func(ctx context.Context) error {
 		var inserted bool
-		row, err = scanInto[T](o.c, extraScanner{q.QueryRowContext(ctx, query, o.ivals...), &inserted})
+		row, err = scanInto[T](o.c, extraScanner{q.QueryRow(ctx, query, o.ivals...), &inserted})
 		created = inserted
 		return err
 	}
-	if tx != nil {
+	if tx != nil && o.d.Features().Has(dialect.FailedStatementAbortsTx) {
 		err = tx.savepoint(ctx, do)
 	} else {
 		err = do(ctx)
