@@ -12,7 +12,7 @@ import (
 // racefree's calls, which quote themselves) and quoted (for the SQL written
 // here).
 type tables struct {
-	naiveNames, names, naiveAccounts, accounts string // unquoted
+	naiveNames, names, naiveAccounts, accounts     string // unquoted
 	qNaiveNames, qNames, qNaiveAccounts, qAccounts string // quoted
 }
 
