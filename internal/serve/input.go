@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,14 +64,23 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if err != nil || ct != "application/json" {
 		return badf(http.StatusUnsupportedMediaType, "malformed request: the body must be JSON (Content-Type: application/json), got %q", r.Header.Get("Content-Type"))
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(dst)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	var tooBig *http.MaxBytesError
-	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &tooBig):
 		return badf(http.StatusRequestEntityTooLarge, "malformed request: the body is larger than %d bytes", maxBody)
+	case err != nil:
+		return badf(http.StatusBadRequest, "malformed request: read the body: %v", err)
+	case !utf8.Valid(body):
+		// encoding/json would quietly turn the bad bytes into U+FFFD and
+		// store a name nobody typed.
+		return badf(http.StatusBadRequest, "malformed request: the body is not valid UTF-8 text")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(dst)
+	var typeErr *json.UnmarshalTypeError
+	switch {
 	case errors.Is(err, io.EOF):
 		return badf(http.StatusBadRequest, "malformed request: the body is empty")
 	case errors.As(err, &typeErr):
