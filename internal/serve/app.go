@@ -41,8 +41,10 @@ type Info struct {
 }
 
 // New returns the application over db, whose tables Setup has created.
-// ctx governs reading the server's isolation level.
+// Zero fields of cfg take their defaults. ctx governs reading the server's
+// isolation level.
 func New(ctx context.Context, db *racefree.DB, cfg Config) (*App, error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}

@@ -67,8 +67,9 @@ type Config struct {
 
 var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 
-// Validate checks c and fills in defaults for zero fields.
-func (c *Config) Validate() error {
+// withDefaults returns c with every zero field set to its default: the
+// zero Config is a working one.
+func (c Config) withDefaults() Config {
 	if c.Procs == 0 {
 		c.Procs = DefaultProcs
 	}
@@ -78,6 +79,12 @@ func (c *Config) Validate() error {
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix
 	}
+	return c
+}
+
+// Validate checks c as it is: a zero Procs or Requests is an error here
+// (New fills in defaults for zero fields before it validates).
+func (c Config) Validate() error {
 	switch {
 	case c.Procs < 1 || c.Procs > MaxProcs:
 		return fmt.Errorf("procs must be between 1 and %d, got %d", MaxProcs, c.Procs)

@@ -12,27 +12,25 @@ func TestConfig_Validate(t *testing.T) {
 		cfg     Config
 		wantErr string // "" for valid
 	}{
-		{name: "Zero", cfg: Config{}},
+		{name: "Zero", cfg: Config{}, wantErr: "procs must be between 1 and 64, got 0"},
+		{name: "Defaults", cfg: Config{}.withDefaults()},
+		{name: "ZeroRequests", cfg: Config{Procs: 1, Prefix: "p"}, wantErr: "requests must be between 1 and 100, got 0"},
 		{name: "Full", cfg: Config{Procs: 64, Requests: 100, Think: MaxThink, Prefix: "a_1"}},
-		{name: "NegativeProcs", cfg: Config{Procs: -1}, wantErr: "procs must be between 1 and 64"},
-		{name: "TooManyProcs", cfg: Config{Procs: 65}, wantErr: "procs must be between 1 and 64"},
-		{name: "TooManyRequests", cfg: Config{Requests: 101}, wantErr: "requests must be between 1 and 100"},
-		{name: "NegativeThink", cfg: Config{Think: -time.Millisecond}, wantErr: "think must be between 0"},
-		{name: "LongThink", cfg: Config{Think: MaxThink + 1}, wantErr: "think must be between 0"},
-		{name: "UpperCasePrefix", cfg: Config{Prefix: "Serve"}, wantErr: `prefix "Serve"`},
-		{name: "InjectionPrefix", cfg: Config{Prefix: "x; drop table y"}, wantErr: "prefix"},
-		{name: "LongPrefix", cfg: Config{Prefix: "a" + strings.Repeat("b", 40)}, wantErr: "prefix"},
+		{name: "NegativeProcs", cfg: Config{Procs: -1}.withDefaults(), wantErr: "procs must be between 1 and 64"},
+		{name: "TooManyProcs", cfg: Config{Procs: 65}.withDefaults(), wantErr: "procs must be between 1 and 64"},
+		{name: "TooManyRequests", cfg: Config{Requests: 101}.withDefaults(), wantErr: "requests must be between 1 and 100"},
+		{name: "NegativeThink", cfg: Config{Think: -time.Millisecond}.withDefaults(), wantErr: "think must be between 0"},
+		{name: "LongThink", cfg: Config{Think: MaxThink + 1}.withDefaults(), wantErr: "think must be between 0"},
+		{name: "UpperCasePrefix", cfg: Config{Prefix: "Serve"}.withDefaults(), wantErr: `prefix "Serve"`},
+		{name: "InjectionPrefix", cfg: Config{Prefix: "x; drop table y"}.withDefaults(), wantErr: "prefix"},
+		{name: "LongPrefix", cfg: Config{Prefix: "a" + strings.Repeat("b", 40)}.withDefaults(), wantErr: "prefix"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := tc.cfg
-			err := c.Validate()
+			err := tc.cfg.Validate()
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Validate: %v", err)
-				}
-				if c.Procs < 1 || c.Requests < 1 || c.Prefix == "" {
-					t.Errorf("defaults not filled in: %+v", c)
 				}
 				return
 			}
