@@ -139,6 +139,13 @@ func (c *ServeCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	select {
 	case <-ctx.Done():
 	case died = <-workers.Exited():
+		// Ctrl-C in a terminal interrupts the whole process group: a
+		// worker may stop before this process has seen the signal.
+		select {
+		case <-ctx.Done():
+			died = nil
+		case <-time.After(time.Second):
+		}
 	}
 	stopErr := workers.Stop()
 	if died != nil {

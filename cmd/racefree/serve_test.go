@@ -83,6 +83,9 @@ func startServeProcess(t *testing.T, dir string, args ...string) *servedProcess 
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Dir = dir
+	// A process group of its own, as a shell gives a foreground job, so
+	// that the test can interrupt it as Ctrl-C does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Env = append(os.Environ(), lab.WorkerEnv+"=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -139,48 +142,59 @@ func waitGone(t *testing.T, pids []int, d time.Duration) {
 
 // Ctrl-C on racefree serve stops every worker process and exits 0, with
 // the page served from several of them until then; the default database is
-// a SQLite file in the current directory.
+// a SQLite file in the current directory. A terminal's Ctrl-C interrupts
+// the whole process group, workers included; kill -INT only the parent.
 func TestServe_Interrupt(t *testing.T) {
-	testdb.Watchdog(t, 2*time.Minute)
-	dir := t.TempDir()
-	p := startServeProcess(t, dir, "--procs", "3", "--think", "0")
-	if len(p.pids) != 3 {
-		t.Fatalf("pids %v, want 3", p.pids)
+	for _, tc := range []struct {
+		name  string
+		group bool
+	}{{"CtrlC", true}, {"ParentOnly", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			testdb.Watchdog(t, 2*time.Minute)
+			dir := t.TempDir()
+			p := startServeProcess(t, dir, "--procs", "3", "--think", "0")
+			if len(p.pids) != 3 {
+				t.Fatalf("pids %v, want 3", p.pids)
+			}
+			if _, err := os.Stat(filepath.Join(dir, defaultServeDB)); err != nil {
+				t.Errorf("no SQLite file in the current directory: %v", err)
+			}
+			c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			seen := map[string]bool{}
+			for range 30 {
+				res, err := c.Get(p.url + "api/info")
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if _, rest, ok := strings.Cut(string(b), `"pid":`); ok {
+					seen[strings.SplitN(rest, ",", 2)[0]] = true
+				}
+			}
+			if len(seen) < 2 {
+				t.Errorf("30 requests answered by %d process(es) of 3", len(seen))
+			}
+			pid := p.cmd.Process.Pid
+			if tc.group {
+				pid = -pid
+			}
+			if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			var rest strings.Builder
+			for p.stdout.Scan() {
+				rest.WriteString(p.stdout.Text() + "\n")
+			}
+			if err := p.cmd.Wait(); err != nil {
+				t.Errorf("exit after the interrupt: %v (want 0); stderr: %s", err, p.stderr.String())
+			}
+			if !strings.Contains(rest.String(), "stopped; all 3 worker processes exited") {
+				t.Errorf("stdout after the interrupt: %q", rest.String())
+			}
+			waitGone(t, p.pids, time.Second) // reaped by the parent before it exited
+		})
 	}
-	if _, err := os.Stat(filepath.Join(dir, defaultServeDB)); err != nil {
-		t.Errorf("no SQLite file in the current directory: %v", err)
-	}
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	seen := map[string]bool{}
-	for range 30 {
-		res, err := c.Get(p.url + "api/info")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if _, rest, ok := strings.Cut(string(b), `"pid":`); ok {
-			seen[strings.SplitN(rest, ",", 2)[0]] = true
-		}
-	}
-	if len(seen) < 2 {
-		t.Errorf("30 requests answered by %d process(es) of 3", len(seen))
-	}
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	var rest strings.Builder
-	for p.stdout.Scan() {
-		rest.WriteString(p.stdout.Text() + "\n")
-	}
-	err := p.cmd.Wait()
-	if err != nil {
-		t.Errorf("exit after Ctrl-C: %v (want 0); stderr: %s", err, p.stderr.String())
-	}
-	if !strings.Contains(rest.String(), "stopped; all 3 worker processes exited") {
-		t.Errorf("stdout after Ctrl-C: %q", rest.String())
-	}
-	waitGone(t, p.pids, time.Second) // reaped by the parent before it exited
 }
 
 // A parent killed without a chance to stop its workers (SIGKILL) leaves no
