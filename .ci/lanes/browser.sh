@@ -15,8 +15,9 @@ export CI=true
 
 if [ -z "${RACEFREE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
 	log "installing chromium"
-	as_root apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+	# Other lanes may be installing at the same moment: wait for dpkg's lock.
+	as_root apt-get -o DPkg::Lock::Timeout=300 update -qq
+	DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium >/dev/null
 fi
 "${RACEFREE_CHROMIUM:-chromium}" --version 2>/dev/null | head -1 || true
 
