@@ -88,6 +88,13 @@ func (c *ServeCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		return err
 	}
 	defer db.Close()
+	// Take the port before touching the tables: a port in use changes
+	// nothing.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err) // names the address
+	}
+	defer ln.Close()
 	if err := serve.Setup(ctx, db, c.prefix); err != nil {
 		return err
 	}
@@ -104,11 +111,6 @@ func (c *ServeCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		return err
 	}
 
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.addr, err)
-	}
-	defer ln.Close()
 	workers, err := serve.Prefork{
 		Exe: exe,
 		Args: []string{serveWorkerCommand,
