@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -160,17 +161,27 @@ func TestServe_Interrupt(t *testing.T) {
 				t.Errorf("no SQLite file in the current directory: %v", err)
 			}
 			c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			var mu sync.Mutex // guards seen
 			seen := map[string]bool{}
-			for range 30 {
-				res, err := c.Get(p.url + "api/info")
-				if err != nil {
-					t.Fatal(err)
+			for range 3 { // bursts of concurrent requests, each on a connection of its own
+				var wg sync.WaitGroup
+				for range 10 {
+					wg.Go(func() {
+						res, err := c.Get(p.url + "api/info")
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						b, _ := io.ReadAll(res.Body)
+						res.Body.Close()
+						if _, rest, ok := strings.Cut(string(b), `"pid":`); ok {
+							mu.Lock()
+							seen[strings.SplitN(rest, ",", 2)[0]] = true
+							mu.Unlock()
+						}
+					})
 				}
-				b, _ := io.ReadAll(res.Body)
-				res.Body.Close()
-				if _, rest, ok := strings.Cut(string(b), `"pid":`); ok {
-					seen[strings.SplitN(rest, ",", 2)[0]] = true
-				}
+				wg.Wait()
 			}
 			if len(seen) < 2 {
 				t.Errorf("30 requests answered by %d process(es) of 3", len(seen))
