@@ -17,7 +17,8 @@ for _ in $(seq 60); do
 	sleep 1
 done
 
-modules=$(git ls-files '*go.mod' | xargs -n1 dirname | grep -vx '.' | sort)
+# e2e has a lane of its own (browser.sh), which installs Chromium first.
+modules=$(git ls-files '*go.mod' | xargs -n1 dirname | grep -vx '.' | grep -vx 'e2e' | sort)
 if [ -z "$modules" ]; then
 	echo "no module besides the core: nothing to test" >&2
 	exit 1

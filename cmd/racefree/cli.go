@@ -47,6 +47,7 @@ Usage:
   racefree demo      watch the races happen on an embedded SQLite (about 30 s, nothing to install)
   racefree lab       run scenarios × strategies from many processes against your database
   racefree doctor    tell whether a get-or-create on a table is safe, and why
+  racefree serve     the classic race as a web page, served by several processes
 
 Run 'racefree COMMAND -h' for a command's flags.
 `
@@ -71,13 +72,17 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = (&LabCommand{}).Run(ctx, rest, stdout, stderr)
 	case "doctor":
 		err = (&DoctorCommand{}).Run(ctx, rest, stdout)
+	case "serve":
+		err = (&ServeCommand{}).Run(ctx, rest, stdout, stderr)
 	case workerCommand:
 		err = (&WorkerCommand{}).Run(ctx, rest, stdin, stdout)
+	case serveWorkerCommand:
+		err = (&ServeWorkerCommand{}).Run(ctx, rest, stdin, stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "racefree: unknown command %q (commands: demo, lab, doctor; see racefree help)\n", name)
+		fmt.Fprintf(stderr, "racefree: unknown command %q (commands: demo, lab, doctor, serve; see racefree help)\n", name)
 		return exitUsage
 	}
 	var ue *usageError
