@@ -22,9 +22,9 @@ var flights singleflight.Group
 
 // flightKey identifies calls that may share one trip: same DB, result
 // type, table, operation and strategy, and normalized lookup.
-func flightKey[T any](o *op, kind string) string {
-	return fmt.Sprintf("%p\x00%v\x00%s\x00%s\x00%s\x00%s", o.db, reflect.TypeFor[T](), o.t.Name, kind,
-		o.key("", false).lcols, encodeKey(o.lvals))
+func flightKey[T any](c *call, kind string) string {
+	return fmt.Sprintf("%p\x00%v\x00%s\x00%s\x00%s\x00%s", c.db, reflect.TypeFor[T](), c.t.Name, kind,
+		c.key("", false).lcols, encodeKey(c.lvals))
 }
 
 // coalesce runs call once for all concurrent callers with the same key.
@@ -32,8 +32,8 @@ func flightKey[T any](o *op, kind string) string {
 // someone else created. When the shared call fails, each waiter runs its
 // own call, so that one caller's canceled context or deadline never fails
 // another.
-func coalesce[T any](ctx context.Context, o *op, kind string, call func() (T, bool, error)) (T, bool, error) {
-	if !o.opts.Coalesce || o.h.tx != nil || o.h.conn != nil {
+func coalesce[T any](ctx context.Context, c *call, kind string, call func() (T, bool, error)) (T, bool, error) {
+	if !c.opts.Coalesce || c.h.tx != nil || c.h.conn != nil {
 		return call() // a transaction or pinned connection is the caller's own
 	}
 	type result struct {
@@ -43,7 +43,7 @@ func coalesce[T any](ctx context.Context, o *op, kind string, call func() (T, bo
 	// ran is written only by this caller's own function, which runs only
 	// if this caller leads; the channel receive orders it before the read.
 	ran := false
-	ch := flights.DoChan(flightKey[T](o, kind), func() (any, error) {
+	ch := flights.DoChan(flightKey[T](c, kind), func() (any, error) {
 		ran = true
 		row, created, err := call()
 		return result{row, created}, err
@@ -61,7 +61,7 @@ func coalesce[T any](ctx context.Context, o *op, kind string, call func() (T, bo
 		coalesced.Add(1)
 		return copyRow(r.Val.(result).row), false, nil
 	case <-ctx.Done():
-		return zero, false, o.db.wrapErr(o.verb, ctx.Err())
+		return zero, false, c.db.wrapErr(c.verb, ctx.Err())
 	}
 }
 

@@ -18,16 +18,16 @@ import "context"
 // The lock and serializable strategies always read first: inside their
 // lock or transaction the order does not change the round trips.
 func CreateOrGet[T any](ctx context.Context, ex Executor, table string, lookup, defaults Values, opts Options) (row T, created bool, err error) {
-	o, err := prepare[T](ctx, ex, "create or get", table, lookup, defaults, opts)
+	c, err := planCall[T](ctx, ex, "create or get", table, lookup, defaults, opts)
 	if err != nil {
 		return row, false, err
 	}
 	insertFirst := true
 	if opts.Adaptive {
-		insertFirst = o.db.hitStat(o.statKey()).ratio() < insertFirstBelow
+		insertFirst = c.db.hitStat(c.statKey()).ratio() < insertFirstBelow
 	}
 	if !opts.Coalesce {
-		return run[T](ctx, o, insertFirst)
+		return execute[T](ctx, c, insertFirst)
 	}
-	return coalesce(ctx, o, "get-or-create", func() (T, bool, error) { return run[T](ctx, o, insertFirst) })
+	return coalesce(ctx, c, "get-or-create", func() (T, bool, error) { return execute[T](ctx, c, insertFirst) })
 }

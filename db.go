@@ -38,7 +38,7 @@ type DB struct {
 	// plan (NULL lookups, locking re-reads), per shape: sqlKey → string.
 	// batchSQL holds GetOrCreateMany's: batchSQLKey → string.
 	sqlCache, batchSQL sync.Map
-	// plans holds what prepare worked out per shape of call. See plan.go.
+	// plans holds what planCall worked out per shape of call. See plan.go.
 	plans planCache
 	// lostRaces counts get-or-create calls that lost the race to create a
 	// row and returned the winner's, for tests.

@@ -98,3 +98,29 @@ func (e *CommitUnknownError) Unwrap() error { return e.Err }
 
 // Is matches ErrCommitUnknown.
 func (e *CommitUnknownError) Is(target error) bool { return target == ErrCommitUnknown }
+
+// ErrInvalidInput matches every error racefree returns for bad input to the
+// get-or-create family: an empty lookup, an unknown column, an invalid
+// identifier, a value of an unsupported type or of the wrong type for its
+// column, a missing required column. Nothing was written when it is
+// returned.
+var ErrInvalidInput = errors.New("racefree: invalid input")
+
+// Errors of the get-or-create family, for errors.Is.
+var (
+	// ErrNoCoveringIndex: StrategyConstraint was demanded, but no unique
+	// index of the table covers exactly the lookup columns.
+	ErrNoCoveringIndex = errors.New("racefree: no unique index covers exactly the lookup columns")
+	// ErrNullLookup: a lookup value is NULL and the strategy cannot make
+	// it unique (a unique index treats NULLs as distinct, except
+	// PostgreSQL 15's NULLS NOT DISTINCT).
+	ErrNullLookup = errors.New("racefree: NULL lookup value")
+	// ErrRowVanished: the row a lost insert race collided with was deleted
+	// before it could be read, again and again, until the bound on
+	// attempts (maxVanished) was reached.
+	ErrRowVanished = errors.New("racefree: the conflicting row kept vanishing before it could be read")
+	// ErrStrategyUnavailable: the demanded strategy cannot work on this
+	// engine or in this transaction (for example StrategySerializable on a
+	// *Tx that is not SERIALIZABLE).
+	ErrStrategyUnavailable = errors.New("racefree: strategy unavailable here")
+)

@@ -2,11 +2,8 @@ package racefree
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/racefree/racefree/dialect"
 )
 
 // Item is one input of GetOrCreateMany: the lookup that identifies the row
@@ -98,18 +95,18 @@ func GetOrCreateMany[T any](ctx context.Context, ex Executor, table string, item
 	if err != nil {
 		return nil, err
 	}
-	o := b.op
+	c := b.call
 	res := newBatchRows[T](len(b.keys))
-	switch o.strat {
+	switch c.strat {
 	case StrategyConstraint:
 		err = constraintBatch(ctx, b, res)
 	default:
-		err = o.inTx(ctx, func(ctx context.Context, tx *Tx) error {
-			if o.strat == StrategyLock {
+		err = c.inTx(ctx, func(ctx context.Context, tx *Tx) error {
+			if c.strat == StrategyLock {
 				order := slices.Clone(b.keys)
 				slices.SortFunc(order, func(x, y batchKey) int { return strings.Compare(x.key, y.key) })
 				for _, k := range order {
-					ko := *o
+					ko := *c
 					ko.lvals = k.lvals
 					if err := lockForGetOrCreate(ctx, tx, ko.lockName()); err != nil {
 						return err
@@ -119,7 +116,7 @@ func GetOrCreateMany[T any](ctx context.Context, ex Executor, table string, item
 			res.reset()
 			// The read after the lock must see the previous holder's row,
 			// which a MySQL REPEATABLE READ snapshot taken before may not.
-			missing, err := readMissing(ctx, b, tx.tx, tx, res.all(), o.rereadLock(tx), res)
+			missing, err := readMissing(ctx, b, tx.tx, tx, res.all(), c.rereadLock(tx), res)
 			if err != nil || len(missing) == 0 {
 				return err
 			}
@@ -135,204 +132,4 @@ func GetOrCreateMany[T any](ctx context.Context, ex Executor, table string, item
 		out[i].Created = res.created[j] && b.keys[j].first == i
 	}
 	return out, nil
-}
-
-// batch is a planned GetOrCreateMany: the distinct lookups.
-type batch struct {
-	op    *op
-	keys  []batchKey
-	index map[string]int // encoded lookup → position in keys
-	of    []int          // item → position in keys
-	nulls bool           // some lookup value is NULL
-	lazy  bool           // some default is Lazy, not computed yet
-}
-
-type batchKey struct {
-	key   string
-	lvals []any // normalized lookup values, in op.lcols order
-	ivals []any // lookup then defaults, in op.icols order
-	first int   // the first item with this lookup
-}
-
-// planBatch validates every item and resolves the strategy. It sends
-// nothing but, once per table and DB, the catalog reads.
-func planBatch[T any](ctx context.Context, ex Executor, table string, items []Item, opts Options) (*batch, error) {
-	o, err := prepare[T](ctx, ex, "get or create many", table, items[0].Lookup, items[0].Defaults, opts)
-	if err != nil {
-		return nil, fmt.Errorf("%w (item 0)", err)
-	}
-	b := &batch{op: o, index: make(map[string]int, len(items)), of: make([]int, len(items)), keys: make([]batchKey, 0, len(items))}
-	dcols := o.icols[len(o.lcols):]
-	var kb []byte
-	for i, it := range items {
-		lvals, ivals, err := o.itemValues(i, it, dcols)
-		if err != nil {
-			return nil, fmt.Errorf("%w (item %d)", err, i)
-		}
-		kb = appendKey(kb[:0], lvals)
-		j, seen := b.index[string(kb)]
-		if !seen {
-			j = len(b.keys)
-			k := string(kb)
-			b.index[k] = j
-			b.keys = append(b.keys, batchKey{key: k, lvals: lvals, ivals: ivals, first: i})
-		}
-		b.of[i] = j
-		b.lazy = b.lazy || hasLazy(ivals[len(lvals):])
-		for _, v := range lvals {
-			if v != nil {
-				continue
-			}
-			b.nulls = true
-			if o.strat == StrategyConstraint && (o.ix == nil || !o.ix.NullsNotDistinct) {
-				if opts.Strategy == StrategyConstraint {
-					return nil, fmt.Errorf("racefree: %s: %w: a unique index treats NULLs as distinct (item %d)", o.verb, ErrNullLookup, i)
-				}
-				o.null = true
-			}
-		}
-	}
-	if o.null && opts.Strategy == StrategyAuto {
-		if o.strat, err = o.resolve(StrategyAuto); err != nil {
-			return nil, err
-		}
-	}
-	return b, nil
-}
-
-// itemValues checks item i and returns its normalized lookup values and
-// the values it inserts (lookup, then defaults, in op.icols order).
-func (o *op) itemValues(i int, it Item, dcols []string) (lvals, ivals []any, err error) {
-	ivals = make([]any, 0, len(o.icols))
-	if ivals, ok := o.shapedValues(it.Lookup, o.lcols, ivals, false); ok {
-		if ivals, ok = o.shapedValues(it.Defaults, dcols, ivals, true); ok {
-			return ivals[:len(o.lcols):len(o.lcols)], ivals, nil
-		}
-	}
-	// Not item 0's shape, or a bad value: columns checks it and names
-	// every problem.
-	var bad badInput
-	lk := roleValues{roleLookup, it.Lookup}
-	lcols, lvals := o.columns(&bad, lk)
-	cols, vals := o.columns(&bad, roleValues{roleDefault, it.Defaults}, lk)
-	if err := bad.err(o.verb); err != nil {
-		return nil, nil, err
-	}
-	if !slices.Equal(lcols, o.lcols) {
-		return nil, nil, inputError(o.verb, "item %d looks up %v, item 0 looks up %v: every item must use the same lookup columns", i, lcols, o.lcols)
-	}
-	if !slices.Equal(cols, dcols) {
-		return nil, nil, inputError(o.verb, "item %d has defaults %v, item 0 has %v: every item must have the same default columns", i, cols, dcols)
-	}
-	return lvals, append(lvals[:len(lvals):len(lvals)], vals...), nil
-}
-
-// shapedValues appends to dst the values of vals named exactly cols (item
-// 0's names, sorted and checked once), normalized and checked as
-// op.columns does, without sorting the names of every item again; lazy
-// allows Lazy values (defaults). ok is false when vals has other names or
-// a bad value: op.columns then says what is wrong.
-func (o *op) shapedValues(vals Values, cols []string, dst []any, lazy bool) (out []any, ok bool) {
-	if len(vals) != len(cols) {
-		return dst, false
-	}
-	for _, name := range cols {
-		v, found := vals[name]
-		if !found {
-			return dst, false
-		}
-		if _, isLazy := v.(Lazy); isLazy && lazy {
-			dst = append(dst, v)
-			continue
-		}
-		col, _ := o.t.Column(name)
-		v, err := normalizeValue(col, famUnknown, v)
-		if err != nil || v == nil && !col.Nullable {
-			return dst, false
-		}
-		dst = append(dst, v)
-	}
-	return dst, true
-}
-
-// batchRows holds what the batch has learnt per key.
-type batchRows[T any] struct {
-	row     []T
-	known   []bool // row holds the key's row
-	created []bool // this call inserted it
-	// unmatched counts rows read that matched no key as Go compares
-	// lookup values (see settle).
-	unmatched int
-}
-
-func newBatchRows[T any](n int) *batchRows[T] {
-	return &batchRows[T]{row: make([]T, n), known: make([]bool, n), created: make([]bool, n)}
-}
-
-func (r *batchRows[T]) reset() {
-	clear(r.row)
-	clear(r.known)
-	clear(r.created)
-}
-
-// forget drops what is known of the keys at pos: the transaction that
-// wrote them was rolled back.
-func (r *batchRows[T]) forget(pos []int) {
-	var zero T
-	for _, j := range pos {
-		r.row[j], r.known[j], r.created[j] = zero, false, false
-	}
-}
-
-// all is every key position.
-func (r *batchRows[T]) all() []int {
-	pos := make([]int, len(r.row))
-	for i := range pos {
-		pos[i] = i
-	}
-	return pos
-}
-
-// unknown filters pos, in place, down to the keys without a row.
-func (r *batchRows[T]) unknown(pos []int) []int {
-	return slices.DeleteFunc(pos, func(j int) bool { return r.known[j] })
-}
-
-// constraintBatch is the constraint strategy: read what exists, then
-// insert the rest.
-func constraintBatch[T any](ctx context.Context, b *batch, res *batchRows[T]) error {
-	o := b.op
-	var missing []int
-	var err error
-	if o.h.tx != nil {
-		missing, err = readMissing(ctx, b, o.h.q, o.h.tx, res.all(), "", res)
-		if err != nil || len(missing) == 0 {
-			return err
-		}
-		return writeMissing(ctx, b, o.h.tx, missing, res)
-	}
-	// Outside a transaction the read can be run again after a busy or
-	// unsent error; it changes nothing.
-	err = o.db.retry(ctx, o.opts.Tx, func(ctx context.Context) error {
-		res.reset()
-		missing, err = readMissing(ctx, b, o.h.q, nil, res.all(), "", res)
-		return err
-	})
-	if err != nil || len(missing) == 0 {
-		return err
-	}
-	return writeMissing(ctx, b, nil, missing, res)
-}
-
-// readMissing reads the rows of the keys at pos and returns the keys it
-// did not find, in canonical order: the order they are inserted in, so
-// that two batches inserting overlapping keys wait on each other in the
-// same order, never in a cycle.
-func readMissing[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos []int, lock string, res *batchRows[T]) ([]int, error) {
-	if err := batchRead(ctx, b, q, tx, pos, lock, res); err != nil {
-		return nil, err
-	}
-	missing := res.unknown(pos)
-	slices.SortFunc(missing, func(x, y int) int { return strings.Compare(b.keys[x].key, b.keys[y].key) })
-	return missing, nil
 }

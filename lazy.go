@@ -37,28 +37,28 @@ func hasLazy(vals []any) bool {
 // resolveLazy replaces, in vals (the values of cols), every Lazy value by
 // what it returns, normalized and checked as any value is. vals belongs to
 // one call, so a value computed once is reused if the call writes again.
-func (o *op) resolveLazy(ctx context.Context, cols []string, vals []any) error {
+func (c *call) resolveLazy(ctx context.Context, cols []string, vals []any) error {
 	for i, v := range vals {
 		lz, ok := v.(Lazy)
 		if !ok {
 			continue
 		}
 		if lz == nil {
-			return inputError(o.verb, "column %q: nil Lazy", cols[i])
+			return inputError(c.verb, "column %q: nil Lazy", cols[i])
 		}
 		got, err := lz(ctx)
 		if err != nil {
-			return fmt.Errorf("racefree: %s: compute value of column %q: %w", o.verb, cols[i], err)
+			return fmt.Errorf("racefree: %s: compute value of column %q: %w", c.verb, cols[i], err)
 		}
 		if _, again := got.(Lazy); again {
-			return inputError(o.verb, "column %q: a Lazy value returned another Lazy", cols[i])
+			return inputError(c.verb, "column %q: a Lazy value returned another Lazy", cols[i])
 		}
-		col, _ := o.t.Column(cols[i])
-		if got, err = normalize(o.verb, col, got); err != nil {
+		col, _ := c.t.Column(cols[i])
+		if got, err = normalize(c.verb, col, got); err != nil {
 			return err
 		}
 		if got == nil && !col.Nullable {
-			return inputError(o.verb, "column %q is NOT NULL and its Lazy value returned nil", cols[i])
+			return inputError(c.verb, "column %q is NOT NULL and its Lazy value returned nil", cols[i])
 		}
 		vals[i] = got
 	}

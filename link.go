@@ -23,20 +23,20 @@ import (
 // as in GetOrCreate. On PostgreSQL inside a *Tx the statement runs in a
 // savepoint.
 func Link(ctx context.Context, ex Executor, table string, link Values, opts Options) (created bool, err error) {
-	o, err := prepare[Values](ctx, ex, "link", table, link, nil, opts)
+	c, err := planCall[Values](ctx, ex, "link", table, link, nil, opts)
 	if err != nil {
 		return false, err
 	}
-	if o.strat != StrategyConstraint {
-		_, created, err = run[Values](ctx, o, false)
+	if c.strat != StrategyConstraint {
+		_, created, err = execute[Values](ctx, c, false)
 		return created, err
 	}
-	query := o.insertSQLNoReturning()
-	if o.d.Features().Has(dialect.OnConflict) {
+	query := c.insertSQLNoReturning()
+	if c.d.Features().Has(dialect.OnConflict) {
 		query += " ON CONFLICT DO NOTHING"
 	}
 	do := func(ctx context.Context) error {
-		res, err := o.h.q.Exec(ctx, query, o.ivals...)
+		res, err := c.h.q.Exec(ctx, query, c.ivals...)
 		if err != nil {
 			return err
 		}
@@ -47,30 +47,30 @@ func Link(ctx context.Context, ex Executor, table string, link Values, opts Opti
 	attempt := func(ctx context.Context) error {
 		created = false
 		var err error
-		if o.h.tx != nil && o.d.Features().Has(dialect.FailedStatementAbortsTx) {
-			err = o.h.tx.savepoint(ctx, do)
+		if c.h.tx != nil && c.d.Features().Has(dialect.FailedStatementAbortsTx) {
+			err = c.h.tx.savepoint(ctx, do)
 		} else {
 			err = do(ctx)
 		}
-		if err != nil && o.db.Classify(err).Class != dialect.ClassUniqueViolation {
-			return o.db.wrapErr(o.verb, err)
+		if err != nil && c.db.Classify(err).Class != dialect.ClassUniqueViolation {
+			return c.db.wrapErr(c.verb, err)
 		}
 		if created {
 			return nil
 		}
 		// A unique index refused the row: already linked, or a clash with
 		// another row, which createOrFind tells apart as for GetOrCreate.
-		_, found, rerr := read[Values](ctx, o, o.h.q, o.rereadLock(o.h.tx))
+		_, found, rerr := readRow[Values](ctx, c, c.h.q, c.rereadLock(c.h.tx))
 		if rerr != nil || found {
 			return rerr
 		}
-		_, created, err = createOrFind[Values](ctx, o, o.h.q, o.h.tx)
+		_, created, err = createOrFind[Values](ctx, c, c.h.q, c.h.tx)
 		return err
 	}
-	if o.h.tx != nil {
+	if c.h.tx != nil {
 		err = attempt(ctx)
 	} else {
-		err = o.db.retry(ctx, opts.Tx, attempt)
+		err = c.db.retry(ctx, opts.Tx, attempt)
 	}
 	if err != nil {
 		return false, err
@@ -82,20 +82,20 @@ func Link(ctx context.Context, ex Executor, table string, link Values, opts Opti
 // this call removed it; concurrent Unlinks of the same link leave no row
 // and report deleted to exactly one caller. It needs no index.
 func Unlink(ctx context.Context, ex Executor, table string, link Values) (deleted bool, err error) {
-	o, err := prepare[Values](ctx, ex, verbUnlink, table, link, nil, Options{})
+	c, err := planCall[Values](ctx, ex, verbUnlink, table, link, nil, Options{})
 	if err != nil {
 		return false, err
 	}
 	var sb strings.Builder
-	sb.WriteString("DELETE FROM " + o.qtable())
-	args := o.writeWhere(&sb, 0)
-	res, err := o.h.q.Exec(ctx, sb.String(), args...)
+	sb.WriteString("DELETE FROM " + c.qtable())
+	args := c.writeWhere(&sb, 0)
+	res, err := c.h.q.Exec(ctx, sb.String(), args...)
 	if err != nil {
-		return false, o.db.wrapErr(o.verb, err)
+		return false, c.db.wrapErr(c.verb, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, o.db.wrapErr(o.verb, err)
+		return false, c.db.wrapErr(c.verb, err)
 	}
 	return n > 0, nil
 }

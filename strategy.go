@@ -1,9 +1,10 @@
 package racefree
 
 import (
-	"errors"
-	"math"
-	"sync/atomic"
+	"fmt"
+	"strings"
+
+	"github.com/racefree/racefree/dialect"
 )
 
 // Strategy is how a get-or-create operation makes sure that exactly one row
@@ -91,68 +92,52 @@ type Options struct {
 	Tx TxOptions
 }
 
-// Errors of the get-or-create family, for errors.Is.
-var (
-	// ErrNoCoveringIndex: StrategyConstraint was demanded, but no unique
-	// index of the table covers exactly the lookup columns.
-	ErrNoCoveringIndex = errors.New("racefree: no unique index covers exactly the lookup columns")
-	// ErrNullLookup: a lookup value is NULL and the strategy cannot make
-	// it unique (a unique index treats NULLs as distinct, except
-	// PostgreSQL 15's NULLS NOT DISTINCT).
-	ErrNullLookup = errors.New("racefree: NULL lookup value")
-	// ErrRowVanished: the row a lost insert race collided with was deleted
-	// before it could be read, again and again, until the bound on
-	// attempts (maxVanished) was reached.
-	ErrRowVanished = errors.New("racefree: the conflicting row kept vanishing before it could be read")
-	// ErrStrategyUnavailable: the demanded strategy cannot work on this
-	// engine or in this transaction (for example StrategySerializable on a
-	// *Tx that is not SERIALIZABLE).
-	ErrStrategyUnavailable = errors.New("racefree: strategy unavailable here")
-)
-
 // maxVanished bounds the loop "insert lost the race, the winner's row is
 // gone before the re-read": each turn means a concurrent delete won, so a
 // few turns is already an extreme workload.
 const maxVanished = 16
 
-// hitStat is the observed hit ratio of one (table, lookup columns), as an
-// exponentially weighted moving average stored as float64 bits. It is
-// updated without a lock: a lost update only delays adaptation, and
-// correctness never depends on it.
-type hitStat struct {
-	bits atomic.Uint64
-}
-
-// hitAlpha is the weight of the newest observation: about the last 30 calls
-// decide, so that a workload that changes is followed within a few dozen
-// calls.
-const hitAlpha = 1.0 / 32
-
-// insertFirstBelow is the hit ratio under which insert-first wins. A hit
-// costs one statement select-first and two insert-first (a failed INSERT,
-// then a SELECT); a miss costs two and one. The crossover is 1/2; the
-// failed INSERT costs more than the SELECT it replaces (it writes a WAL
-// record or takes locks), so the switch happens a little below.
-const insertFirstBelow = 0.4
-
-func (s *hitStat) ratio() float64 { return math.Float64frombits(s.bits.Load()) }
-
-func (s *hitStat) observe(hit bool) {
-	x := 0.0
-	if hit {
-		x = 1
+// resolve picks the strategy, or explains why the demanded one cannot work.
+func (c *call) resolve(s Strategy) (Strategy, error) {
+	switch s {
+	case StrategyAuto:
+		switch {
+		case c.ix != nil && (!c.null || c.ix.NullsNotDistinct):
+			return StrategyConstraint, nil
+		case c.d.Features().Has(dialect.ClientRetries | dialect.SerializableIsolation):
+			// CockroachDB runs every transaction with optimistic conflict
+			// detection at SERIALIZABLE anyway: let it decide. (TiDB's
+			// optimistic mode has no SERIALIZABLE: its snapshot isolation
+			// does not conflict two inserts of different rows.)
+			return StrategySerializable, nil
+		}
+		return StrategyLock, nil
+	case StrategyConstraint:
+		if c.ix == nil {
+			return 0, fmt.Errorf("racefree: %s: %w (%s); add UNIQUE (%s) or use StrategyLock",
+				c.verb, ErrNoCoveringIndex, strings.Join(c.lcols, ", "), strings.Join(c.lcols, ", "))
+		}
+		if c.null && !c.ix.NullsNotDistinct {
+			return 0, fmt.Errorf("racefree: %s: %w: unique index %s treats NULLs as distinct, so it cannot keep NULL lookups unique; use StrategyLock or a NULLS NOT DISTINCT index",
+				c.verb, ErrNullLookup, c.ix.Name)
+		}
+		return s, nil
+	case StrategySerializable:
+		if !c.d.Features().Has(dialect.SerializableIsolation) {
+			return 0, fmt.Errorf("racefree: %s: %w: %s has no SERIALIZABLE isolation; use StrategyLock or a unique index",
+				c.verb, ErrStrategyUnavailable, c.d.Server())
+		}
+		if c.d.Features().Has(dialect.NodeLocalNamedLocks) && !(c.ix != nil && (!c.null || c.ix.NullsNotDistinct)) {
+			// Galera certifies only write-write conflicts on the same
+			// rows: two nodes inserting the same lookup as two different
+			// rows never conflict (measured: duplicates). Only a unique
+			// index or the lock strategy's certified lock row works there.
+			return 0, fmt.Errorf("racefree: %s: %w: on a Galera cluster SERIALIZABLE is per node, so it cannot keep a lookup unique without a unique index; use StrategyLock",
+				c.verb, ErrStrategyUnavailable)
+		}
+		return s, nil
+	case StrategyLock:
+		return s, nil
 	}
-	old := s.bits.Load()
-	r := math.Float64frombits(old)
-	s.bits.CompareAndSwap(old, math.Float64bits(r+(x-r)*hitAlpha))
-}
-
-func (db *DB) hitStat(key string) *hitStat {
-	if v, ok := db.hitStats.Load(key); ok {
-		return v.(*hitStat)
-	}
-	s := &hitStat{}
-	s.bits.Store(math.Float64bits(1)) // start select-first: hits are the common case
-	v, _ := db.hitStats.LoadOrStore(key, s)
-	return v.(*hitStat)
+	return 0, inputError(c.verb, "unknown strategy %d", s)
 }

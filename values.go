@@ -2,7 +2,6 @@ package racefree
 
 import (
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -23,18 +22,6 @@ import (
 // driver's value for it, text as string (MySQL's []byte included) and
 // binary columns as []byte.
 type Values map[string]any
-
-// ErrInvalidInput matches every error racefree returns for bad input to the
-// get-or-create family: an empty lookup, an unknown column, an invalid
-// identifier, a value of an unsupported type or of the wrong type for its
-// column, a missing required column. Nothing was written when it is
-// returned.
-var ErrInvalidInput = errors.New("racefree: invalid input")
-
-// inputError wraps ErrInvalidInput with a message naming the problem.
-func inputError(verb, format string, args ...any) error {
-	return fmt.Errorf("racefree: %s: %w: %s", verb, ErrInvalidInput, fmt.Sprintf(format, args...))
-}
 
 // codec maps the columns an operation reads onto T.
 type codec struct {

@@ -10,7 +10,7 @@ import (
 
 // A hit is one SELECT, so everything racefree does around it is overhead
 // measured against a raw SELECT (the target is 0.95 of its speed).
-// prepare's work for one call — reading the catalog entry, matching the
+// planCall's work for one call — reading the catalog entry, matching the
 // result type, sorting and checking the column names, finding the covering
 // index, resolving the strategy, building the SQL — depends only on the
 // shape of the call: the table, the result type, the verb, the demanded
@@ -20,13 +20,13 @@ import (
 
 // plan is prepare's result for one shape of call, minus the values.
 type plan struct {
-	verb    string // the op's verb, with the table: "get or create users"
+	verb    string // the call's verb, with the table: "get or create users"
 	t       *tableInfo
 	c       *codec
 	lcols   []string // lookup columns, sorted
 	icols   []string // lcols, then the default (value) columns, then the create-only ones, each sorted
 	nset    int      // the default (value) columns in icols
-	missing []string // required columns icols lacks (op.missing)
+	missing []string // required columns icols lacks (call.missing)
 	cols    []dialect.Column
 	fams    []int // typeFamily of each of icols
 	ix      *dialect.UniqueIndex
@@ -134,40 +134,40 @@ func (pc *planCache) forget() {
 	pc.m.Store(nil)
 }
 
-// planOf records what prepare worked out for o, for calls of the same
+// newPlan records what planCall worked out for c, for calls of the same
 // shape. Calls with a NULL lookup value are not planned: NULL changes the
 // SQL (IS NULL) and may change the strategy.
-func planOf(o *op) *plan {
-	p := &plan{verb: o.verb, t: o.t, c: o.c, lcols: o.lcols, icols: o.icols, nset: o.nset,
-		missing: o.missing, ix: o.ix, strat: o.strat, stat: o.statKey()}
-	p.cols = make([]dialect.Column, len(o.icols))
-	p.fams = make([]int, len(o.icols))
-	for i, name := range o.icols {
-		p.cols[i], _ = o.t.Column(name)
+func newPlan(c *call) *plan {
+	p := &plan{verb: c.verb, t: c.t, c: c.codec, lcols: c.lcols, icols: c.icols, nset: c.nset,
+		missing: c.missing, ix: c.ix, strat: c.strat, stat: c.statKey()}
+	p.cols = make([]dialect.Column, len(c.icols))
+	p.fams = make([]int, len(c.icols))
+	for i, name := range c.icols {
+		p.cols[i], _ = c.t.Column(name)
 		p.fams[i] = familyOf(p.cols[i].Type)
 	}
-	p.sel, _ = o.buildSelectSQL("")
-	p.ins[0] = o.buildInsertSQL(false)
-	p.ins[1] = o.buildInsertSQL(true)
+	p.sel, _ = c.buildSelectSQL("")
+	p.ins[0] = c.buildInsertSQL(false)
+	p.ins[1] = c.buildInsertSQL(true)
 	return p
 }
 
-// fill makes the op of one call from its plan: it fetches each value by
+// fill makes the call of one shape from its plan: it fetches each value by
 // the plan's column names, which also proves the call names the same
-// columns (the counts are in the key), and checks it as prepare would.
+// columns (the counts are in the key), and checks it as planCall would.
 // ok is false when the plan does not fit: a name is missing (the plan is
 // of another shape with the same counts), or a value is NULL (planned
-// calls have no NULL lookups) or bad (prepareSlow names every bad value
+// calls have no NULL lookups) or bad (planCallSlow names every bad value
 // of the call at once).
-func (p *plan) fill(h handle, opts Options, lookup, defaults Values) (o *op, ok bool, err error) {
+func (p *plan) fill(h handle, opts Options, lookup, defaults Values) (c *call, ok bool, err error) {
 	var vals []any
 	lazy := false
-	if len(p.icols) <= len(opVals{}.buf) {
-		// The common small call: the op and its values in one allocation.
-		ov := &opVals{}
-		o, vals = &ov.op, ov.buf[:len(p.icols)]
+	if len(p.icols) <= len(callVals{}.buf) {
+		// The common small call: the call and its values in one allocation.
+		cv := &callVals{}
+		c, vals = &cv.call, cv.buf[:len(p.icols)]
 	} else {
-		o, vals = &op{}, make([]any, len(p.icols))
+		c, vals = &call{}, make([]any, len(p.icols))
 	}
 	for i, name := range p.icols {
 		var v any
@@ -195,19 +195,19 @@ func (p *plan) fill(h handle, opts Options, lookup, defaults Values) (o *op, ok 
 		}
 		vals[i] = v
 	}
-	*o = op{verb: p.verb, h: h, db: h.db, d: h.db.d, t: p.t, opts: opts, p: p,
+	*c = call{verb: p.verb, h: h, db: h.db, d: h.db.d, t: p.t, opts: opts, p: p,
 		lcols: p.lcols, lvals: vals[:len(p.lcols):len(p.lcols)], icols: p.icols, ivals: vals,
-		nset: p.nset, missing: p.missing, lazy: lazy, c: p.c, ix: p.ix, strat: p.strat}
-	return o, true, nil
+		nset: p.nset, missing: p.missing, lazy: lazy, codec: p.c, ix: p.ix, strat: p.strat}
+	return c, true, nil
 }
 
-// opVals is an op with room for the values of a small call.
-type opVals struct {
-	op  op
-	buf [4]any
+// callVals is a call with room for the values of a small call.
+type callVals struct {
+	call call
+	buf  [4]any
 }
 
-// sameCols reports whether a and b are the same slice: an op copied with
+// sameCols reports whether a and b are the same slice: a call copied with
 // other insert columns (UpdateOrCreate's withValues) must not use the
 // plan's INSERT.
 func sameCols(a, b []string) bool {

@@ -16,8 +16,8 @@ import (
 const maxBatchParams = 30000
 
 // batchParams is the bound parameters one batch statement carries at most.
-func (o *op) batchParams() int {
-	if bs, ok := o.d.(dialect.BatchSizer); ok {
+func (c *call) batchParams() int {
+	if bs, ok := c.d.(dialect.BatchSizer); ok {
 		return min(bs.BatchParams(), maxBatchParams)
 	}
 	return maxBatchParams
@@ -25,15 +25,15 @@ func (o *op) batchParams() int {
 
 // chunkRows is how many keys one statement carries at most, at per bound
 // values a key. On an embedded engine it is a power of two (see chunks).
-func (o *op) chunkRows(per int) int {
-	if o.d.Features().Has(dialect.Embedded) {
+func (c *call) chunkRows(per int) int {
+	if c.d.Features().Has(dialect.Embedded) {
 		n := 1
-		for n*2*max(1, per) <= o.batchParams() {
+		for n*2*max(1, per) <= c.batchParams() {
 			n *= 2
 		}
 		return n
 	}
-	return max(1, o.batchParams()/max(1, per))
+	return max(1, c.batchParams()/max(1, per))
 }
 
 // chunks splits positions into runs of at most chunkRows(per). On an
@@ -41,12 +41,12 @@ func (o *op) chunkRows(per int) int {
 // runs of powers of two, so
 // that every statement has one of a few shapes, each prepared once (see
 // batchQuery): 1,000 keys at 128 a statement are 7 × 128 + 64 + 32 + 8.
-func (o *op) chunks(pos []int, per int) [][]int {
-	n := o.chunkRows(per)
+func (c *call) chunks(pos []int, per int) [][]int {
+	n := c.chunkRows(per)
 	out := make([][]int, 0, (len(pos)+n-1)/n+4)
 	for len(pos) > 0 {
 		size := min(n, len(pos))
-		if o.d.Features().Has(dialect.Embedded) {
+		if c.d.Features().Has(dialect.Embedded) {
 			for size&(size-1) != 0 {
 				size &= size - 1 // down to the highest bit
 			}
@@ -61,11 +61,11 @@ func (o *op) chunks(pos []int, per int) [][]int {
 // caching (and, on SQLite, preparing): their number is bounded by the
 // tables and lookup shapes in use, while a cache of every size would grow
 // with every batch size seen.
-func (o *op) fullChunk(n, per int) bool {
-	if o.d.Features().Has(dialect.Embedded) {
+func (c *call) fullChunk(n, per int) bool {
+	if c.d.Features().Has(dialect.Embedded) {
 		return true // a power of two up to chunkRows
 	}
-	return n == o.chunkRows(per)
+	return n == c.chunkRows(per)
 }
 
 // insertMode is how a batch INSERT treats rows that exist.
@@ -88,35 +88,35 @@ type batchSQLKey struct {
 	n     int // keys in the statement
 }
 
-func (o *op) batchKey(kind string, mode insertMode, n int) batchSQLKey {
-	return batchSQLKey{kind: kind, mode: mode, c: o.c, lcols: strings.Join(o.lcols, "\x00"), icols: strings.Join(o.icols, "\x00"), n: n}
+func (c *call) batchKey(kind string, mode insertMode, n int) batchSQLKey {
+	return batchSQLKey{kind: kind, mode: mode, c: c.codec, lcols: strings.Join(c.lcols, "\x00"), icols: strings.Join(c.icols, "\x00"), n: n}
 }
 
 // cachedSQL returns the statement of key, building it with build when it
 // is not cached; full says whether it may be cached.
-func (o *op) cachedSQL(key batchSQLKey, full bool, build func() string) string {
+func (c *call) cachedSQL(key batchSQLKey, full bool, build func() string) string {
 	if !full {
 		return build()
 	}
-	if q, ok := o.db.batchSQL.Load(key); ok {
+	if q, ok := c.db.batchSQL.Load(key); ok {
 		return q.(string)
 	}
 	q := build()
-	o.db.batchSQL.Store(key, q)
+	c.db.batchSQL.Store(key, q)
 	return q
 }
 
 // writeReturned writes the columns a batch statement returns: the lookup,
 // by which each row is matched to its key, then the codec's.
-func (o *op) writeReturned(sb *strings.Builder) {
-	o.writeCols(sb, o.lcols)
+func (c *call) writeReturned(sb *strings.Builder) {
+	c.writeCols(sb, c.lcols)
 	sb.WriteString(", ")
-	o.writeQuoted(sb, o.c.quoted)
+	c.writeQuoted(sb, c.codec.quoted)
 }
 
 // batchSelectSQL is the SELECT of the keys at part, and its arguments.
-func (o *op) batchSelectSQL(b *batch, part []int, lock string) (string, []any) {
-	nl := len(o.lcols)
+func (c *call) batchSelectSQL(b *batch, part []int, lock string) (string, []any) {
+	nl := len(c.lcols)
 	args := make([]any, 0, len(part)*nl)
 	for _, j := range part {
 		for _, v := range b.keys[j].lvals {
@@ -125,23 +125,23 @@ func (o *op) batchSelectSQL(b *batch, part []int, lock string) (string, []any) {
 			}
 		}
 	}
-	full := !b.nulls && o.fullChunk(len(part), nl)
-	query := o.cachedSQL(o.batchKey("select"+lock, 0, len(part)), full, func() string {
+	full := !b.nulls && c.fullChunk(len(part), nl)
+	query := c.cachedSQL(c.batchKey("select"+lock, 0, len(part)), full, func() string {
 		var sb strings.Builder
 		sb.WriteString("SELECT ")
-		o.writeReturned(&sb)
+		c.writeReturned(&sb)
 		sb.WriteString(" FROM ")
-		sb.WriteString(o.qtable())
+		sb.WriteString(c.qtable())
 		sb.WriteString(" WHERE ")
 		n := 0
 		if nl == 1 && !b.nulls {
-			sb.WriteString(o.t.ident(o.lcols[0]) + " IN (")
+			sb.WriteString(c.t.ident(c.lcols[0]) + " IN (")
 			for i := range part {
 				if i > 0 {
 					sb.WriteString(", ")
 				}
 				n++
-				sb.WriteString(o.d.Placeholder(n))
+				sb.WriteString(c.d.Placeholder(n))
 			}
 			sb.WriteString(")")
 		} else {
@@ -150,17 +150,17 @@ func (o *op) batchSelectSQL(b *batch, part []int, lock string) (string, []any) {
 					sb.WriteString(" OR ")
 				}
 				sb.WriteString("(")
-				for c, col := range o.lcols {
-					if c > 0 {
+				for cl, col := range c.lcols {
+					if cl > 0 {
 						sb.WriteString(" AND ")
 					}
-					sb.WriteString(o.t.ident(col))
-					if b.keys[j].lvals[c] == nil {
+					sb.WriteString(c.t.ident(col))
+					if b.keys[j].lvals[cl] == nil {
 						sb.WriteString(" IS NULL")
 						continue
 					}
 					n++
-					sb.WriteString(" = " + o.d.Placeholder(n))
+					sb.WriteString(" = " + c.d.Placeholder(n))
 				}
 				sb.WriteString(")")
 			}
@@ -172,25 +172,25 @@ func (o *op) batchSelectSQL(b *batch, part []int, lock string) (string, []any) {
 }
 
 // batchInsertSQL is the INSERT of the keys at part, and its arguments.
-func (o *op) batchInsertSQL(b *batch, part []int, mode insertMode) (string, []any) {
-	args := make([]any, 0, len(part)*len(o.icols))
+func (c *call) batchInsertSQL(b *batch, part []int, mode insertMode) (string, []any) {
+	args := make([]any, 0, len(part)*len(c.icols))
 	for _, j := range part {
 		args = append(args, b.keys[j].ivals...)
 	}
-	return o.batchInsertText(len(part), mode), args
+	return c.batchInsertText(len(part), mode), args
 }
 
 // batchInsertText is the INSERT of n keys.
-func (o *op) batchInsertText(n int, mode insertMode) string {
-	ni := len(o.icols)
-	return o.cachedSQL(o.batchKey("insert", mode, n), o.fullChunk(n, ni), func() string {
+func (c *call) batchInsertText(n int, mode insertMode) string {
+	ni := len(c.icols)
+	return c.cachedSQL(c.batchKey("insert", mode, n), c.fullChunk(n, ni), func() string {
 		var sb strings.Builder
 		sb.WriteString("INSERT ")
 		if mode == insertIgnore {
 			sb.WriteString("IGNORE ")
 		}
-		sb.WriteString("INTO " + o.qtable() + " (")
-		o.writeCols(&sb, o.icols)
+		sb.WriteString("INTO " + c.qtable() + " (")
+		c.writeCols(&sb, c.icols)
 		sb.WriteString(") VALUES ")
 		p := 0
 		for i := range n {
@@ -198,26 +198,26 @@ func (o *op) batchInsertText(n int, mode insertMode) string {
 				sb.WriteString(", ")
 			}
 			sb.WriteString("(")
-			for c := range ni {
-				if c > 0 {
+			for col := range ni {
+				if col > 0 {
 					sb.WriteString(", ")
 				}
 				p++
-				sb.WriteString(o.d.Placeholder(p))
+				sb.WriteString(c.d.Placeholder(p))
 			}
 			sb.WriteString(")")
 		}
 		switch mode {
 		case insertOnConflict:
 			sb.WriteString(" ON CONFLICT (")
-			o.writeCols(&sb, o.lcols)
+			c.writeCols(&sb, c.lcols)
 			sb.WriteString(") DO NOTHING")
 		case insertOnConflictAny:
 			sb.WriteString(" ON CONFLICT DO NOTHING")
 		}
-		if o.d.Features().Has(dialect.Returning) {
+		if c.d.Features().Has(dialect.Returning) {
 			sb.WriteString(" RETURNING ")
-			o.writeReturned(&sb)
+			c.writeReturned(&sb)
 		}
 		return sb.String()
 	})
@@ -228,15 +228,15 @@ func (o *op) batchInsertText(n int, mode insertMode) string {
 // INSERTs that will write the keys at pos: inside the transaction a
 // statement can only be prepared on the transaction's own connection,
 // where it would not outlive it (see batchStmt).
-func (o *op) prepareInserts(ctx context.Context, pos []int, mode insertMode) {
-	if !o.d.Features().Has(dialect.Embedded) || !o.h.onPool() {
+func (c *call) prepareInserts(ctx context.Context, pos []int, mode insertMode) {
+	if !c.d.Features().Has(dialect.Embedded) || !c.h.onPool() {
 		// On a *Conn the transaction is the Conn's: its statements run as
 		// text, and the pool may have no other connection to prepare on
 		// (":memory:" has one).
 		return
 	}
-	for _, part := range o.chunks(pos, len(o.icols)) {
-		o.batchStmt(ctx, o.db.pool, nil, o.batchInsertText(len(part), mode))
+	for _, part := range c.chunks(pos, len(c.icols)) {
+		c.batchStmt(ctx, c.db.pool, nil, c.batchInsertText(len(part), mode))
 	}
 }
 
@@ -246,9 +246,9 @@ func (o *op) prepareInserts(ctx context.Context, pos []int, mode insertMode) {
 // statement of hundreds of placeholders costs more than running it. The
 // returned func releases what batchQuery took; call it after closing the
 // rows.
-func (o *op) batchQuery(ctx context.Context, q dialect.Querier, tx *Tx, query string, full bool, args []any) (session.Rows, func(), error) {
-	if full && o.d.Features().Has(dialect.Embedded) {
-		if s, pooled := o.batchStmt(ctx, q, tx, query); s != nil {
+func (c *call) batchQuery(ctx context.Context, q dialect.Querier, tx *Tx, query string, full bool, args []any) (session.Rows, func(), error) {
+	if full && c.d.Features().Has(dialect.Embedded) {
+		if s, pooled := c.batchStmt(ctx, q, tx, query); s != nil {
 			rs, err := s.Query(ctx, args...)
 			if pooled {
 				return rs, func() {}, err
@@ -267,16 +267,16 @@ func (o *op) batchQuery(ctx context.Context, q dialect.Querier, tx *Tx, query st
 // has: preparing one would take a second connection from the pool while
 // this one holds the write lock, and with every pooled connection waiting
 // for that lock, none would come.
-func (o *op) batchStmt(ctx context.Context, q dialect.Querier, tx *Tx, query string) (s session.Stmt, pooled bool) {
-	inTx := tx != nil && q == dialect.Querier(tx.tx) && tx.db == o.db
-	if q != dialect.Querier(o.db.pool) && !inTx {
+func (c *call) batchStmt(ctx context.Context, q dialect.Querier, tx *Tx, query string) (s session.Stmt, pooled bool) {
+	inTx := tx != nil && q == dialect.Querier(tx.tx) && tx.db == c.db
+	if q != dialect.Querier(c.db.pool) && !inTx {
 		return nil, false
 	}
-	if v, ok := o.db.stmts.Load(query); ok {
+	if v, ok := c.db.stmts.Load(query); ok {
 		s = v.(session.Stmt)
 	} else if inTx {
 		return nil, false
-	} else if s = o.stmt(ctx, query); s == nil {
+	} else if s = c.stmt(ctx, query); s == nil {
 		return nil, false // the error will show when the text runs
 	}
 	if !inTx {
@@ -293,13 +293,13 @@ func (o *op) batchStmt(ctx context.Context, q dialect.Querier, tx *Tx, query str
 // batchRead reads the rows of the keys at pos into res; tx is the
 // transaction q belongs to, or nil.
 func batchRead[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos []int, lock string, res *batchRows[T]) error {
-	o := b.op
-	for _, part := range o.chunks(pos, len(o.lcols)) {
-		query, args := o.batchSelectSQL(b, part, lock)
-		full := !b.nulls && o.fullChunk(len(part), len(o.lcols))
-		rs, done, err := o.batchQuery(ctx, q, tx, query, full, args)
+	c := b.call
+	for _, part := range c.chunks(pos, len(c.lcols)) {
+		query, args := c.batchSelectSQL(b, part, lock)
+		full := !b.nulls && c.fullChunk(len(part), len(c.lcols))
+		rs, done, err := c.batchQuery(ctx, q, tx, query, full, args)
 		if err != nil {
-			return o.db.wrapErr(o.verb, err)
+			return c.db.wrapErr(c.verb, err)
 		}
 		_, _, err = scanBatch(b, rs, res, false)
 		done()
@@ -316,10 +316,10 @@ func batchRead[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, 
 // came and the keys it set.
 func scanBatch[T any](b *batch, rs session.Rows, res *batchRows[T], created bool) (n int, set []int, err error) {
 	defer rs.Close()
-	o := b.op
-	nl := len(o.lcols)
+	c := b.call
+	nl := len(c.lcols)
 	lk := make([]any, nl)
-	dest := make([]any, nl+len(o.c.cols))
+	dest := make([]any, nl+len(c.codec.cols))
 	for i := range lk {
 		dest[i] = &lk[i]
 	}
@@ -327,9 +327,9 @@ func scanBatch[T any](b *batch, rs session.Rows, res *batchRows[T], created bool
 	// taken once, then copied to its key: no reflection per row. It is
 	// zeroed before each row, so that a field scans as into a new T.
 	var scratch, zero T
-	if !o.c.isMap {
+	if !c.codec.isMap {
 		rv := reflect.ValueOf(&scratch).Elem()
-		for i, idx := range o.c.fields {
+		for i, idx := range c.codec.fields {
 			dest[nl+i] = rv.FieldByIndex(idx).Addr().Interface()
 		}
 	}
@@ -337,15 +337,15 @@ func scanBatch[T any](b *batch, rs session.Rows, res *batchRows[T], created bool
 	for rs.Next() {
 		n++
 		var row T
-		if o.c.isMap {
-			row, err = scanInto[T](o.c, prefixScanner{rs, lk})
+		if c.codec.isMap {
+			row, err = scanInto[T](c.codec, prefixScanner{rs, lk})
 		} else {
 			scratch = zero
 			err = rs.Scan(dest...)
 			row = scratch
 		}
 		if err != nil {
-			return n, set, fmt.Errorf("racefree: %s: %w", o.verb, o.db.Classify(err))
+			return n, set, fmt.Errorf("racefree: %s: %w", c.verb, c.db.Classify(err))
 		}
 		kb = appendKey(kb[:0], lk)
 		j, ok := b.index[string(kb)]
@@ -360,7 +360,7 @@ func scanBatch[T any](b *batch, rs session.Rows, res *batchRows[T], created bool
 		set = append(set, j)
 	}
 	if err := rs.Err(); err != nil {
-		return n, set, fmt.Errorf("racefree: %s: %w", o.verb, o.db.Classify(err))
+		return n, set, fmt.Errorf("racefree: %s: %w", c.verb, c.db.Classify(err))
 	}
 	return n, set, nil
 }
