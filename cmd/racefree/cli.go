@@ -47,6 +47,7 @@ Usage:
   racefree demo      watch the races happen on an embedded SQLite (about 30 s, nothing to install)
   racefree lab       run scenarios × strategies from many processes against your database
   racefree doctor    tell whether a get-or-create on a table is safe, and why
+  racefree bench     measure racefree against the raw statements on your database, and how it scales
 
 Run 'racefree COMMAND -h' for a command's flags.
 `
@@ -71,13 +72,17 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = (&LabCommand{}).Run(ctx, rest, stdout, stderr)
 	case "doctor":
 		err = (&DoctorCommand{}).Run(ctx, rest, stdout)
+	case "bench":
+		err = (&BenchCommand{}).Run(ctx, rest, stdout, stderr)
 	case workerCommand:
 		err = (&WorkerCommand{}).Run(ctx, rest, stdin, stdout)
+	case benchWorkerCommand:
+		err = (&BenchWorkerCommand{}).Run(ctx, rest, stdin, stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "racefree: unknown command %q (commands: demo, lab, doctor; see racefree help)\n", name)
+		fmt.Fprintf(stderr, "racefree: unknown command %q (commands: demo, lab, doctor, bench; see racefree help)\n", name)
 		return exitUsage
 	}
 	var ue *usageError
