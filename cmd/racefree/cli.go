@@ -82,7 +82,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "racefree: unknown command %q (commands: demo, lab, doctor, bench; see racefree help)\n", name)
+		fmt.Fprintf(stderr, "racefree: unknown command %q (commands: demo, lab, doctor; see racefree help)\n", name)
 		return exitUsage
 	}
 	var ue *usageError

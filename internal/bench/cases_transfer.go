@@ -20,8 +20,8 @@ const maxAmount = 100
 func init() {
 	Register(&Case{
 		Name: "transfer", Title: "transfer between two accounts",
-		Racefree: "RunInTx + LockRows + conditional debit + credit (as README writes it)",
-		Raw:      "BEGIN; conditional debit and credit in ascending id order; COMMIT",
+		Racefree:   "RunInTx + LockRows + conditional debit + credit (as README writes it)",
+		Raw:        "BEGIN; conditional debit and credit in ascending id order; COMMIT",
 		Goroutines: 1, Setup: setupAccounts, Ops: transferOps,
 	})
 }

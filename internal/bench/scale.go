@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/racefree/racefree/internal/lab"
 )
@@ -187,7 +186,7 @@ func collapseVerdict(axis string, pts []ScalePoint) (rf, raw bool, verdict strin
 	}
 	at := fmt.Sprintf("%d %s", n, axis)
 	if n == 1 {
-		at = "1 " + strings.TrimSuffix(strings.TrimSuffix(axis, "es"), "s")
+		at = map[string]string{AxisProcesses: "1 process", AxisGoroutines: "1 goroutine"}[axis]
 	}
 	kept := fmt.Sprintf("at %s racefree keeps %.0f %% of its peak throughput (raw %.0f %%)", at, 100*keptOfPeak(rft), 100*keptOfPeak(rawt))
 	switch {
