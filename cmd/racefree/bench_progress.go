@@ -9,8 +9,7 @@ import (
 // benchProgress draws one bar over every step of a bench run (each segment
 // of each case, each side of each scaling point) on a terminal. Off a
 // terminal it is nil and draws nothing, so that redirected output holds
-// only the results. Its methods are safe for concurrent use, as the bar's
-// are.
+// only the results. It is used from the goroutine that runs the bench.
 type benchProgress struct {
 	bar *progressbar.ProgressBar
 }
