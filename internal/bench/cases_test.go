@@ -118,7 +118,7 @@ func TestTransferCase_KeepsMoney(t *testing.T) {
 		}
 		w := NewWorkers(1, 7)[0]
 		for i := range 40 {
-			if err := pair.Op(Side(i % 2))(ctx, w); err != nil {
+			if err := pair.Op(Side(i%2))(ctx, w); err != nil {
 				t.Fatalf("transfer %d (%s): %v", i, Side(i%2), err)
 			}
 		}
