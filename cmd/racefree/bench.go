@@ -138,7 +138,7 @@ func (c *BenchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 
 	r := &bench.Runner{DB: db, Batch: c.batch, Accounts: c.accounts, Measure: measure,
 		Step: func(cs *bench.Case, s bench.Side, round int) {
-			bar.step(fmt.Sprintf("%-18s %s", cs.Name, roundText(round, c.rounds)))
+			bar.step(fmt.Sprintf("%-18s %s", cs.Name, roundText(s, round, c.rounds)))
 		},
 	}
 	for _, cs := range cases {
@@ -379,9 +379,14 @@ func scaleText(cs []*bench.Case) string {
 	return strings.Join(names, ", ")
 }
 
-func roundText(round, rounds int) string {
-	if round < 0 {
-		return "warm-up"
+// roundText names a segment for the progress bar. The raw side runs one
+// segment more than there are rounds: the one that closes the last round.
+func roundText(side bench.Side, round, rounds int) string {
+	switch {
+	case round < 0:
+		return "warm-up " + side.String()
+	case round == rounds:
+		return fmt.Sprintf("round %d/%d closing raw", rounds, rounds)
 	}
-	return fmt.Sprintf("round %d/%d", round+1, rounds)
+	return fmt.Sprintf("round %d/%d %s", round+1, rounds, side)
 }
