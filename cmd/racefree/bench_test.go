@@ -65,7 +65,7 @@ func TestBench_SQLite(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // watchdog
 	defer cancel()
 	args := []string{"bench", "--cases", "hit,transfer,lock", "--rounds", "2", "--round", "30ms",
-		"--scale", "hit", "--procs", "1,2", "--goroutines", "1,4", "--scale-time", "100ms", "--html", html}
+		"--scale", "storm", "--procs", "1,2", "--goroutines", "1,8", "--scale-time", "100ms", "--html", html}
 	code, stdout, stderr := run(t, ctx, append(args, "--json")...)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)

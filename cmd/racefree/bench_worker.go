@@ -92,7 +92,8 @@ func (c *BenchWorkerCommand) Run(ctx context.Context, args []string, stdin io.Re
 	defer db.Close()
 	db.SQL().SetMaxOpenConns(bench.PoolSize(c.goroutines, c.pool))
 	db.SQL().SetMaxIdleConns(bench.PoolSize(c.goroutines, c.pool))
-	env := bench.Env{DB: db, Table: c.table, Batch: c.batch, Accounts: c.accounts}
+	// The common start time is what the processes of one launch share.
+	env := bench.Env{DB: db, Table: c.table, Batch: c.batch, Accounts: c.accounts, Run: strconv.FormatInt(c.start, 36)}
 	pair, err := cs.Ops(ctx, env)
 	if err != nil {
 		return fmt.Errorf("case %s: %w", cs.Name, err)

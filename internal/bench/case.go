@@ -88,6 +88,11 @@ type Env struct {
 	// Accounts is the number of accounts the transfer case moves money
 	// between.
 	Accounts int
+	// Run names one launch of the case's sides: the same in every process
+	// started together, different for every launch. The storm case keys
+	// its hot keys by it, so that processes started together storm the
+	// same keys and a later launch never finds them made.
+	Run string
 }
 
 // Defaults for Env.

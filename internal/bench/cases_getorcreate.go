@@ -203,7 +203,10 @@ func stormOps(ctx context.Context, env Env) (Pair, error) {
 	if err != nil {
 		return Pair{}, err
 	}
-	rawKeys, rfKeys := newKeys("raw"), newKeys("rf")
+	// Keys shared by every process of one launch (env.Run), so that
+	// processes started together storm the same keys; each process moves
+	// on after its own stormSpan calls.
+	rawKeys, rfKeys := &keys{prefix: "raw-" + env.Run + "-"}, &keys{prefix: "rf-" + env.Run + "-"}
 	hot := func(k *keys) string { return k.prefix + strconv.FormatInt(k.seq.Add(1)/stormSpan, 10) }
 	raw := func(ctx context.Context, _ *Worker) error {
 		key := hot(rawKeys)

@@ -190,3 +190,50 @@ func TestRunCase_Unsupported(t *testing.T) {
 		t.Fatalf("RunCase = %+v, %v; want the case skipped", res, err)
 	}
 }
+
+// TestStormCase_SharesKeysWithinALaunch checks that processes started
+// together (the same Env.Run) storm the same keys, and that a later
+// launch starts on fresh ones.
+func TestStormCase_SharesKeysWithinALaunch(t *testing.T) {
+	db := testdb.Open(t, "sqlite:"+t.TempDir()+"/storm.db")
+	ctx := context.Background()
+	c, _ := Lookup("storm")
+	env, drop, err := (&Runner{DB: db}).Prepare(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drop()
+	rows := func() int {
+		q, _ := stmt(db.Dialect(), env.Table, "SELECT COUNT(*) FROM {t}")
+		var n int
+		if err := db.SQL().QueryRowContext(ctx, q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	w := NewWorkers(1, 1)[0]
+	call := func(env Env, s Side) {
+		t.Helper()
+		pair, err := c.Ops(ctx, env) // one "process"
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pair.Op(s)(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []Side{Raw, Racefree} {
+		before := rows()
+		call(env, s)
+		call(env, s) // another process of the same launch: the same hot key
+		if got := rows() - before; got != 1 {
+			t.Errorf("%s: two processes of one launch made %d rows, want 1", s, got)
+		}
+		next := env
+		next.Run = "later"
+		call(next, s)
+		if got := rows() - before; got != 2 {
+			t.Errorf("%s: a later launch made no fresh key (%d rows in all)", s, got)
+		}
+	}
+}

@@ -23,7 +23,7 @@ type Runner struct {
 
 // Env returns the environment of a case whose table is table.
 func (r *Runner) Env(table string) Env {
-	return Env{DB: r.DB, Table: table, Batch: r.Batch, Accounts: r.Accounts}
+	return Env{DB: r.DB, Table: table, Batch: r.Batch, Accounts: r.Accounts, Run: nonce()}
 }
 
 // Prepare creates a fresh table for c with c.Setup and returns its
