@@ -21,12 +21,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	fmt.Fprintln(tw, "case\tratio\tinterval\tracefree/s\traw/s\tp50 µs rf\tp50 µs raw\tp99 µs rf\tp99 µs raw\terrors rf/raw\t")
 	for _, c := range r.Cases {
 		if !c.Measured() {
-			why := "skipped: " + c.Skipped
-			if c.Error != "" {
-				why = "FAILED: " + c.Error
-			}
-			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\t\t\t\n", c.Name, why)
-			continue
+			continue // said below the table, where a long reason cannot widen a column
 		}
 		fmt.Fprintf(tw, "%s\t%.2f\t%.2f–%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c.Name,
 			c.Ratio, c.RatioLo, c.RatioHi,
@@ -39,7 +34,12 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintln(ew)
 	for _, c := range r.Cases {
-		if c.Measured() {
+		switch {
+		case c.Error != "":
+			fmt.Fprintf(ew, "  %-18s FAILED: %s\n", c.Name, c.Error)
+		case c.Skipped != "":
+			fmt.Fprintf(ew, "  %-18s skipped: %s\n", c.Name, c.Skipped)
+		default:
 			fmt.Fprintf(ew, "  %-18s %s vs %s: %s\n", c.Name, c.Racefree, c.Raw, c.Verdict)
 		}
 	}
