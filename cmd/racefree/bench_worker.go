@@ -20,7 +20,9 @@ const benchWorkerCommand = "bench-worker"
 
 // launch runs one side of a case at one scaling point: p.Procs worker
 // processes of this program with p.Goroutines goroutines each, all
-// starting together (lab.Spawn, as the lab starts its workers).
+// starting together (a lab.Fleet, as the lab starts its workers). A
+// process that dies without its report fails the point: its measurements
+// are lost, and the point would understate the throughput.
 func (c *BenchCommand) launch(ctx context.Context, exe, dsn, caseName string, env bench.Env, side bench.Side, p bench.ScalePoint) ([]lab.Part, error) {
 	start := time.Now().Add(startDelay(p.Procs))
 	args := []string{benchWorkerCommand,
@@ -29,18 +31,25 @@ func (c *BenchCommand) launch(ctx context.Context, exe, dsn, caseName string, en
 		"-goroutines", strconv.Itoa(p.Goroutines), "-pool", strconv.Itoa(c.pool),
 		"-duration", c.scaleTime.String(), "-start", strconv.FormatInt(start.UnixNano(), 10),
 	}
-	parts, err := lab.Spawn(ctx, p.Procs, exe, func(i int) []string {
-		// Spawn calls this from one goroutine per process: each gets
-		// its own copy.
-		return append(slices.Clip(args), "-seed", strconv.FormatInt(start.UnixNano()+int64(i), 10))
-	})
+	fleet := &lab.Fleet{
+		Exe: exe, Procs: p.Procs, Deadline: start.Add(c.scaleTime),
+		Args: func(_, n int) []string {
+			// Called from one goroutine per process: each gets its own copy.
+			return append(slices.Clip(args), "-seed", strconv.FormatInt(start.UnixNano()+int64(n), 10))
+		},
+	}
+	fr, err := fleet.Run(ctx)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	if err != nil {
-		return nil, firstErr(err)
+		return nil, err
 	}
-	return parts, nil
+	if len(fr.Deaths) > 0 {
+		d := fr.Deaths[0]
+		return nil, fmt.Errorf("worker process %d: %s", d.Proc, d.Cause)
+	}
+	return fr.Parts, nil
 }
 
 // BenchWorkerCommand runs one side of one case in a worker process: it
@@ -52,6 +61,7 @@ type BenchWorkerCommand struct {
 	goroutines, pool           int
 	duration                   time.Duration
 	start, seed                int64
+	tally                      string
 }
 
 // Run runs the worker process.
@@ -68,6 +78,7 @@ func (c *BenchWorkerCommand) Run(ctx context.Context, args []string, stdin io.Re
 	fs.DurationVar(&c.duration, "duration", time.Second, "run time")
 	fs.Int64Var(&c.start, "start", 0, "start time, Unix nanoseconds")
 	fs.Int64Var(&c.seed, "seed", 1, "random seed")
+	fs.StringVar(&c.tally, "tally", "", "the lab's tally file (unused: a bench worker that dies fails its point)")
 	if err := parseFlags(fs, args, io.Discard, benchWorkerCommand); err != nil {
 		return err
 	}
