@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
+export CI=${CI:-true}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -20,7 +21,7 @@ timeout 300 "$work/racefree" bench --quick --json --html "$work/bench.html" >"$w
 secs=$((SECONDS - start))
 echo "racefree bench --quick --json: ${secs}s"
 
-go test -count=1 -v -run '^TestReportFile$' ./internal/bench -args -report "$work/bench.json"
+go test -count=1 -v -timeout 5m -run '^TestReportFile$' ./internal/bench -args -report "$work/bench.json"
 
 if ! grep -q '<svg' "$work/bench.html"; then
 	echo "the HTML report has no chart" >&2
