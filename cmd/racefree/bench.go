@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -186,8 +187,11 @@ func (c *BenchCommand) scaleCase(ctx context.Context, r *bench.Runner, cs *bench
 	}
 	defer drop()
 	// Building the sides here first turns an engine the case cannot run
-	// on into one clear line rather than an error from every process.
-	if _, err := cs.Ops(ctx, env); err != nil {
+	// on into one clear line rather than an error from every process. A
+	// case the engine lacks is not scaled; its ratio entry says why.
+	if _, err := cs.Ops(ctx, env); errors.Is(err, bench.ErrUnsupported) {
+		return nil
+	} else if err != nil {
 		return fail(err)
 	}
 	cfg.Step = func(axis string, p bench.ScalePoint, s bench.Side) {
