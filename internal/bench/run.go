@@ -83,8 +83,8 @@ func Classifier(db *racefree.DB) func(error) string {
 }
 
 // Work is what one worker process of the scaling phase does: it opens its
-// goroutines' connections, waits for the common start, runs side of the
-// pair for d from goroutines goroutines and returns what they measured.
+// goroutines' connections, waits for the common start, calls op for d
+// from goroutines goroutines and returns what they measured.
 func Work(ctx context.Context, db *racefree.DB, op Op, goroutines int, start time.Time, d time.Duration, seed uint64) lab.Part {
 	// Open every goroutine's connection before the start, so that the
 	// first calls race each other rather than the connection handshakes;
