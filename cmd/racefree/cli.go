@@ -48,6 +48,7 @@ Usage:
   racefree lab       run scenarios × strategies from many processes against your database
   racefree doctor    tell whether a get-or-create on a table is safe, and why
   racefree serve     the classic race as a web page, served by several processes
+  racefree bench     measure racefree against the raw statements on your database, and how it scales
 
 Run 'racefree COMMAND -h' for a command's flags.
 `
@@ -78,11 +79,15 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = (&WorkerCommand{}).Run(ctx, rest, stdin, stdout)
 	case serveWorkerCommand:
 		err = (&ServeWorkerCommand{}).Run(ctx, rest, stdin, stdout)
+	case "bench":
+		err = (&BenchCommand{}).Run(ctx, rest, stdout, stderr)
+	case benchWorkerCommand:
+		err = (&BenchWorkerCommand{}).Run(ctx, rest, stdin, stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "racefree: unknown command %q (commands: demo, lab, doctor, serve; see racefree help)\n", name)
+		fmt.Fprintf(stderr, "racefree: unknown command %q (commands: demo, lab, doctor, serve, bench; see racefree help)\n", name)
 		return exitUsage
 	}
 	var ue *usageError

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/racefree/racefree/internal/lab"
@@ -134,7 +133,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	pids := workers.PIDs()
 	fmt.Fprintf(stdout, "racefree serve: %s\n", pageURL(ln.Addr().(*net.TCPAddr)))
 	fmt.Fprintf(stdout, "  %s on %s, isolation level %s\n", db.Dialect().Server(), redact(c.dsn), iso)
-	fmt.Fprintf(stdout, "  %s sharing the port: pids %s\n", plural(c.procs, "worker process", "worker processes"), joinInts(pids))
+	fmt.Fprintf(stdout, "  %s sharing the port: pids %s\n", plural(c.procs, "worker process", "worker processes"), joinInts(pids, ", "))
 	fmt.Fprintf(stdout, "  naive think time %v; Ctrl-C stops\n", c.think)
 
 	var died error
@@ -171,12 +170,4 @@ func pageURL(a *net.TCPAddr) string {
 		host = "::1"
 	}
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(a.Port)) + "/"
-}
-
-func joinInts(ns []int) string {
-	s := make([]string, len(ns))
-	for i, n := range ns {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, ", ")
 }
