@@ -1,5 +1,7 @@
 package racefree
 
+import "context"
+
 // SetGetOrCreateHooks installs the constraint path's test hooks (nil
 // leaves one unset) and returns a func that removes them.
 func SetGetOrCreateHooks(beforeInsert, beforeReread func()) (restore func()) {
@@ -22,9 +24,9 @@ func AdaptiveHitRatio(db *DB, table string, cols ...string) float64 {
 	return db.hitStat(key).ratio()
 }
 
-// CoalescedCalls returns how many calls so far were answered by another
+// CoalescedCalls returns how many calls on db so far were answered by another
 // call's trip to the database.
-func CoalescedCalls() int64 { return coalesced.Load() }
+func CoalescedCalls(db *DB) int64 { return db.coalesced.Load() }
 
 // LostRaces returns how many get-or-create family calls on db lost the
 // race to create a row and returned the winner's instead.
@@ -32,3 +34,13 @@ func LostRaces(db *DB) int64 { return db.lostRaces.Load() }
 
 // ResetLostRaces sets db's lost-race count back to zero.
 func ResetLostRaces(db *DB) { db.lostRaces.Store(0) }
+
+// PlannedStrategy returns the strategy a GetOrCreate of lookup on table
+// would run with: the planner's own answer, for comparing with Explain.
+func PlannedStrategy(ctx context.Context, db *DB, table string, lookup Values) (Strategy, error) {
+	c, err := planCall[Values](ctx, db, "get or create", table, lookup, nil, Options{})
+	if err != nil {
+		return 0, err
+	}
+	return c.strat, nil
+}

@@ -103,7 +103,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		fmt.Fprintf(stderr, "racefree %s: %s (see racefree %s -h)\n", name, oneLine(err.Error()), name)
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "racefree %s: %s\n", name, oneLine(err.Error()))
+		// "racefree doctor: explain users: …" rather than "racefree
+		// doctor: racefree: explain users: …".
+		fmt.Fprintf(stderr, "racefree %s: %s\n", name, strings.TrimPrefix(oneLine(err.Error()), "racefree: "))
 		return exitFailure
 	}
 }

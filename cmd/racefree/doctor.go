@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,25 +54,11 @@ func (c *DoctorCommand) Run(ctx context.Context, args []string, stdout io.Writer
 		return err
 	}
 	defer db.Close()
-	d := db.Dialect()
-	if _, err := d.Quote(c.table); err != nil {
-		return fmt.Errorf("table: %w", err)
-	}
-	sr, ok := d.(dialect.SchemaReader)
-	if !ok {
-		return fmt.Errorf("the %s dialect cannot read table definitions", d.Name())
-	}
-	t, err := sr.ReadTable(ctx, db.Session(), c.table)
-	if errors.Is(err, dialect.ErrNoTable) {
-		return fmt.Errorf("no table %s in this database", c.table)
-	}
-	if err != nil {
-		return fmt.Errorf("read table %s: %w", c.table, err)
-	}
-	rep, err := diagnose(t, cols, d)
+	ex, err := racefree.Explain(ctx, db, c.table, cols...)
 	if err != nil {
 		return err
 	}
+	rep := diagnose(ex, db.Dialect())
 	session, err := sessionFacts(ctx, db)
 	if err != nil {
 		return err
@@ -82,8 +67,8 @@ func (c *DoctorCommand) Run(ctx context.Context, args []string, stdout io.Writer
 	p := func(label, format string, args ...any) {
 		fmt.Fprintf(stdout, "%-14s %s\n", label+":", fmt.Sprintf(format, args...))
 	}
-	p("engine", "%s", d.Server())
-	p("table", "%s, lookup (%s)", t.Name, strings.Join(cols, ", "))
+	p("engine", "%s", ex.Server)
+	p("table", "%s, lookup (%s)", ex.Table, strings.Join(ex.Lookup, ", "))
 	for _, l := range rep.index {
 		p("unique index", "%s", l)
 	}
@@ -105,162 +90,126 @@ type diagnosis struct {
 	nulls    []string // lines about NULLable lookup columns
 	strategy string   // what racefree.GetOrCreate will do
 	verdict  string   // the answer, in plain words
-	safe     bool     // a plain SELECT-then-INSERT guarded by a unique index is safe
 }
 
-// diagnose applies the rules racefree.GetOrCreate plans by (StrategyAuto) to
-// a table read from the catalog.
-func diagnose(t *dialect.Table, cols []string, d dialect.Dialect) (diagnosis, error) {
+// diagnose puts the library's own plan (racefree.Explain) in the words of
+// a diagnosis: it decides nothing itself.
+func diagnose(ex racefree.Explanation, d dialect.Dialect) diagnosis {
 	var dg diagnosis
-	var nullable []string
-	for _, c := range cols {
-		col, ok := t.Column(c)
-		if !ok {
-			return dg, fmt.Errorf("table %s has no column %q", t.Name, c)
-		}
-		if col.Nullable {
-			nullable = append(nullable, c)
-		}
-	}
-	var cover *dialect.UniqueIndex
-	for i := range t.Unique {
-		ix := &t.Unique[i]
-		if sameSet(ix.Columns, cols) {
-			cover = ix
-			break
-		}
-	}
-	if cover != nil {
+	cols := strings.Join(ex.Lookup, ", ")
+	if ix := ex.Index; ix != nil {
 		kind := "unique index"
-		if cover.Primary {
+		if ix.Primary {
 			kind = "primary key"
 		}
-		dg.index = append(dg.index, fmt.Sprintf("%s %s (%s) covers the lookup exactly", kind, cover.Name, strings.Join(cover.Columns, ", ")))
+		dg.index = append(dg.index, fmt.Sprintf("%s %s (%s) covers the lookup exactly", kind, ix.Name, strings.Join(ix.Columns, ", ")))
 	} else {
-		dg.index = append(dg.index, fmt.Sprintf("none covers exactly (%s)", strings.Join(cols, ", ")))
-		for _, ix := range t.Unique {
-			rel := ""
-			switch {
-			case subset(ix.Columns, cols):
-				rel = "is narrower than the lookup: it also forbids rows the lookup tells apart"
-			case subset(cols, ix.Columns):
-				rel = "is wider than the lookup: two rows with the same lookup can still differ in its other columns"
-			default:
-				continue
-			}
-			dg.index = append(dg.index, fmt.Sprintf("%s (%s) %s", ix.Name, strings.Join(ix.Columns, ", "), rel))
-		}
+		dg.index = append(dg.index, fmt.Sprintf("none covers exactly (%s)", cols))
 	}
-	nullsOK := cover != nil && cover.NullsNotDistinct
+	for _, ix := range ex.Narrower {
+		dg.index = append(dg.index, fmt.Sprintf("%s (%s) is narrower than the lookup: it also forbids rows the lookup tells apart (racefree re-reads after its violations to tell a lost race)", ix.Name, strings.Join(ix.Columns, ", ")))
+	}
+	for _, ix := range ex.Wider {
+		dg.index = append(dg.index, fmt.Sprintf("%s (%s) is wider than the lookup: two rows with the same lookup can still differ in its other columns", ix.Name, strings.Join(ix.Columns, ", ")))
+	}
+	nullsOK := ex.Index != nil && ex.Index.NullsNotDistinct
+	nullable := strings.Join(ex.Nullable, ", ")
 	switch {
-	case len(nullable) == 0:
+	case len(ex.Nullable) == 0:
 		dg.nulls = append(dg.nulls, "every lookup column is NOT NULL")
 	case nullsOK:
-		dg.nulls = append(dg.nulls, fmt.Sprintf("%s accepts NULL, and the index is NULLS NOT DISTINCT: a NULL lookup is still unique", strings.Join(nullable, ", ")))
-	case cover != nil:
-		msg := fmt.Sprintf("%s accepts NULL, and a unique index treats NULLs as distinct: two rows with a NULL lookup are not duplicates to it", strings.Join(nullable, ", "))
+		dg.nulls = append(dg.nulls, fmt.Sprintf("%s accepts NULL, and the index is NULLS NOT DISTINCT: a NULL lookup is still unique", nullable))
+	case ex.Index != nil:
+		msg := fmt.Sprintf("%s accepts NULL, and a unique index treats NULLs as distinct: two rows with a NULL lookup are not duplicates to it", nullable)
 		if d.Features().Has(dialect.NullsNotDistinct) {
 			msg += " (this server has UNIQUE NULLS NOT DISTINCT)"
 		}
 		dg.nulls = append(dg.nulls, msg)
 	default:
-		dg.nulls = append(dg.nulls, fmt.Sprintf("%s accepts NULL", strings.Join(nullable, ", ")))
+		dg.nulls = append(dg.nulls, fmt.Sprintf("%s accepts NULL", nullable))
 	}
-
-	lock := map[string]string{
-		"postgres": "a transaction-scoped advisory lock (pg_advisory_xact_lock)",
-		"mysql":    "a row lock in the racefree_locks table",
-		"sqlite":   "SQLite's write transaction, which excludes every other writer",
-	}[d.Name()]
-	lockStrategy := "lock: " + lock + " on (table, lookup values) around SELECT and INSERT"
-	if d.Features().Has(dialect.ClientRetries) {
-		lockStrategy = "serializable: SELECT and INSERT in a SERIALIZABLE transaction, retried"
-	}
-	constraint := "constraint: one SELECT; on a miss one INSERT whose conflict on " + func() string {
-		if cover != nil {
-			return cover.Name
+	describe := func(s racefree.Strategy) string {
+		switch s {
+		case racefree.StrategyConstraint:
+			return fmt.Sprintf("constraint: one SELECT; on a miss one INSERT; a unique violation after which the lookup's row is there (read again) is a lost race, answered with the winner's row (index %s)", ex.Index.Name)
+		case racefree.StrategySerializable:
+			return "serializable: SELECT and INSERT in a SERIALIZABLE transaction, retried"
 		}
-		return ""
-	}() + " is a lost race, answered by re-reading the winner's row"
-	create := fmt.Sprintf("CREATE UNIQUE INDEX %s_%s_key ON %s (%s)", strings.ReplaceAll(t.Name, ".", "_"), strings.Join(cols, "_"), t.Name, strings.Join(cols, ", "))
-	switch {
-	case cover != nil && (len(nullable) == 0 || nullsOK):
-		dg.safe = true
-		dg.strategy = constraint
-		dg.verdict = fmt.Sprintf("SAFE: the unique index %s decides every race on (%s). Plain SELECT-then-INSERT code will not create duplicates here, but its losers get a unique-violation error; racefree.GetOrCreate turns a lost race into the winner's row.", cover.Name, strings.Join(cols, ", "))
-	case cover != nil:
-		dg.strategy = constraint + " when no lookup value is NULL; " + lockStrategy + " when one is"
-		dg.verdict = fmt.Sprintf("SAFE ONLY WITHOUT NULLS: %s guards lookups without NULLs; with a NULL in %s, SELECT-then-INSERT code creates duplicates. racefree.GetOrCreate takes the lock strategy for those calls.", cover.Name, strings.Join(nullable, ", "))
-	default:
-		dg.strategy = lockStrategy
-		dg.verdict = fmt.Sprintf("NOT SAFE for plain code: nothing in the database stops two workers from both inserting (%s); a mutex in one process does not help the process beside it. racefree.GetOrCreate stays correct with a lock, one call at a time per key. Faster and safer: %s", strings.Join(cols, ", "), create)
+		return "lock: " + lockKind(d) + " on (table, lookup values) around SELECT and INSERT"
 	}
-	return dg, nil
+	dg.strategy = describe(ex.Strategy)
+	if len(ex.Nullable) > 0 && ex.StrategyWithNull != ex.Strategy {
+		dg.strategy += " when no lookup value is NULL; " + describe(ex.StrategyWithNull) + " when one is"
+	}
+	create := fmt.Sprintf("CREATE UNIQUE INDEX %s_%s_key ON %s (%s)", strings.ReplaceAll(ex.Table, ".", "_"), strings.Join(ex.Lookup, "_"), ex.Table, cols)
+	switch {
+	case ex.Index != nil && (len(ex.Nullable) == 0 || nullsOK):
+		dg.verdict = fmt.Sprintf("SAFE: %s. Plain SELECT-then-INSERT code will not create duplicates here, but its losers get a unique-violation error; racefree.GetOrCreate turns a lost race into the winner's row.", ex.Reason)
+	case ex.Index != nil:
+		dg.verdict = fmt.Sprintf("SAFE ONLY WITHOUT NULLS: %s; with a NULL in %s, SELECT-then-INSERT code creates duplicates.", ex.Reason, nullable)
+	default:
+		dg.verdict = fmt.Sprintf("NOT SAFE for plain code: nothing in the database stops two workers from both inserting (%s); a mutex in one process does not help the process beside it. racefree.GetOrCreate stays correct: %s. Faster and safer: %s", cols, ex.Reason, create)
+	}
+	return dg
+}
+
+// lockKind says how the engine's named lock excludes other sessions.
+func lockKind(d dialect.Dialect) string {
+	f := d.Features()
+	switch {
+	case f.Has(dialect.SingleWriter):
+		return "the database's write transaction, which excludes every other writer"
+	case f.Has(dialect.AdvisoryLocks) && f.Has(dialect.OnConflict):
+		return "a transaction-scoped advisory lock"
+	}
+	return "a row lock in the racefree_locks table"
 }
 
 // sessionFacts reads the session settings that matter to a get-or-create:
-// the isolation level, and for SQLite the journal mode and busy timeout.
+// the isolation level (through the dialect) and what it means for a lost
+// race, and for an embedded engine (SQLite) the journal mode and busy
+// timeout.
 func sessionFacts(ctx context.Context, db *racefree.DB) ([][2]string, error) {
-	q := db.SQL()
+	d := db.Dialect()
 	var out [][2]string
-	switch db.Dialect().Name() {
-	case "postgres":
-		var iso string
-		if err := q.QueryRowContext(ctx, "SHOW transaction_isolation").Scan(&iso); err != nil {
-			return nil, fmt.Errorf("read isolation level: %w", err)
-		}
-		note := ""
-		if iso != "read committed" {
-			note = ": a transaction cannot see a row another committed after it began, so racefree asks RunInTx to restart it when it loses a race"
-		}
-		out = append(out, [2]string{"isolation", iso + note})
-	case "mysql":
-		var iso string
-		err := q.QueryRowContext(ctx, "SELECT @@SESSION.transaction_isolation").Scan(&iso)
-		if err != nil {
-			err = q.QueryRowContext(ctx, "SELECT @@SESSION.tx_isolation").Scan(&iso)
-		}
+	if ir, ok := d.(dialect.IsolationReader); ok {
+		iso, err := ir.CurrentIsolation(ctx, db.Session())
 		if err != nil {
 			return nil, fmt.Errorf("read isolation level: %w", err)
 		}
-		note := ""
-		if strings.EqualFold(iso, "REPEATABLE-READ") {
-			note = ": inside a transaction a plain re-read after a duplicate-key error sees the old snapshot (\"duplicate, then not found\"); racefree re-reads with LOCK IN SHARE MODE"
+		text := strings.ToLower(iso.String())
+		if fr, ok := d.(dialect.FreshReader); ok && !d.Features().Has(dialect.SingleWriter) {
+			switch clause, fresh := fr.FreshRead(iso, true); {
+			case !fresh:
+				text += ": a transaction cannot see a row another committed after it began, so racefree asks RunInTx to restart it when it loses a race"
+			case clause != "":
+				text += ": inside a transaction a plain re-read after a duplicate-key error sees the old snapshot (\"duplicate, then not found\"); racefree re-reads with" + clause
+			}
 		}
-		out = append(out, [2]string{"isolation", strings.ToLower(iso) + note})
-	case "sqlite":
-		var mode string
-		var busy int64
-		if err := q.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-			return nil, fmt.Errorf("read journal mode: %w", err)
+		if d.Features().Has(dialect.SingleWriter) {
+			text += " (one writer at a time)"
 		}
-		if err := q.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil {
-			return nil, fmt.Errorf("read busy timeout: %w", err)
-		}
-		jm := mode
-		if mode != "wal" {
-			jm += ": readers and the writer block each other; WAL lets reads go on while one writes"
-		}
-		bt := fmt.Sprintf("%d ms", busy)
-		if busy == 0 {
-			bt += ": a writer that finds the database locked fails at once with SQLITE_BUSY"
-		}
-		out = append(out,
-			[2]string{"isolation", "serializable (SQLite has one writer at a time)"},
-			[2]string{"journal mode", jm},
-			[2]string{"busy timeout", bt})
+		out = append(out, [2]string{"isolation", text})
 	}
-	return out, nil
-}
-
-func sameSet(a, b []string) bool { return len(a) == len(b) && subset(a, b) && subset(b, a) }
-
-// subset reports whether every element of a is in b.
-func subset(a, b []string) bool {
-	for _, x := range a {
-		if !slices.Contains(b, x) {
-			return false
-		}
+	if !d.Features().Has(dialect.Embedded) || db.SQL() == nil {
+		return out, nil
 	}
-	return true
+	var mode string
+	var busy int64
+	q := db.SQL()
+	if err := q.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("read journal mode: %w", err)
+	}
+	if err := q.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil {
+		return nil, fmt.Errorf("read busy timeout: %w", err)
+	}
+	jm := mode
+	if mode != "wal" {
+		jm += ": readers and the writer block each other; WAL lets reads go on while one writes"
+	}
+	bt := fmt.Sprintf("%d ms", busy)
+	if busy == 0 {
+		bt += ": a writer that finds the database locked fails at once with SQLITE_BUSY"
+	}
+	return append(out, [2]string{"journal mode", jm}, [2]string{"busy timeout", bt}), nil
 }

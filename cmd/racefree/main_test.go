@@ -75,10 +75,10 @@ func TestMain_Errors(t *testing.T) {
 		{"OneAccount", []string{"lab", "--dsn", sqlite, "--scenario", "transfer", "--keys", "1"}, exitUsage, "at least 2"},
 		{"DemoBadFlag", []string{"demo", "--procs", "0"}, exitUsage, "--procs must be"},
 		{"DoctorNoTable", []string{"doctor", "--dsn", sqlite, "--lookup", "a"}, exitUsage, "--table is required"},
-		{"DoctorMissingTable", []string{"doctor", "--dsn", sqlite, "--table", "nope", "--lookup", "a"}, exitFailure, "no table nope"},
-		{"DoctorBadIdent", []string{"doctor", "--dsn", sqlite, "--table", "x\x00y", "--lookup", "a"}, exitFailure, "table:"},
+		{"DoctorMissingTable", []string{"doctor", "--dsn", sqlite, "--table", "nope", "--lookup", "a"}, exitFailure, `table "nope" does not exist`},
+		{"DoctorBadIdent", []string{"doctor", "--dsn", sqlite, "--table", "x\x00y", "--lookup", "a"}, exitFailure, "invalid identifier"},
 		// Any other text is one quoted name, looked up as it is.
-		{"DoctorInjectionIsAName", []string{"doctor", "--dsn", sqlite, "--table", "x; drop table y", "--lookup", "a"}, exitFailure, "no table x; drop table y"},
+		{"DoctorInjectionIsAName", []string{"doctor", "--dsn", sqlite, "--table", "x; drop table y", "--lookup", "a"}, exitFailure, `table "x; drop table y" does not exist`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
