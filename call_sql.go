@@ -208,3 +208,45 @@ func (c *call) insertSQLNoReturning() string {
 	b.WriteString(")")
 	return b.String()
 }
+
+// upsertSQL is INSERT … ON CONFLICT (lookup) DO UPDATE SET values …
+// RETURNING the row and inserted, the dialect's expression that tells
+// whether the row was inserted.
+func (c *call) upsertSQL(inserted string) string {
+	var b strings.Builder
+	b.WriteString(c.insertSQLNoReturning())
+	b.WriteString(" ON CONFLICT (")
+	c.writeCols(&b, c.lcols)
+	b.WriteString(") DO UPDATE SET ")
+	for i, col := range c.setCols() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		qc := c.t.ident(col)
+		b.WriteString(qc + " = EXCLUDED." + qc)
+	}
+	b.WriteString(" RETURNING ")
+	c.writeQuoted(&b, c.codec.quoted)
+	b.WriteString(", ")
+	b.WriteString(inserted)
+	return b.String()
+}
+
+// deleteSQL is Unlink's DELETE of the rows that match the lookup.
+func (c *call) deleteSQL() (string, []any) {
+	var b strings.Builder
+	b.WriteString("DELETE FROM ")
+	b.WriteString(c.qtable())
+	args := c.writeWhere(&b, 0)
+	return b.String(), args
+}
+
+// linkSQL is Link's INSERT: no RETURNING (a join row has nothing to read
+// back), ON CONFLICT DO NOTHING where the engine has it.
+func (c *call) linkSQL() string {
+	query := c.insertSQLNoReturning()
+	if c.d.Features().Has(dialect.OnConflict) {
+		query += " ON CONFLICT DO NOTHING"
+	}
+	return query
+}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -112,23 +111,7 @@ func upsertOneStatement[T any](ctx context.Context, c *call, q dialect.Querier, 
 	if err := c.beforeWrite(ctx); err != nil {
 		return row, false, err
 	}
-	var b strings.Builder
-	b.WriteString(c.insertSQLNoReturning())
-	b.WriteString(" ON CONFLICT (")
-	c.writeCols(&b, c.lcols)
-	b.WriteString(") DO UPDATE SET ")
-	for i, col := range c.setCols() {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		qc := c.t.ident(col)
-		b.WriteString(qc + " = EXCLUDED." + qc)
-	}
-	b.WriteString(" RETURNING ")
-	c.writeQuoted(&b, c.codec.quoted)
-	b.WriteString(", ")
-	b.WriteString(inserted)
-	query := b.String()
+	query := c.upsertSQL(inserted)
 	do := func(ctx context.Context) error {
 		var inserted bool
 		row, err = scanInto[T](c.codec, extraScanner{q.QueryRow(ctx, query, c.ivals...), &inserted})
@@ -189,6 +172,9 @@ func lockedUpsert[T any](ctx context.Context, c *call, tx *Tx, update func(*T) (
 		cur, found, err := readRow[T](ctx, c, tx.tx, lock)
 		if err != nil {
 			return row, false, err
+		}
+		if found && (violation != nil || !onConflict) {
+			c.db.lostRaces.Add(1) // our INSERT lost the race to this row
 		}
 		if !found && violation != nil && !c.ownIndex(violation) {
 			// The INSERT below collided with another row, not the lookup's.

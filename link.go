@@ -2,7 +2,6 @@ package racefree
 
 import (
 	"context"
-	"strings"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -31,10 +30,7 @@ func Link(ctx context.Context, ex Executor, table string, link Values, opts Opti
 		_, created, err = execute[Values](ctx, c, false)
 		return created, err
 	}
-	query := c.insertSQLNoReturning()
-	if c.d.Features().Has(dialect.OnConflict) {
-		query += " ON CONFLICT DO NOTHING"
-	}
+	query := c.linkSQL()
 	do := func(ctx context.Context) error {
 		res, err := c.h.q.Exec(ctx, query, c.ivals...)
 		if err != nil {
@@ -86,10 +82,8 @@ func Unlink(ctx context.Context, ex Executor, table string, link Values) (delete
 	if err != nil {
 		return false, err
 	}
-	var sb strings.Builder
-	sb.WriteString("DELETE FROM " + c.qtable())
-	args := c.writeWhere(&sb, 0)
-	res, err := c.h.q.Exec(ctx, sb.String(), args...)
+	query, args := c.deleteSQL()
+	res, err := c.h.q.Exec(ctx, query, args...)
 	if err != nil {
 		return false, c.db.wrapErr(c.verb, err)
 	}
