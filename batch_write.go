@@ -116,6 +116,7 @@ func settle[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos
 			if h := testHookBeforeReread.Load(); h != nil {
 				(*h)()
 			}
+			lostBefore := len(missing)
 			if err := batchRead(ctx, b, q, tx, missing, c.rereadLock(tx), res); err != nil {
 				return err
 			}
@@ -131,6 +132,8 @@ func settle[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos
 				}
 				missing = res.unknown(missing)
 			}
+			c.db.lostRaces.Add(int64(lostBefore - len(missing))) // found after losing the race
+
 			if len(missing) == 0 {
 				return nil
 			}

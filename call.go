@@ -228,7 +228,7 @@ func (c *call) columns(bad *badInput, rv roleValues, others ...roleValues) ([]st
 		col, ok := c.t.Column(name)
 		if !ok {
 			if _, err := c.d.QuoteIdent(name); err != nil {
-				bad.add("%v", err)
+				bad.add("%s", strings.TrimPrefix(err.Error(), "racefree: "))
 			} else {
 				bad.unknown = append(bad.unknown, name)
 			}
@@ -251,9 +251,9 @@ func (c *call) columns(bad *badInput, rv roleValues, others ...roleValues) ([]st
 			out[i] = v
 			continue
 		}
-		v, err := normalizeValue(col, famUnknown, v)
+		v, err := normalizeValue(col, c.t.fams[name], v)
 		if err != nil {
-			bad.add("%v", err)
+			bad.add("%s", strings.TrimPrefix(err.Error(), "racefree: "))
 			continue
 		}
 		if v == nil && !col.Nullable {
@@ -345,11 +345,6 @@ func (c *call) lockName() string {
 	}
 	sum := sha256.Sum256([]byte(b.String()))
 	return "racefree/goc/" + hex.EncodeToString(sum[:16])
-}
-
-// inputError wraps ErrInvalidInput with a message naming the problem.
-func inputError(verb, format string, args ...any) error {
-	return fmt.Errorf("racefree: %s: %w: %s", verb, ErrInvalidInput, fmt.Sprintf(format, args...))
 }
 
 // setCols are the columns an update writes: the values (not the lookup,

@@ -144,7 +144,7 @@ func newPlan(c *call) *plan {
 	p.fams = make([]int, len(c.icols))
 	for i, name := range c.icols {
 		p.cols[i], _ = c.t.Column(name)
-		p.fams[i] = familyOf(p.cols[i].Type)
+		p.fams[i] = c.t.fams[name]
 	}
 	p.sel, _ = c.buildSelectSQL("")
 	p.ins[0] = c.buildInsertSQL(false)

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"sync/atomic"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // Coalescing (Options.Coalesce): identical concurrent get-or-create calls
@@ -14,16 +11,10 @@ import (
 // hot key; the database still decides who creates the row, and a call
 // that cannot share (another executor, an error) simply runs on its own.
 
-// coalesced counts the calls answered by another call's trip, for tests.
-var coalesced atomic.Int64
-
-// flights holds the calls in flight, keyed by flightKey.
-var flights singleflight.Group
-
 // flightKey identifies calls that may share one trip: same DB, result
 // type, table, operation and strategy, and normalized lookup.
 func flightKey[T any](c *call, kind string) string {
-	return fmt.Sprintf("%p\x00%v\x00%s\x00%s\x00%s\x00%s", c.db, reflect.TypeFor[T](), c.t.Name, kind,
+	return fmt.Sprintf("%v\x00%s\x00%s\x00%s\x00%s", reflect.TypeFor[T](), c.t.Name, kind,
 		c.key("", false).lcols, encodeKey(c.lvals))
 }
 
@@ -43,7 +34,7 @@ func coalesce[T any](ctx context.Context, c *call, kind string, call func() (T, 
 	// ran is written only by this caller's own function, which runs only
 	// if this caller leads; the channel receive orders it before the read.
 	ran := false
-	ch := flights.DoChan(flightKey[T](c, kind), func() (any, error) {
+	ch := c.db.flights.DoChan(flightKey[T](c, kind), func() (any, error) {
 		ran = true
 		row, created, err := call()
 		return result{row, created}, err
@@ -58,7 +49,7 @@ func coalesce[T any](ctx context.Context, c *call, kind string, call func() (T, 
 		case r.Err != nil:
 			return call()
 		}
-		coalesced.Add(1)
+		c.db.coalesced.Add(1)
 		return copyRow(r.Val.(result).row), false, nil
 	case <-ctx.Done():
 		return zero, false, c.db.wrapErr(c.verb, ctx.Err())

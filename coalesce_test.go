@@ -30,7 +30,7 @@ func TestGetOrCreate_Coalesce(t *testing.T) {
 			})
 		}, nil)
 		defer restore()
-		before := racefree.CoalescedCalls()
+		before := racefree.CoalescedCalls(db)
 		var created atomic.Int32
 		var wg sync.WaitGroup
 		call := func() {
@@ -57,7 +57,7 @@ func TestGetOrCreate_Coalesce(t *testing.T) {
 		if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); n != 1 {
 			t.Errorf("rows = %d, want 1", n)
 		}
-		if got := racefree.CoalescedCalls() - before; got == 0 {
+		if got := racefree.CoalescedCalls(db) - before; got == 0 {
 			t.Errorf("no call was coalesced")
 		} else {
 			t.Logf("%s: %d of %d calls shared the first one's trip", e.Name, got, gocGoroutines)

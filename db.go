@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/session"
 )
@@ -40,6 +42,11 @@ type DB struct {
 	sqlCache, batchSQL sync.Map
 	// plans holds what planCall worked out per shape of call. See plan.go.
 	plans planCache
+	// flights holds the coalesced calls in flight (Options.Coalesce),
+	// keyed by flightKey; coalesced counts the calls another call's trip
+	// answered, for tests. See coalesce.go.
+	flights   singleflight.Group
+	coalesced atomic.Int64
 	// lostRaces counts get-or-create calls that lost the race to create a
 	// row and returned the winner's, for tests.
 	lostRaces atomic.Int64

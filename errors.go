@@ -3,6 +3,7 @@ package racefree
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/racefree/racefree/dialect"
@@ -47,6 +48,11 @@ func IsRetryable(err error) bool {
 	var ce *dialect.Error
 	return errors.As(err, &ce) && ce.Class.Retryable()
 }
+
+// ErrUnsupported is returned when an option or operation asks for
+// something the engine does not have (a read-only transaction on TiDB, say):
+// racefree refuses it rather than run without it.
+var ErrUnsupported = errors.New("racefree: not supported by this engine")
 
 // Reasons a retry loop stopped, found in [RetryError.Reason].
 var (
@@ -124,3 +130,31 @@ var (
 	// *Tx that is not SERIALIZABLE).
 	ErrStrategyUnavailable = errors.New("racefree: strategy unavailable here")
 )
+
+// inputError is an error matching ErrInvalidInput, whose message names the
+// call and the problem: "racefree: get or create users: invalid input: …".
+func inputError(verb, format string, args ...any) error {
+	return &invalidInputError{verb: verb, msg: fmt.Sprintf(format, args...)}
+}
+
+// invalidInput wraps err, which says what is wrong with the input (an
+// identifier the engine cannot take, say), as an error matching both
+// ErrInvalidInput and err.
+func invalidInput(verb string, err error) error {
+	return &invalidInputError{verb: verb, msg: strings.TrimPrefix(err.Error(), "racefree: "), err: err}
+}
+
+type invalidInputError struct {
+	verb, msg string
+	err       error // the cause, or nil
+}
+
+func (e *invalidInputError) Error() string {
+	return "racefree: " + e.verb + ": invalid input: " + e.msg
+}
+
+// Is matches ErrInvalidInput.
+func (e *invalidInputError) Is(target error) bool { return target == ErrInvalidInput }
+
+// Unwrap returns the cause, if any.
+func (e *invalidInputError) Unwrap() error { return e.err }

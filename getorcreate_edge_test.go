@@ -297,6 +297,12 @@ func TestGetOrCreate_RepeatableReadRace(t *testing.T) {
 		if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); n != 1 || created.Load() != 1 {
 			t.Fatalf("rows = %d, created = %d, want 1 and 1", n, created.Load())
 		}
-		t.Logf("%s: %d REPEATABLE READ transactions, %d restarts", e.Name, gocGoroutines, restarts.Load())
+		// The race happened: losers either restarted (a snapshot that
+		// cannot see the winner) or found the winner by a locking re-read.
+		lost := racefree.LostRaces(db)
+		if restarts.Load() == 0 && lost == 0 {
+			t.Fatal("no transaction restarted and no call lost a race: the test did not race")
+		}
+		t.Logf("%s: %d REPEATABLE READ transactions, %d restarts, %d lost races", e.Name, gocGoroutines, restarts.Load(), lost)
 	})
 }

@@ -18,6 +18,9 @@ type tableInfo struct {
 	// cols are the column names quoted by the dialect; a name the dialect
 	// cannot quote is absent, and refused when a call uses it.
 	cols map[string]string
+	// fams are the columns' type families (see typeFamily), for checking
+	// values without parsing the declared type on every call.
+	fams map[string]int
 }
 
 // ident returns the quoted name of column col, which the caller has
@@ -33,7 +36,7 @@ func (db *DB) table(ctx context.Context, q dialect.Querier, verb, table string) 
 	}
 	quoted, err := db.d.Quote(table)
 	if err != nil {
-		return nil, fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, err)
+		return nil, invalidInput(verb, err)
 	}
 	sr, ok := db.d.(dialect.SchemaReader)
 	if !ok {
@@ -41,16 +44,17 @@ func (db *DB) table(ctx context.Context, q dialect.Querier, verb, table string) 
 	}
 	t, err := sr.ReadTable(ctx, q, table)
 	if errors.Is(err, dialect.ErrNoTable) {
-		return nil, fmt.Errorf("racefree: %s: %w: table %q does not exist", verb, ErrInvalidInput, table)
+		return nil, inputError(verb, "table %q does not exist", table)
 	}
 	if err != nil {
 		return nil, db.wrapErr(verb+": read catalog", err)
 	}
-	ti := &tableInfo{Table: t, quoted: quoted, cols: make(map[string]string, len(t.Columns))}
+	ti := &tableInfo{Table: t, quoted: quoted, cols: make(map[string]string, len(t.Columns)), fams: make(map[string]int, len(t.Columns))}
 	for _, c := range t.Columns {
 		if qc, err := db.d.QuoteIdent(c.Name); err == nil {
 			ti.cols[c.Name] = qc
 		}
+		ti.fams[c.Name] = typeFamily(c.Type)
 	}
 	v, _ := db.schemas.LoadOrStore(table, ti)
 	return v.(*tableInfo), nil

@@ -56,6 +56,9 @@ func RunInTx(ctx context.Context, ex Executor, opts TxOptions, fn TxFunc) error 
 	if fn == nil {
 		return errors.New("racefree: run transaction: nil function")
 	}
+	if err := h.db.checkTxOptions(opts); err != nil {
+		return err
+	}
 	if h.tx != nil {
 		return h.tx.runNested(ctx, opts, fn)
 	}
@@ -232,6 +235,19 @@ func (tx *Tx) savepoint(ctx context.Context, fn func(ctx context.Context) error)
 	}
 	if _, err := tx.tx.Exec(ctx, "RELEASE SAVEPOINT "+name); err != nil {
 		return tx.db.wrapErr("release savepoint", err)
+	}
+	return nil
+}
+
+// checkTxOptions refuses options the engine cannot honour, rather than
+// running the transaction without them.
+func (db *DB) checkTxOptions(opts TxOptions) error {
+	f := db.d.Features()
+	switch {
+	case opts.ReadOnly && !f.Has(dialect.ReadOnlyTx):
+		return fmt.Errorf("racefree: run transaction: %w: %s cannot begin read-only transactions", ErrUnsupported, db.d.Server())
+	case opts.Isolation == sql.LevelSerializable && !f.Has(dialect.SerializableIsolation):
+		return fmt.Errorf("racefree: run transaction: %w: %s has no SERIALIZABLE isolation", ErrUnsupported, db.d.Server())
 	}
 	return nil
 }

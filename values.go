@@ -133,7 +133,7 @@ func newCodec(verb string, t *dialect.Table, rt reflect.Type) (*codec, error) {
 		c := &codec{isMap: true}
 		for _, col := range t.Columns {
 			c.cols = append(c.cols, col.Name)
-			c.binary = append(c.binary, familyOf(col.Type) == famBlob)
+			c.binary = append(c.binary, typeFamily(col.Type) == famBlob)
 		}
 		return c, nil
 	}
@@ -274,23 +274,11 @@ func normalizeValue(col dialect.Column, fam int, v any) (any, error) {
 	return checkFamily(col, fam, v, dv)
 }
 
-// families caches typeFamily per declared type.
-var families sync.Map // string → int
-
-func familyOf(t string) int {
-	if f, ok := families.Load(t); ok {
-		return f.(int)
-	}
-	f := typeFamily(t)
-	families.Store(t, f)
-	return f
-}
-
 // checkFamily refuses a driver value that col's type cannot take.
 func checkFamily(col dialect.Column, fam int, v any, dv driver.Value) (any, error) {
 	ok := true
 	if fam == famUnknown {
-		fam = familyOf(col.Type)
+		fam = typeFamily(col.Type)
 	}
 	switch x := dv.(type) {
 	case int64:
