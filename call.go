@@ -83,7 +83,8 @@ func planCall[T any](ctx context.Context, ex Executor, verb, table string, looku
 	}
 	c, err := planCallSlow[T](ctx, h, verb, table, lookup, defaults, opts)
 	if err == nil && !c.null && verb != verbUnlink {
-		h.db.plans.store(key, newPlan(c))
+		c.p = newPlan(c)
+		h.db.plans.store(key, c.p)
 	}
 	return c, err
 }

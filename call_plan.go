@@ -20,6 +20,7 @@ import (
 
 // plan is prepare's result for one shape of call, minus the values.
 type plan struct {
+	id      uint64 // unique among the DB's plans (coalescing keys)
 	verb    string // the call's verb, with the table: "get or create users"
 	t       *tableInfo
 	c       *codec
@@ -138,7 +139,7 @@ func (pc *planCache) forget() {
 // shape. Calls with a NULL lookup value are not planned: NULL changes the
 // SQL (IS NULL) and may change the strategy.
 func newPlan(c *call) *plan {
-	p := &plan{verb: c.verb, t: c.t, c: c.codec, lcols: c.lcols, icols: c.icols, nset: c.nset,
+	p := &plan{id: c.db.planIDs.Add(1), verb: c.verb, t: c.t, c: c.codec, lcols: c.lcols, icols: c.icols, nset: c.nset,
 		missing: c.missing, ix: c.ix, strat: c.strat, stat: c.statKey()}
 	p.cols = make([]dialect.Column, len(c.icols))
 	p.fams = make([]int, len(c.icols))

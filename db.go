@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/session"
 )
@@ -40,12 +38,14 @@ type DB struct {
 	// plan (NULL lookups, locking re-reads), per shape: sqlKey → string.
 	// batchSQL holds GetOrCreateMany's: batchSQLKey → string.
 	sqlCache, batchSQL sync.Map
+	// planIDs numbers the plans (plan.id).
+	planIDs atomic.Uint64
 	// plans holds what planCall worked out per shape of call. See plan.go.
 	plans planCache
-	// flights holds the coalesced calls in flight (Options.Coalesce),
+	// flights holds the coalesced calls in flight (see coalesce.go),
 	// keyed by flightKey; coalesced counts the calls another call's trip
 	// answered, for tests. See coalesce.go.
-	flights   singleflight.Group
+	flights   coalescer
 	coalesced atomic.Int64
 	// lostRaces counts get-or-create calls that lost the race to create a
 	// row and returned the winner's, for tests.

@@ -49,8 +49,5 @@ func GetOrCreate[T any](ctx context.Context, ex Executor, table string, lookup, 
 	if opts.Adaptive {
 		insertFirst = c.db.hitStat(c.statKey()).ratio() < insertFirstBelow
 	}
-	if !opts.Coalesce {
-		return execute[T](ctx, c, insertFirst)
-	}
-	return coalesce(ctx, c, "get-or-create", func() (T, bool, error) { return execute[T](ctx, c, insertFirst) })
+	return coalesce[T](ctx, c, insertFirst)
 }

@@ -29,7 +29,7 @@ import (
 //	Storm: 8 parallel callers on a hot key that changes every 64 calls vs
 //	       the hand-written fastest correct sequence (SELECT; INSERT … ON
 //	       CONFLICT DO NOTHING RETURNING; SELECT)
-//	       (Storm-coalesce: the same with Options.Coalesce)
+//	       (Storm-nocoalesce: the same with Options.NoCoalesce)
 //	Batch: GetOrCreateMany of 1000 new keys vs 1000 GetOrCreate calls
 //	       (x-raw is then the batch's speed-up)
 //
@@ -153,7 +153,7 @@ func benchGetOrCreate(b *testing.B, db *racefree.DB) {
 	for _, sc := range []struct {
 		name string
 		opts racefree.Options
-	}{{"Storm", racefree.Options{}}, {"Storm-coalesce", racefree.Options{Coalesce: true}}} {
+	}{{"Storm", racefree.Options{}}, {"Storm-nocoalesce", racefree.Options{NoCoalesce: true}}} {
 		b.Run(sc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			var rawSeq, oursSeq atomic.Int64

@@ -85,7 +85,7 @@ func gocCall(ctx context.Context, db *racefree.DB, table string, strategy racefr
 		}](ctx, db, table, lookup, defaults, opts)
 	default:
 		opts.Adaptive = true
-		opts.Coalesce = g%4 == 1
+		opts.NoCoalesce = g%4 != 1
 		row, created, err = racefree.GetOrCreate[struct {
 			ID int64  `db:"id"`
 			K  string `db:"k"`

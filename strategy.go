@@ -68,15 +68,19 @@ type Options struct {
 	// insert first (a miss is one INSERT). It applies to the constraint
 	// strategy, the only one where the order matters.
 	Adaptive bool
-	// Coalesce lets identical concurrent GetOrCreate and CreateOrGet calls
-	// on one *DB (same table, result type and lookup) share one trip to
-	// the database: the first runs, the others wait for its row and get
-	// created == false (their defaults are not used, as if they had lost
-	// the race). It saves round trips in a storm on a hot key, and costs a
-	// little on every call, so it is off by default. Correctness never
+	// NoCoalesce turns coalescing off for this call. Coalescing is on by
+	// default: identical concurrent GetOrCreate calls (and CreateOrGet
+	// calls) on one *DB — same table, result type, columns and lookup
+	// values — share one trip to the database: the first runs, the others
+	// wait for its row and return a copy of it with created == false
+	// (their defaults are not used, as if they had lost the race). It
+	// saves round trips in a storm on a hot key and costs a call alone
+	// nothing measurable. It never applies on a *Tx or *Conn (the
+	// caller's own session), nor on an embedded engine (SQLite), where the
+	// call costs less than a hand-off between goroutines. Correctness never
 	// depends on it: the database still decides who creates the row, and
 	// when the shared call fails each waiter runs its own.
-	Coalesce bool
+	NoCoalesce bool
 	// CreateOnly holds values UpdateOrCreate and UpdateOrCreateFunc write
 	// only when they create the row (Django's create_defaults): a creation
 	// time, the user who created it. The row is created from the lookup,

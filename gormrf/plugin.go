@@ -151,7 +151,7 @@ const optionsKey = "gormrf:options"
 // with it: a strategy demanded, coalescing, the transaction options of the
 // lock strategy. Without it the zero Options apply.
 //
-//	created, err := gormrf.FirstOrCreate(ctx, gormrf.WithOptions(db, racefree.Options{Coalesce: true}), &tag, Tag{Name: "go"}, nil)
+//	created, err := gormrf.FirstOrCreate(ctx, gormrf.WithOptions(db, racefree.Options{NoCoalesce: true}), &tag, Tag{Name: "go"}, nil)
 func WithOptions(db *gorm.DB, opts racefree.Options) *gorm.DB {
 	return db.Set(optionsKey, opts)
 }
