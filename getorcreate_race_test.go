@@ -227,7 +227,7 @@ func TestGetOrCreateRaceChild(t *testing.T) {
 	if !ok {
 		t.Skip("runs only as a child of proctest.Run")
 	}
-	runStrategiesChild(t, args, func(ctx context.Context, db *racefree.DB, table string, strategy racefree.Strategy) (int64, []error) {
+	runStrategiesChild(t, args, func(ctx context.Context, db *racefree.DB, table string, strategy racefree.Strategy, _ *inFlight) (int64, []error) {
 		return runGocWorkers(ctx, db, table, strategy, gocGoroutines, args.Index*gocGoroutines)
 	})
 }
@@ -236,7 +236,7 @@ func TestGetOrCreateRaceChild(t *testing.T) {
 // strategy of gocRaceCases at once, each on its own pool and table
 // ("table<i>" in args), and reports "created<i>"; errors surfaced to a
 // caller fail the child.
-func runStrategiesChild(t *testing.T, args proctest.Args, work func(ctx context.Context, db *racefree.DB, table string, strategy racefree.Strategy) (int64, []error)) {
+func runStrategiesChild(t *testing.T, args proctest.Args, work func(ctx context.Context, db *racefree.DB, table string, strategy racefree.Strategy, fl *inFlight) (int64, []error)) {
 	t.Helper()
 	defer testdb.Watchdog(t, 130*time.Second)()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -252,10 +252,12 @@ func runStrategiesChild(t *testing.T, args proctest.Args, work func(ctx context.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			created, errs := work(ctx, db, table, tc.strategy)
+			var fl inFlight
+			created, errs := work(ctx, db, table, tc.strategy, &fl)
 			errorsSurfaced(t, tc.name+": ", errs)
 			proctest.Report("created"+strconv.Itoa(i), created)
 			proctest.Report("lost"+strconv.Itoa(i), racefree.LostRaces(db))
+			proctest.Report("most"+strconv.Itoa(i), fl.most.Load())
 		}()
 	}
 	wg.Wait()
@@ -331,4 +333,38 @@ func sumReported(tb testing.TB, results []proctest.Result, key string) int64 {
 		total += n
 	}
 	return total
+}
+
+// inFlight counts the calls in flight and remembers the most at once:
+// more than one proves that calls overlapped, so that a race could happen.
+type inFlight struct{ now, most atomic.Int64 }
+
+func (f *inFlight) enter() {
+	n := f.now.Add(1)
+	for m := f.most.Load(); n > m && !f.most.CompareAndSwap(m, n); m = f.most.Load() {
+	}
+}
+
+func (f *inFlight) leave() { f.now.Add(-1) }
+
+// checkOverlapped fails tb unless calls overlapped at some point.
+func checkOverlapped(tb testing.TB, most int64) {
+	tb.Helper()
+	if most < 2 {
+		tb.Errorf("at most %d call in flight at once: the test did not race", most)
+	}
+}
+
+// maxReported is the largest value the children reported under key.
+func maxReported(tb testing.TB, results []proctest.Result, key string) int64 {
+	tb.Helper()
+	var most int64
+	for _, v := range proctest.Values(results, key) {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			tb.Fatalf("%s=%q: %v", key, v, err)
+		}
+		most = max(most, n)
+	}
+	return most
 }
