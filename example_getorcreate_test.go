@@ -189,3 +189,52 @@ func ExampleUpdateOrCreate() {
 	// Ann tok-1 hello true
 	// Ann tok-1 hi again false 1
 }
+
+// A lookup and defaults written as structs rather than column names: the
+// db tags name the columns, and omitempty leaves zero fields out (here the
+// id, which the database assigns).
+func ExampleValuesOf() {
+	ctx := context.Background()
+	db, cleanup, err := openExampleDB(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cleanup()
+	if _, err := db.SQL().ExecContext(ctx, `CREATE TABLE members (
+		id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL)`); err != nil {
+		fmt.Println(err)
+		return
+	}
+	type Member struct {
+		ID    int64  `db:"id,omitempty"`
+		Email string `db:"email"`
+		Name  string `db:"name"`
+	}
+	type ByEmail struct {
+		Email string `db:"email"`
+	}
+	lookup, err := racefree.ValuesOf(ByEmail{Email: "ann@example.com"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defaults, err := racefree.ValuesOf(struct {
+		Name string `db:"name"`
+	}{Name: "Ann"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	m, created, err := racefree.GetOrCreate[Member](ctx, db, "members", lookup, defaults, racefree.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(m.ID, m.Email, m.Name, created)
+	whole, _ := racefree.ValuesOf(Member{Email: "bo@example.com", Name: "Bo"})
+	fmt.Println(len(whole), whole["email"], whole["id"] == nil)
+	// Output:
+	// 1 ann@example.com Ann true
+	// 2 bo@example.com true
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,9 +40,10 @@ var mapType = reflect.TypeFor[map[string]any]()
 var structFields sync.Map // reflect.Type → *structInfo
 
 type structInfo struct {
-	cols  []string
-	index [][]int
-	err   error
+	cols      []string
+	index     [][]int
+	omitEmpty []bool // the tag says ",omitempty": ValuesOf leaves the field out when it is zero
+	err       error
 }
 
 // fieldsOf returns the db-tagged fields of the struct type rt, embedded
@@ -59,7 +61,7 @@ func fieldsOf(rt reflect.Type) *structInfo {
 			f := t.Field(i)
 			idx := append(append([]int(nil), prefix...), i)
 			tag, hasTag := f.Tag.Lookup("db")
-			tag, _, _ = strings.Cut(tag, ",")
+			tag, opts, _ := strings.Cut(tag, ",")
 			if f.Anonymous && !hasTag && f.Type.Kind() == reflect.Struct {
 				walk(f.Type, idx)
 				continue
@@ -78,6 +80,7 @@ func fieldsOf(rt reflect.Type) *structInfo {
 			seen[tag] = true
 			info.cols = append(info.cols, tag)
 			info.index = append(info.index, idx)
+			info.omitEmpty = append(info.omitEmpty, slices.Contains(strings.Split(opts, ","), "omitempty"))
 		}
 	}
 	walk(rt, nil)
@@ -307,4 +310,46 @@ func checkFamily(col dialect.Column, fam int, v any, dv driver.Value) (any, erro
 		return nil, fmt.Errorf("column %q of type %s cannot take a value of type %T (%v)", col.Name, col.Type, v, v)
 	}
 	return dv, nil
+}
+
+// ValuesOf returns the db-tagged fields of the struct v (or of the struct
+// a non-nil pointer v points to) as Values, for a lookup, defaults or
+// values written as a struct rather than as column names:
+//
+//	type UserKey struct {
+//		Email string `db:"email"`
+//	}
+//	lookup, err := racefree.ValuesOf(UserKey{Email: email})
+//
+// Every tagged exported field is included, zero or not, except a field
+// whose tag says omitempty (`db:"name,omitempty"`) and is zero. Embedded
+// structs without a tag contribute their fields. The values are the
+// fields' own (a driver.Valuer stays one), checked against the table's
+// columns when the Values are used. An error matching ErrInvalidInput
+// says why v cannot be read (not a struct, no db tags, a column tagged
+// twice).
+func ValuesOf(v any) (Values, error) {
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv = rv.Elem()
+	}
+	if rv.Kind() != reflect.Struct {
+		return nil, inputError("values of", "%T is not a struct (or a pointer to one) with db tags", v)
+	}
+	info := fieldsOf(rv.Type())
+	if info.err != nil {
+		return nil, inputError("values of", "%v", info.err)
+	}
+	out := make(Values, len(info.cols))
+	for i, col := range info.cols {
+		f, err := rv.FieldByIndexErr(info.index[i])
+		if err != nil { // through a nil embedded pointer
+			continue
+		}
+		if info.omitEmpty[i] && f.IsZero() {
+			continue
+		}
+		out[col] = f.Interface()
+	}
+	return out, nil
 }

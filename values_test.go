@@ -2,6 +2,7 @@ package racefree_test
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"testing"
 
@@ -42,4 +43,37 @@ func TestValuesResult_SameOnEveryExecutor(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestValuesOf(t *testing.T) {
+	type Embedded struct {
+		Org int64 `db:"org"`
+	}
+	type row struct {
+		Embedded
+		ID      int64   `db:"id,omitempty"`
+		Email   string  `db:"email"`
+		Nick    *string `db:"nick"`
+		skipped string  `db:"skipped"`
+		Ignored string  `db:"-"`
+		NoTag   string
+	}
+	got, err := racefree.ValuesOf(&row{Embedded: Embedded{Org: 7}, Email: "a@x", skipped: "s", Ignored: "i", NoTag: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got["org"] != int64(7) || got["email"] != "a@x" || got["nick"] != (*string)(nil) {
+		t.Fatalf("ValuesOf = %#v", got)
+	}
+	if got, _ := racefree.ValuesOf(row{ID: 3}); got["id"] != int64(3) {
+		t.Fatalf("a non-zero omitempty field is kept: %#v", got)
+	}
+	for _, bad := range []any{nil, 3, "x", &struct{ A int }{}, struct {
+		A int `db:"a"`
+		B int `db:"a"`
+	}{}} {
+		if _, err := racefree.ValuesOf(bad); !errors.Is(err, racefree.ErrInvalidInput) {
+			t.Errorf("ValuesOf(%T) = %v, want ErrInvalidInput", bad, err)
+		}
+	}
 }
