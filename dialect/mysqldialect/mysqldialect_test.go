@@ -1,9 +1,67 @@
 package mysqldialect_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 
+	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/dialect/dialecttest"
+	"github.com/racefree/racefree/dialect/mysqldialect"
+	"github.com/racefree/racefree/internal/testdb"
+	"github.com/racefree/racefree/session"
 )
 
-func TestConformance(t *testing.T) { dialecttest.Run(t, "mysql") }
+// knownDeviations are the checks of the contract suite this dialect does
+// not pass yet, with the reason.
+var knownDeviations = map[string]string{
+	"Capabilities/IsolationReader/ExplicitLevel": "CurrentIsolation reads @@tx_isolation (@@transaction_isolation), the session's level: " +
+		"a level set for one transaction (SET TRANSACTION, which database/sql's BeginTx sends) does not show there, " +
+		"so a SERIALIZABLE transaction is reported REPEATABLE READ (issue 16)",
+}
+
+// config is the contract suite's configuration for the MySQL-protocol
+// server at dsn.
+func config(dsn string) dialecttest.Config {
+	return dialecttest.Config{
+		Open: func(t testing.TB) (session.Pool, dialect.Dialect) {
+			db, err := mysqldialect.Open(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return session.SQLPool{DB: db}, mysqldialect.New()
+		},
+		SlowQuery: "SELECT SLEEP(5)",
+		KillSession: func(ctx context.Context, pool session.Pool, victim session.Querier) error {
+			var id int64
+			if err := victim.QueryRow(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+				return err
+			}
+			_, err := pool.Exec(ctx, "KILL ?", id)
+			return err
+		},
+		Skip: knownDeviations,
+	}
+}
+
+// TestConformance runs the dialect contract suite against the server
+// testdb finds at RACEFREE_MYSQL_DSN: MariaDB, MySQL or TiDB. On TiDB it
+// runs it a second time with transactions in optimistic mode, where
+// conflicting writes fail at COMMIT and the dialect claims ClientRetries.
+func TestConformance(t *testing.T) {
+	e, _ := testdb.Get("mysql")
+	e.Require(t)
+	dsn := e.DSN(t)
+	dialecttest.Run(t, config(dsn))
+	if d := e.Open(t).Dialect().(*mysqldialect.Dialect); d.Flavor() == mysqldialect.TiDB {
+		t.Run("Optimistic", func(t *testing.T) {
+			sep := "?"
+			if strings.Contains(dsn, "?") {
+				sep = "&"
+			}
+			// The driver runs SET tidb_txn_mode = 'optimistic' on each connection.
+			dialecttest.Run(t, config(dsn+sep+"tidb_txn_mode=%27optimistic%27"))
+		})
+	}
+}
