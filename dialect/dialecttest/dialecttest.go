@@ -59,7 +59,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -109,6 +108,60 @@ type Config struct {
 // DefaultTimeout bounds a run of the suite when Config.Timeout is zero.
 const DefaultTimeout = 5 * time.Minute
 
+// check is one check of the suite: its path below Run, the feature the
+// dialect must claim for it to run (0: none), and its test.
+type check struct {
+	path    string
+	feature dialect.Feature
+	run     func(h *h)
+}
+
+// checks are the suite's checks, in the order they run. A path's
+// segments are nested subtests.
+var checks = []check{
+	{"Quote/CatalogRoundTrip", 0, testQuoteRoundTrip},
+	{"Quote/Refused", 0, testQuoteRefused},
+	{"Quote/Placeholder", 0, testPlaceholder},
+
+	{"Detect/Server", 0, testDetectServer},
+	{"Detect/ConcurrentUse", 0, testConcurrentUse},
+
+	{"Features/Returning", dialect.Returning, testReturning},
+	{"Features/UpdateReturning", dialect.UpdateReturning, testUpdateReturning},
+	{"Features/OnConflict", dialect.OnConflict, testOnConflict},
+	{"Features/OnDuplicateKey", dialect.OnDuplicateKey, testOnDuplicateKey},
+	{"Features/Savepoints", dialect.Savepoints, testSavepoints},
+	{"Features/ForUpdate", dialect.ForUpdate, testForUpdate},
+	{"Features/ForShare", dialect.ForShare, testForShare},
+	{"Features/NoWait", dialect.NoWait, testNoWait},
+	{"Features/SkipLocked", dialect.SkipLocked, testSkipLocked},
+	{"Features/NullsNotDistinct", dialect.NullsNotDistinct, testNullsNotDistinct},
+	{"Features/SingleWriter", dialect.SingleWriter, testSingleWriter},
+	{"Features/FailedStatementAbortsTx", 0, testFailedStatement}, // both ways
+	{"Features/SerializableIsolation", dialect.SerializableIsolation, testSerializable},
+	{"Features/ReadOnlyTx", dialect.ReadOnlyTx, testReadOnly},
+	{"Features/PrepareOnPool", dialect.PrepareOnPool, testPrepare},
+	{"Features/ClientRetries", dialect.ClientRetries, testClientRetries},
+
+	{"Classify/NotFromServer", 0, testClassifyNotFromServer},
+	{"Classify/UniqueViolation", 0, testClassifyUnique},
+	{"Classify/Integrity", 0, testClassifyIntegrity},
+	{"Classify/Deadlock", 0, testClassifyDeadlock},
+	{"Classify/Serialization", 0, testClassifySerialization},
+	{"Classify/Canceled", 0, testClassifyCanceled},
+	{"Classify/ConnectionLost", 0, testClassifyConnectionLost},
+
+	{"Capabilities/SchemaReader", 0, testSchemaReader},
+	{"Capabilities/FreshReader", 0, testFreshReader},
+	{"Capabilities/IsolationReader/DefaultLevel", 0, testIsolationDefault},
+	{"Capabilities/IsolationReader/ExplicitLevel", 0, testIsolationExplicit},
+	{"Capabilities/UpsertFlagger", 0, testUpsertFlagger},
+	{"Capabilities/BatchSizer", 0, testBatchSizer},
+	{"Capabilities/IgnoreChecker", 0, testIgnoreChecker},
+
+	{"Locks", 0, testLocks},
+}
+
 // Run runs the contract suite, each check as a subtest of t.
 func Run(t *testing.T, cfg Config) {
 	t.Helper()
@@ -118,73 +171,65 @@ func Run(t *testing.T, cfg Config) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	s := &suite{cfg: cfg, root: t.Name()}
-	stop := watchdog(t.Name(), cfg.Timeout)
-	defer stop()
-
-	s.group(t, "Quote", func(t *testing.T) {
-		s.check(t, "CatalogRoundTrip", testQuoteRoundTrip)
-		s.check(t, "Refused", testQuoteRefused)
-		s.check(t, "Placeholder", testPlaceholder)
-	})
-	s.group(t, "Detect", func(t *testing.T) {
-		s.check(t, "Server", testDetectServer)
-		s.check(t, "ConcurrentUse", testConcurrentUse)
-	})
-	s.group(t, "Features", func(t *testing.T) {
-		s.feature(t, "Returning", dialect.Returning, testReturning)
-		s.feature(t, "UpdateReturning", dialect.UpdateReturning, testUpdateReturning)
-		s.feature(t, "OnConflict", dialect.OnConflict, testOnConflict)
-		s.feature(t, "OnDuplicateKey", dialect.OnDuplicateKey, testOnDuplicateKey)
-		s.feature(t, "Savepoints", dialect.Savepoints, testSavepoints)
-		s.feature(t, "ForUpdate", dialect.ForUpdate, testForUpdate)
-		s.feature(t, "ForShare", dialect.ForShare, testForShare)
-		s.feature(t, "NoWait", dialect.NoWait, testNoWait)
-		s.feature(t, "SkipLocked", dialect.SkipLocked, testSkipLocked)
-		s.feature(t, "NullsNotDistinct", dialect.NullsNotDistinct, testNullsNotDistinct)
-		s.feature(t, "SingleWriter", dialect.SingleWriter, testSingleWriter)
-		s.check(t, "FailedStatementAbortsTx", testFailedStatement) // both ways
-		s.feature(t, "SerializableIsolation", dialect.SerializableIsolation, testSerializable)
-		s.feature(t, "ReadOnlyTx", dialect.ReadOnlyTx, testReadOnly)
-		s.feature(t, "PrepareOnPool", dialect.PrepareOnPool, testPrepare)
-		s.feature(t, "ClientRetries", dialect.ClientRetries, testClientRetries)
-	})
-	s.group(t, "Classify", func(t *testing.T) {
-		s.check(t, "NotFromServer", testClassifyNotFromServer)
-		s.check(t, "UniqueViolation", testClassifyUnique)
-		s.check(t, "Integrity", testClassifyIntegrity)
-		s.check(t, "Deadlock", testClassifyDeadlock)
-		s.check(t, "Serialization", testClassifySerialization)
-		s.check(t, "Canceled", testClassifyCanceled)
-		s.check(t, "ConnectionLost", testClassifyConnectionLost)
-	})
-	s.group(t, "Capabilities", func(t *testing.T) {
-		s.check(t, "SchemaReader", testSchemaReader)
-		s.check(t, "FreshReader", testFreshReader)
-		s.group(t, "IsolationReader", func(t *testing.T) {
-			s.check(t, "DefaultLevel", testIsolationDefault)
-			s.check(t, "ExplicitLevel", testIsolationExplicit)
-		})
-		s.check(t, "UpsertFlagger", testUpsertFlagger)
-		s.check(t, "BatchSizer", testBatchSizer)
-		s.check(t, "IgnoreChecker", testIgnoreChecker)
-	})
-	s.group(t, "Locks", func(t *testing.T) { s.locks(t) })
-
 	for path := range cfg.Skip {
-		if !slices.Contains(s.seen, path) {
-			t.Errorf("dialecttest: Config.Skip names %q, which is no check of the suite (checks: %s)", path, strings.Join(s.seen, ", "))
+		if !knownPath(path) {
+			t.Errorf("dialecttest: Config.Skip names %q, which is no check or group of the suite", path)
 		}
 	}
+	s := &suite{cfg: cfg}
+	stop := watchdog(t.Name(), cfg.Timeout)
+	defer stop()
+	s.run(t, "", checks)
+}
+
+// knownPath reports whether path names a check or a group of checks.
+func knownPath(path string) bool {
+	for _, c := range checks {
+		if c.path == path || strings.HasPrefix(c.path, path+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// run runs cs, whose paths all start with prefix, as nested subtests of t:
+// consecutive checks that share their next segment share a subtest.
+func (s *suite) run(t *testing.T, prefix string, cs []check) {
+	for len(cs) > 0 {
+		seg, _, _ := strings.Cut(strings.TrimPrefix(cs[0].path, prefix), "/")
+		group := prefix + seg
+		n := 1
+		for n < len(cs) && strings.HasPrefix(cs[n].path, group+"/") {
+			n++
+		}
+		part := cs[:n]
+		cs = cs[n:]
+		t.Run(seg, func(t *testing.T) {
+			if reason, ok := s.cfg.Skip[group]; ok {
+				t.Skipf("Config.Skip: %s", reason)
+			}
+			if len(part) == 1 && part[0].path == group {
+				s.one(t, part[0])
+				return
+			}
+			s.run(t, group+"/", part)
+		})
+	}
+}
+
+// one runs a check on a freshly opened and detected pool, when the
+// dialect claims the check's feature.
+func (s *suite) one(t *testing.T, c check) {
+	h := s.open(t)
+	if c.feature != 0 && !h.d.Features().Has(c.feature) {
+		t.Skipf("%s does not claim %s", h.d.Server(), featureNames(dialect.Features(c.feature)))
+	}
+	c.run(h)
 }
 
 // suite runs the checks of one Run.
 type suite struct {
-	cfg  Config
-	root string // the name of Run's test, to make check paths relative
-
-	mu   sync.Mutex // guards seen
-	seen []string   // every check path visited, for Config.Skip
+	cfg Config
 }
 
 // h is what a check works with: its test, one pool on the database, and a
@@ -195,48 +240,6 @@ type h struct {
 	pool session.Pool
 	d    dialect.Dialect
 	ctx  context.Context
-}
-
-// path is the check's name below Run.
-func (s *suite) path(t *testing.T) string {
-	return strings.TrimPrefix(t.Name(), s.root+"/")
-}
-
-// group runs f as a subtest that holds other checks.
-func (s *suite) group(t *testing.T, name string, f func(t *testing.T)) {
-	t.Run(name, func(t *testing.T) {
-		s.visit(t)
-		f(t)
-	})
-}
-
-// visit records t's path and skips t when Config.Skip names it.
-func (s *suite) visit(t *testing.T) {
-	p := s.path(t)
-	s.mu.Lock()
-	s.seen = append(s.seen, p)
-	s.mu.Unlock()
-	if reason, ok := s.cfg.Skip[p]; ok {
-		t.Skipf("Config.Skip: %s", reason)
-	}
-}
-
-// check runs f as a subtest on a freshly opened and detected pool.
-func (s *suite) check(t *testing.T, name string, f func(h *h)) {
-	t.Run(name, func(t *testing.T) {
-		s.visit(t)
-		f(s.open(t))
-	})
-}
-
-// feature runs f when the dialect claims the feature, and skips otherwise.
-func (s *suite) feature(t *testing.T, name string, f dialect.Feature, check func(h *h)) {
-	s.check(t, name, func(h *h) {
-		if !h.d.Features().Has(f) {
-			h.t.Skipf("%s does not claim %s", h.d.Server(), name)
-		}
-		check(h)
-	})
 }
 
 // open opens a pool with Config.Open and detects its dialect.

@@ -311,6 +311,9 @@ func testFailedStatement(h *h) {
 		h.t.Fatal(err)
 	}
 	_, err := tx.Exec(h.ctx, "INSERT INTO "+qt+" (id) VALUES (1)")
+	if err == nil {
+		h.t.Fatal("a duplicate INSERT in a transaction did not fail at the statement (does the engine check unique keys only at COMMIT?)")
+	}
 	if c := h.class(err); c != dialect.ClassUniqueViolation {
 		h.t.Fatalf("duplicate insert: class %v (err %v), want unique violation", c, err)
 	}

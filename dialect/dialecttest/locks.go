@@ -1,8 +1,6 @@
 package dialecttest
 
-import "testing"
-
-// locks runs the checks of the lock interfaces of package dialect: named
+// testLocks runs the checks of the lock interfaces of package dialect: named
 // locks (AdvisoryLocks, NodeLocalNamedLocks), lock waits bounded by a
 // timeout, table locks (TableLocks). Each engine spells these in SQL only
 // its dialect knows (pg_advisory_xact_lock, GET_LOCK, lock_timeout,
@@ -13,6 +11,6 @@ import "testing"
 // the lock, that a bounded wait fails with ClassLockTimeout (ClassBusy on
 // SQLite) and leaves the transaction usable, and that the lock is gone
 // when its transaction or session ends.
-func (s *suite) locks(t *testing.T) {
-	t.Skip("the lock interfaces of package dialect (dialect/locks.go) are not on main yet: their checks join this group with them")
+func testLocks(h *h) {
+	h.t.Skip("the lock interfaces of package dialect (dialect/locks.go) are not on main yet: their checks join this group with them")
 }
