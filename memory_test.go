@@ -123,8 +123,8 @@ const (
 	// forgetSchemaLeak: the statement caches are keyed by the codec of a
 	// catalog entry; ForgetSchema drops the entry and its codecs but not
 	// the statements, which keep the old codec and catalog entry alive.
-	forgetSchemaLeak = "schema.go ForgetSchema clears DB.schemas, DB.codecs and DB.plans but not DB.sqlCache " +
-		"(sqlKey.c, getorcreate.go) nor DB.batchSQL (batchSQLKey.c, getorcreatemany_sql.go), whose keys hold the dropped codec"
+	forgetSchemaLeak = "schema.go ForgetSchema drops DB.schemas, DB.codecs and DB.plans but not DB.batchSQL " +
+		"(batchSQLKey.c, batch_sql.go) nor DB.sqlCache (sqlKey.c, call_sql.go), whose keys hold the dropped codec and its catalog entry"
 )
 
 // memUser is the row type of the memory tests.
