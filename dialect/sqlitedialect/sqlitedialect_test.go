@@ -8,15 +8,19 @@ import (
 	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/dialect/dialecttest"
 	"github.com/racefree/racefree/dialect/sqlitedialect"
+	"github.com/racefree/racefree/internal/testdb"
 	"github.com/racefree/racefree/session"
 )
 
-// TestConformance runs the dialect contract suite on a database file in
-// the test's temporary directory, opened as racefree.Open opens one.
+// TestConformance runs the dialect contract suite on database files in
+// the test's temporary directory, opened as racefree.Open opens them
+// (skipped when RACEFREE_ENGINES leaves sqlite out).
 func TestConformance(t *testing.T) {
+	e, _ := testdb.Get("sqlite")
+	e.Require(t)
 	dialecttest.Run(t, dialecttest.Config{
 		Open: func(t testing.TB) (session.Pool, dialect.Dialect) {
-			db, err := sqlitedialect.Open("sqlite:" + filepath.Join(t.TempDir(), "contract.db"))
+			db, err := sqlitedialect.Open(e.DSN(t))
 			if err != nil {
 				t.Fatal(err)
 			}
