@@ -1,139 +1,121 @@
 package dialecttest
 
 import (
-	"context"
 	"errors"
 	"strings"
-	"testing"
 
 	"github.com/racefree/racefree/dialect"
-	"github.com/racefree/racefree/internal/testdb"
 )
 
 // hazardNames are identifiers that need quoting: mixed case, reserved
-// words, spaces, punctuation, quote characters of every engine, non-ASCII.
+// words, spaces, punctuation, the quote characters of every engine,
+// placeholders, statement text, non-ASCII. Every engine racefree knows
+// allows them all.
 var hazardNames = []string{"Größe", "select", "first name", "a.b", "a,b", `a"b`, "a`b", "a'b", "a?b", "$1", "x; DROP TABLE y; --", "日本"}
 
-// testQuote checks that every name the engine allows is quoted into one
-// identifier that refers to exactly that name: a table and columns with
-// hazardous names are created through Quote and QuoteIdent, written and
-// read back, and the catalog reports the names unchanged. Names no engine
-// can take are refused with ErrInvalidIdent.
-func testQuote(t *testing.T, e testdb.Engine) {
-	db := e.Open(t)
-	d := db.Dialect()
-	ctx := context.Background()
-	table := testdb.UniqueName("Quote Me") + `"` + "`"
-	qt, err := d.Quote(table)
-	if err != nil {
-		t.Fatalf("Quote(%q): %v", table, err)
-	}
-	var cols []string
+// testQuoteRoundTrip creates a table and columns with hazardous names
+// through Quote and QuoteIdent, writes a distinct value into each column
+// by name and reads each back by name, so that every quoted name refers to
+// exactly its own column; then, when the dialect reads the catalog, the
+// catalog must report every name unchanged.
+func testQuoteRoundTrip(h *h) {
+	table := uniqueName("Quote Me") + `"` + "`"
+	qt := h.quote(table)
+	var defs, cols []string
 	for _, name := range hazardNames {
-		qc, err := d.QuoteIdent(name)
+		qc, err := h.d.QuoteIdent(name)
 		if err != nil {
-			t.Fatalf("QuoteIdent(%q): %v", name, err)
+			h.t.Fatalf("QuoteIdent(%q): %v", name, err)
 		}
-		cols = append(cols, qc+" INTEGER")
+		cols = append(cols, qc)
+		defs = append(defs, qc+" INTEGER")
 	}
-	if _, err := db.SQL().ExecContext(ctx, "CREATE TABLE "+qt+" ("+strings.Join(cols, ", ")+")"); err != nil {
-		t.Fatalf("create table %s: %v", qt, err)
+	if _, err := h.pool.Exec(h.ctx, "CREATE TABLE "+qt+" ("+strings.Join(defs, ", ")+")"); err != nil {
+		h.t.Fatalf("create table %s: %v", qt, err)
 	}
-	t.Cleanup(func() { _, _ = db.SQL().ExecContext(context.Background(), "DROP TABLE "+qt) })
-	sr, ok := d.(dialect.SchemaReader)
+	h.t.Cleanup(func() { _, _ = h.pool.Exec(h.ctx, "DROP TABLE "+qt) })
+
+	args := make([]any, len(cols))
+	for i := range args {
+		args[i] = int64(i + 1)
+	}
+	h.exec("INSERT INTO "+qt+" ("+strings.Join(cols, ", ")+") VALUES ("+h.ph(1, len(cols))+")", args...)
+	for i, qc := range cols {
+		if got := h.ints(h.pool, "SELECT "+qc+" FROM "+qt); len(got) != 1 || got[0] != int64(i+1) {
+			h.t.Errorf("column %q (%s) reads %v, want [%d]", hazardNames[i], qc, got, i+1)
+		}
+	}
+
+	sr, ok := h.d.(dialect.SchemaReader)
 	if !ok {
-		t.Fatal("the dialect does not read the catalog")
+		h.t.Logf("%s reads no catalog (no dialect.SchemaReader): names checked through statements only", h.d.Server())
+		return
 	}
-	tbl, err := sr.ReadTable(ctx, db.Session(), table)
+	tbl, err := sr.ReadTable(h.ctx, h.pool, table)
 	if err != nil {
-		t.Fatalf("ReadTable(%q): %v", table, err)
+		h.t.Fatalf("ReadTable(%q): %v", table, err)
 	}
 	var got []string
 	for _, c := range tbl.Columns {
 		got = append(got, c.Name)
 	}
 	if strings.Join(got, "\x00") != strings.Join(hazardNames, "\x00") {
-		t.Fatalf("catalog columns %q, want %q", got, hazardNames)
-	}
-	bad := []string{"", "a\x00b", "\xff"}
-	if d.Name() != "sqlite" { // SQLite has no length limit of its own
-		bad = append(bad, strings.Repeat("x", 70))
-	}
-	for _, bad := range bad {
-		if q, err := d.QuoteIdent(bad); !errors.Is(err, dialect.ErrInvalidIdent) {
-			t.Errorf("QuoteIdent(%q) = %q, %v; want ErrInvalidIdent", bad, q, err)
-		}
-	}
-	if q, err := d.Quote("a."); !errors.Is(err, dialect.ErrInvalidIdent) {
-		t.Errorf(`Quote("a.") = %q, %v; want ErrInvalidIdent`, q, err)
-	}
-	if got, want := d.Placeholder(2), map[string]string{"postgres": "$2"}[d.Name()]; want != "" && got != want {
-		t.Fatalf("Placeholder(2) = %s, want %s", got, want)
+		h.t.Fatalf("catalog columns %q, want %q", got, hazardNames)
 	}
 }
 
-func testDetect(t *testing.T, e testdb.Engine) {
-	d := e.Open(t).Dialect()
-	if d.Server() == "" {
-		t.Fatal("Server() is empty after Detect")
-	}
-	f := d.Features()
-	if !f.Has(dialect.Savepoints) {
-		t.Errorf("%s: want savepoints, features %b", d.Server(), f)
-	}
-	// MySQL and TiDB have no RETURNING at all: claiming it would send
-	// statements the server rejects.
-	noReturning := strings.HasPrefix(d.Server(), "MySQL") || isTiDB(d)
-	if f.Has(dialect.Returning) == noReturning {
-		t.Errorf("%s: RETURNING %v, want %v (features %b)", d.Server(), f.Has(dialect.Returning), !noReturning, f)
-	}
-	switch d.Name() {
-	case "postgres":
-		if !f.Has(dialect.AdvisoryLocks | dialect.OnConflict | dialect.SkipLocked | dialect.UpdateReturning) {
-			t.Errorf("%s: missing PostgreSQL features %b", d.Server(), f)
+// testQuoteRefused checks the names no engine can take, and long names:
+// a dialect either refuses a name with ErrInvalidIdent or keeps it whole
+// (an engine that silently truncated it would make two names one).
+func testQuoteRefused(h *h) {
+	for _, bad := range []string{"", "a\x00b", "\xff"} {
+		if q, err := h.d.QuoteIdent(bad); !errors.Is(err, dialect.ErrInvalidIdent) {
+			h.t.Errorf("QuoteIdent(%q) = %q, %v; want ErrInvalidIdent", bad, q, err)
 		}
-	case "mysql":
-		if !f.Has(dialect.AdvisoryLocks|dialect.OnDuplicateKey) || f.Has(dialect.UpdateReturning) {
-			t.Errorf("%s: wrong MySQL features %b", d.Server(), f)
-		}
-		if isTiDB(d) {
-			testTiDBFeatures(t, e, d)
-		}
-	case "sqlite":
-		if !f.Has(dialect.SingleWriter|dialect.OnConflict) || f.Has(dialect.AdvisoryLocks) {
-			t.Errorf("%s: wrong SQLite features %b", d.Server(), f)
+		if q, err := h.d.Quote(bad); !errors.Is(err, dialect.ErrInvalidIdent) {
+			h.t.Errorf("Quote(%q) = %q, %v; want ErrInvalidIdent", bad, q, err)
 		}
 	}
-	t.Logf("%s features %b", d.Server(), f)
-	if d.Name() == "sqlite" {
-		testSQLitePragmas(t, e)
+	for _, bad := range []string{"a.", ".a"} {
+		if q, err := h.d.Quote(bad); !errors.Is(err, dialect.ErrInvalidIdent) {
+			h.t.Errorf("Quote(%q) = %q, %v; want ErrInvalidIdent", bad, q, err)
+		}
 	}
-}
-
-// testSQLitePragmas checks that every pooled connection really runs with
-// the settings concurrent writers need.
-func testSQLitePragmas(t *testing.T, e testdb.Engine) {
-	db := e.Open(t)
-	ctx := context.Background()
-	for i := range 3 {
-		conn, err := db.SQL().Conn(ctx)
+	for _, n := range []int{70, 200} {
+		long := "c" + strings.Repeat("x", n-1)
+		qc, err := h.d.QuoteIdent(long)
 		if err != nil {
-			t.Fatal(err)
+			if !errors.Is(err, dialect.ErrInvalidIdent) {
+				h.t.Errorf("QuoteIdent(%d bytes): %v, want nil or ErrInvalidIdent", n, err)
+			}
+			continue
 		}
-		defer conn.Close()
-		var mode string
-		var busy, fk int
-		if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-			t.Fatal(err)
+		// Accepted: the column must exist under the whole name.
+		name, qt := h.table("long", "id INTEGER PRIMARY KEY, "+qc+" INTEGER")
+		h.exec("INSERT INTO " + qt + " (id, " + qc + ") VALUES (1, 7)")
+		if got := h.ints(h.pool, "SELECT "+qc+" FROM "+qt); len(got) != 1 || got[0] != 7 {
+			h.t.Errorf("column of %d bytes reads %v, want [7]", n, got)
 		}
-		if err := conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil {
-			t.Fatal(err)
+		if sr, ok := h.d.(dialect.SchemaReader); ok {
+			tbl, err := sr.ReadTable(h.ctx, h.pool, name)
+			if err != nil {
+				h.t.Fatalf("ReadTable(%q): %v", name, err)
+			}
+			if _, ok := tbl.Column(long); !ok {
+				h.t.Errorf("QuoteIdent accepted a name of %d bytes, but the catalog does not know it whole: %+v", n, tbl.Columns)
+			}
 		}
-		if err := conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
-			t.Fatal(err)
-		}
-		if mode != "wal" || busy != 5000 || fk != 1 {
-			t.Fatalf("connection %d: journal_mode %s, busy_timeout %d, foreign_keys %d; want wal, 5000, 1", i, mode, busy, fk)
-		}
+	}
+}
+
+// testPlaceholder binds two parameters by the dialect's placeholders.
+func testPlaceholder(h *h) {
+	_, qt := h.table("ph", "id INTEGER PRIMARY KEY, v VARCHAR(20) NOT NULL")
+	h.exec("INSERT INTO "+qt+" (id, v) VALUES ("+h.ph(1, 2)+")", int64(1), "one")
+	h.exec("INSERT INTO "+qt+" (id, v) VALUES ("+h.ph(1, 2)+")", int64(2), "two")
+	var v string
+	q := "SELECT v FROM " + qt + " WHERE id = " + h.d.Placeholder(1) + " AND v <> " + h.d.Placeholder(2)
+	if err := h.pool.QueryRow(h.ctx, q, int64(2), "one").Scan(&v); err != nil || v != "two" {
+		h.t.Fatalf("%s with (2, one): %q, %v; want two", q, v, err)
 	}
 }

@@ -1,7 +1,8 @@
 // Package pgdialect is racefree's PostgreSQL dialect, over pgx v5's
 // database/sql driver. It also recognises CockroachDB, which speaks the
-// PostgreSQL protocol but has no advisory locks and expects clients to retry
-// serialization failures.
+// PostgreSQL protocol but has no session advisory locks and expects clients
+// to retry serialization failures (see cockroach.go: designed from
+// CockroachDB's documentation, tested against a fake server only).
 //
 // Importing the package registers the "postgres" and "postgresql" DSN
 // schemes with racefree.Open.
@@ -27,6 +28,9 @@ type Dialect struct {
 	server      string
 	versionNum  int  // server_version_num, e.g. 150019
 	cockroachDB bool // the server is CockroachDB
+	// crdbMajor and crdbMinor are CockroachDB's own release (24 and 1
+	// for v24.1.2), 0 when version() names none.
+	crdbMajor, crdbMinor int
 }
 
 var _ dialect.Dialect = (*Dialect)(nil)
@@ -59,7 +63,8 @@ func (d *Dialect) VersionNum() int { return d.versionNum }
 func (d *Dialect) CockroachDB() bool { return d.cockroachDB }
 
 // Detect reads the server version: NULLS NOT DISTINCT needs PostgreSQL 15,
-// and CockroachDB lacks advisory locks and table locks.
+// and CockroachDB lacks session advisory locks, table locks and NULLS NOT
+// DISTINCT, and expects clients to retry.
 func (d *Dialect) Detect(ctx context.Context, q dialect.Querier) error {
 	var version, num string
 	if err := q.QueryRow(ctx, "SELECT version(), current_setting('server_version_num')").Scan(&version, &num); err != nil {
@@ -70,6 +75,7 @@ func (d *Dialect) Detect(ctx context.Context, q dialect.Querier) error {
 		return fmt.Errorf("pgdialect: parse server_version_num %q: %w", num, err)
 	}
 	d.versionNum = n
+	d.cockroachDB, d.crdbMajor, d.crdbMinor = false, 0, 0
 	d.features = baseFeatures
 	if n >= 150000 {
 		d.features = d.features.With(dialect.NullsNotDistinct)
@@ -78,7 +84,11 @@ func (d *Dialect) Detect(ctx context.Context, q dialect.Querier) error {
 		d.cockroachDB = true
 		d.features = d.features.Without(dialect.AdvisoryLocks).Without(dialect.TableLocks).
 			Without(dialect.NullsNotDistinct).With(dialect.ClientRetries)
-		d.server = strings.Fields(version)[0] + " " + strings.Fields(version)[1]
+		d.server = "CockroachDB"
+		if release, major, minor, ok := cockroachVersion(version); ok {
+			d.server += " " + release
+			d.crdbMajor, d.crdbMinor = major, minor
+		}
 		return nil
 	}
 	d.server = fmt.Sprintf("PostgreSQL %d.%d", n/10000, n%10000)

@@ -17,6 +17,7 @@ const (
 	codeCheckViolation       = "23514"
 	classIntegrity           = "23" // every integrity_constraint_violation
 	codeSerializationFailure = "40001"
+	codeCompletionUnknown    = "40003" // CockroachDB's ambiguous result
 	codeDeadlockDetected     = "40P01"
 	codeLockNotAvailable     = "55P03"
 	codeQueryCanceled        = "57014"
@@ -78,7 +79,8 @@ func classifyPgError(pgErr *pgconn.PgError, err error) *dialect.Error {
 		e.Class = dialect.ClassLockTimeout
 	case code == codeQueryCanceled:
 		e.Class = dialect.ClassCanceled
-	case strings.HasPrefix(code, "08"), code == codeAdminShutdown, code == codeCrashShutdown, code == codeCannotConnectNow:
+	case strings.HasPrefix(code, "08"), code == codeAdminShutdown, code == codeCrashShutdown, code == codeCannotConnectNow,
+		code == codeCompletionUnknown: // the statement may or may not have taken effect
 		e.Class = dialect.ClassConnection
 	}
 	return e

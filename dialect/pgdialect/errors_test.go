@@ -29,6 +29,7 @@ func TestDialect_Classify(t *testing.T) {
 		{name: "statement timeout", err: &pgconn.PgError{Code: "57014"}, want: dialect.ClassCanceled},
 		{name: "admin shutdown", err: &pgconn.PgError{Code: "57P01"}, want: dialect.ClassConnection},
 		{name: "connection exception", err: &pgconn.PgError{Code: "08006"}, want: dialect.ClassConnection},
+		{name: "completion unknown (CockroachDB's ambiguous result)", err: &pgconn.PgError{Code: "40003"}, want: dialect.ClassConnection},
 		{name: "check violation", err: &pgconn.PgError{Code: "23514", ConstraintName: "n_pos"}, want: dialect.ClassCheckViolation, constraint: "n_pos"},
 		{name: "not null", err: &pgconn.PgError{Code: "23502", ColumnName: "req"}, want: dialect.ClassNotNullViolation},
 		{name: "foreign key", err: &pgconn.PgError{Code: "23503", ConstraintName: "p_fk"}, want: dialect.ClassForeignKeyViolation, constraint: "p_fk"},

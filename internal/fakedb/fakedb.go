@@ -1,6 +1,11 @@
 // Package fakedb is a database/sql driver and a dialect that run no SQL and
 // fail on demand, for unit tests of racefree's retry and commit logic: every
 // Begin, Exec and Commit asks a hook what to return, and is counted.
+//
+// A DB can also play a server it is not (see Server): queries are answered
+// from a script of replies matched by their text, and every statement is
+// logged, so that a test can run a dialect or racefree's verbs against an
+// engine this machine cannot run (CockroachDB) and check what was sent.
 package fakedb
 
 import (
@@ -17,6 +22,9 @@ import (
 type Hooks struct {
 	Begin  func(n int) error // n counts calls from 1
 	Commit func(n int) error
+	// Server answers queries and may fail statements; nil answers every
+	// query with an error and runs every Exec.
+	Server *Server
 }
 
 // Calls counts what the driver was asked to do.
@@ -26,9 +34,10 @@ type Calls struct {
 
 // DB is a fake database: open it with Open, inspect it with Calls.
 type DB struct {
-	mu    sync.Mutex // guards hooks and calls
+	mu    sync.Mutex // guards hooks, calls and log
 	hooks Hooks
 	calls Calls
+	log   []string
 }
 
 // Open returns a *sql.DB backed by a fake whose behaviour hooks decides.
@@ -42,6 +51,20 @@ func (f *DB) Calls() Calls {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls
+}
+
+// Log returns every statement sent so far, in order, with BEGIN (and its
+// isolation level and read-only flag), COMMIT and ROLLBACK.
+func (f *DB) Log() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.log...)
+}
+
+func (f *DB) record(stmt string) {
+	f.mu.Lock()
+	f.log = append(f.log, stmt)
+	f.mu.Unlock()
 }
 
 type connector struct{ f *DB }
@@ -59,8 +82,9 @@ func (c *conn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("fa
 func (c *conn) Close() error                        { return nil }
 func (c *conn) Begin() (driver.Tx, error)           { return c.BeginTx(context.Background(), driver.TxOptions{}) }
 
-func (c *conn) BeginTx(context.Context, driver.TxOptions) (driver.Tx, error) {
+func (c *conn) BeginTx(_ context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	c.f.mu.Lock()
+	c.f.log = append(c.f.log, beginText(opts))
 	c.f.calls.Begin++
 	n, hook := c.f.calls.Begin, c.f.hooks.Begin
 	c.f.mu.Unlock()
@@ -72,17 +96,34 @@ func (c *conn) BeginTx(context.Context, driver.TxOptions) (driver.Tx, error) {
 	return &tx{f: c.f}, nil
 }
 
-func (c *conn) ExecContext(context.Context, string, []driver.NamedValue) (driver.Result, error) {
+func (c *conn) ExecContext(_ context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	c.f.mu.Lock()
 	c.f.calls.Exec++
+	c.f.log = append(c.f.log, query)
+	srv := c.f.hooks.Server
 	c.f.mu.Unlock()
+	if srv != nil {
+		return srv.exec(query, args)
+	}
 	return driver.RowsAffected(1), nil
+}
+
+func (c *conn) QueryContext(_ context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	c.f.record(query)
+	c.f.mu.Lock()
+	srv := c.f.hooks.Server
+	c.f.mu.Unlock()
+	if srv == nil {
+		return nil, errors.New("fakedb: no Server to answer " + query)
+	}
+	return srv.query(query, args)
 }
 
 type tx struct{ f *DB }
 
 func (t *tx) Commit() error {
 	t.f.mu.Lock()
+	t.f.log = append(t.f.log, "COMMIT")
 	t.f.calls.Commit++
 	n, hook := t.f.calls.Commit, t.f.hooks.Commit
 	t.f.mu.Unlock()
@@ -94,6 +135,7 @@ func (t *tx) Commit() error {
 
 func (t *tx) Rollback() error {
 	t.f.mu.Lock()
+	t.f.log = append(t.f.log, "ROLLBACK")
 	t.f.calls.Rollback++
 	t.f.mu.Unlock()
 	return nil

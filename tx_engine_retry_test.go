@@ -1,10 +1,10 @@
-package dialecttest
+package racefree_test
 
 import (
 	"context"
 	"database/sql"
 	"errors"
-	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,18 +15,70 @@ import (
 	"github.com/racefree/racefree/internal/testdb"
 )
 
-// barrier lets n goroutines wait for each other once. A goroutine that
+// The retry half of TestRunInTx_Engines: conflicts forced on the real
+// engine, which RunInTx must retry, or must not.
+
+// testRunInTxLockTimeout holds a write lock in one transaction and lets a
+// second run into it with a short timeout. SQLite has no row locks; its
+// equivalent is SQLITE_BUSY after the busy timeout.
+func testRunInTxLockTimeout(t *testing.T, e testdb.Engine) {
+	dsn := e.DSN(t)
+	db := testdb.Open(t, dsn)
+	tbl := testdb.CreateTable(t, db, "lockto", "id INTEGER PRIMARY KEY, n INTEGER NOT NULL")
+	testdb.Exec(t, db, "INSERT INTO "+tbl+" (id, n) VALUES (1, 0)")
+	ctx := context.Background()
+
+	holder, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(ctx, "UPDATE "+tbl+" SET n = n + 1 WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+
+	want := dialect.ClassLockTimeout
+	other := db
+	var setup string
+	switch db.Dialect().Name() {
+	case "postgres":
+		setup = "SET LOCAL lock_timeout = '100ms'"
+	case "mysql":
+		setup = "SET SESSION innodb_lock_wait_timeout = 1"
+	case "sqlite":
+		want = dialect.ClassBusy
+		other = testdb.Open(t, dsn+"?_pragma=busy_timeout(50)")
+	}
+	start := time.Now()
+	err = racefree.RunInTx(ctx, other, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+		if setup != "" {
+			if _, err := tx.ExecContext(ctx, setup); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = n + 10 WHERE id = 1")
+		return err
+	})
+	if got := other.Classify(err); got == nil || got.Class != want {
+		t.Fatalf("blocked update after %v: got %v (%v), want class %v", time.Since(start), got, err, want)
+	}
+	if want == dialect.ClassLockTimeout && !errors.Is(err, racefree.ErrLockTimeout) {
+		t.Fatalf("errors.Is(err, ErrLockTimeout) = false for %v", err)
+	}
+}
+
+// txBarrier lets n goroutines wait for each other once. A goroutine that
 // waits longer than the timeout fails the test instead of hanging it.
-type barrier struct {
+type txBarrier struct {
 	mu      sync.Mutex
 	waiting int
 	n       int
 	release chan struct{}
 }
 
-func newBarrier(n int) *barrier { return &barrier{n: n, release: make(chan struct{})} }
+func newTxBarrier(n int) *txBarrier { return &txBarrier{n: n, release: make(chan struct{})} }
 
-func (b *barrier) wait(t *testing.T) {
+func (b *txBarrier) wait(t *testing.T) {
 	b.mu.Lock()
 	b.waiting++
 	if b.waiting == b.n {
@@ -40,20 +92,20 @@ func (b *barrier) wait(t *testing.T) {
 	}
 }
 
-// retryLog records the classes of the errors RunInTx retried.
-type retryLog struct {
+// txRetryLog records the classes of the errors RunInTx retried.
+type txRetryLog struct {
 	mu      sync.Mutex // guards classes
 	classes []dialect.Class
 	db      *racefree.DB
 }
 
-func (l *retryLog) onRetry(_ int, err error, _ time.Duration) {
+func (l *txRetryLog) onRetry(_ int, err error, _ time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.classes = append(l.classes, l.db.Classify(err).Class)
 }
 
-func (l *retryLog) count(c dialect.Class) int {
+func (l *txRetryLog) count(c dialect.Class) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
@@ -74,9 +126,9 @@ func testRetryDeadlock(t *testing.T, e testdb.Engine) {
 	if db.Dialect().Name() == "sqlite" {
 		t.Skip("SQLite has a single writer: its transactions queue and cannot deadlock")
 	}
-	tbl := counterTable(t, db, 1, 2)
-	log := &retryLog{db: db}
-	b := newBarrier(2)
+	tbl := txCounterTable(t, db, 1, 2)
+	log := &txRetryLog{db: db}
+	b := newTxBarrier(2)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, order := range [][2]int{{1, 2}, {2, 1}} {
@@ -85,14 +137,14 @@ func testRetryDeadlock(t *testing.T, e testdb.Engine) {
 			defer wg.Done()
 			first := true
 			errs[i] = racefree.RunInTx(context.Background(), db, racefree.TxOptions{OnRetry: log.onRetry}, func(ctx context.Context, tx *racefree.Tx) error {
-				if _, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = n + 1 WHERE id = "+itoa(order[0])); err != nil {
+				if _, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = n + 1 WHERE id = "+txItoa(order[0])); err != nil {
 					return err
 				}
 				if first {
 					first = false
 					b.wait(t)
 				}
-				_, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = n + 1 WHERE id = "+itoa(order[1]))
+				_, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = n + 1 WHERE id = "+txItoa(order[1]))
 				return err
 			})
 		}()
@@ -123,12 +175,12 @@ func testRetrySerialization(t *testing.T, e testdb.Engine) {
 	if db.Dialect().Name() == "sqlite" {
 		t.Skip("SQLite runs one write transaction at a time: no write skew to resolve")
 	}
-	if isTiDB(db.Dialect()) {
+	if txIsTiDB(db.Dialect()) {
 		t.Skip("TiDB has no SERIALIZABLE (it refuses it with 8048); RetryWriteConflict forces its serialization failures")
 	}
-	tbl := counterTable(t, db, 1, 2)
-	log := &retryLog{db: db}
-	b := newBarrier(2)
+	tbl := txCounterTable(t, db, 1, 2)
+	log := &txRetryLog{db: db}
+	b := newTxBarrier(2)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, id := range []int{1, 2} {
@@ -146,7 +198,7 @@ func testRetrySerialization(t *testing.T, e testdb.Engine) {
 					first = false
 					b.wait(t)
 				}
-				_, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = "+itoa(sum+1)+" WHERE id = "+itoa(id))
+				_, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = "+txItoa(sum+1)+" WHERE id = "+txItoa(id))
 				return err
 			})
 		}()
@@ -180,12 +232,12 @@ func testRetryBusy(t *testing.T, e testdb.Engine) {
 	}
 	dsn := e.DSN(t)
 	db := testdb.Open(t, dsn)
-	tbl := counterTable(t, db, 1)
+	tbl := txCounterTable(t, db, 1)
 	ctx := context.Background()
 
 	t.Run("BusyIsRetried", func(t *testing.T) {
 		impatient := testdb.Open(t, dsn+"?_pragma=busy_timeout(20)")
-		log := &retryLog{db: impatient}
+		log := &txRetryLog{db: impatient}
 		holding, release := make(chan struct{}), make(chan struct{})
 		go func() {
 			_ = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
@@ -269,14 +321,14 @@ func testCommitUnknown(t *testing.T, e testdb.Engine) {
 	if db.Dialect().Name() == "sqlite" {
 		t.Skip("SQLite commits locally: its outcome is always known")
 	}
-	tbl := counterTable(t, db)
+	tbl := txCounterTable(t, db)
 	calls := 0
 	err := racefree.RunInTx(context.Background(), db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
 		calls++
-		if err := insert(ctx, tx, tbl, calls); err != nil {
+		if err := txInsert(ctx, tx, tbl, calls); err != nil {
 			return err
 		}
-		killSession(t, db, sessionID(t, db, tx))
+		txKillSession(t, db, txSessionID(t, db, tx))
 		return nil
 	})
 	var unknown *racefree.CommitUnknownError
@@ -289,4 +341,62 @@ func testCommitUnknown(t *testing.T, e testdb.Engine) {
 	t.Logf("commit on a killed session: %v", err)
 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
+// testRetryWriteConflict forces TiDB's optimistic write conflict: two
+// transactions in optimistic mode read a counter, wait for each other,
+// and both write read+1. Neither waits for a lock; the second COMMIT fails
+// with 9007, which must be classified as a serialization failure and
+// retried, so the counter ends at 2.
+func testRetryWriteConflict(t *testing.T, e testdb.Engine) {
+	probe := e.Open(t)
+	if !txIsTiDB(probe.Dialect()) {
+		t.Skip("optimistic write conflicts at COMMIT are TiDB's")
+	}
+	dsn := e.DSN(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	// The driver runs SET tidb_txn_mode = 'optimistic' on each connection.
+	db := testdb.Open(t, dsn+sep+"tidb_txn_mode=%27optimistic%27")
+	if d := db.Dialect(); !d.Features().Has(dialect.ClientRetries) || !strings.Contains(d.Server(), "optimistic") {
+		t.Fatalf("%s: optimistic mode not detected (features %b)", d.Server(), d.Features())
+	}
+	tbl := txCounterTable(t, db, 1)
+	log := &txRetryLog{db: db}
+	b := newTxBarrier(2)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first := true
+			errs[i] = racefree.RunInTx(context.Background(), db, racefree.TxOptions{OnRetry: log.onRetry}, func(ctx context.Context, tx *racefree.Tx) error {
+				var n int
+				if err := tx.QueryRowContext(ctx, "SELECT n FROM "+tbl+" WHERE id = 1").Scan(&n); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = "+txItoa(n+1)+" WHERE id = 1"); err != nil {
+					return err
+				}
+				if first {
+					first = false
+					b.wait(t) // both have written; neither has committed
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("a write conflict reached the caller: %v", err)
+		}
+	}
+	if got := log.count(dialect.ClassSerialization); got < 1 {
+		t.Fatalf("no write conflict was retried (retried classes %v): the test did not force one", log.classes)
+	}
+	if n := testdb.QueryInt(t, db, "SELECT n FROM "+tbl+" WHERE id = 1"); n != 2 {
+		t.Fatalf("counter = %d, want 2: an optimistic write was lost", n)
+	}
+}
