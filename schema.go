@@ -64,7 +64,11 @@ func (db *DB) table(ctx context.Context, q dialect.Querier, verb, table string) 
 // unique indexes, or about every table when table is "". Call it after
 // altering a table that racefree operations use while the DB stays open.
 func (db *DB) ForgetSchema(table string) {
-	db.plans.forget() // plans point at the cached catalog entries
+	// Plans and statement texts point at the cached catalog entries
+	// (through their codecs); they are cheap to build again.
+	db.plans.forget()
+	db.sqlCache.Clear()
+	db.batchSQL.Clear()
 	if table == "" {
 		db.schemas.Clear()
 		db.codecs.Clear()
