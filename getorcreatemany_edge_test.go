@@ -82,7 +82,10 @@ func TestGetOrCreateMany_ValueTooLong(t *testing.T) {
 		if err == nil {
 			t.Fatal("a value longer than VARCHAR(5) was accepted")
 		}
-		if e.Name == "mysql" && !errors.Is(err, racefree.ErrInvalidInput) {
+		// With INSERT IGNORE (MariaDB) the server would only warn and store
+		// the value cut: racefree catches it. Without (TiDB, MySQL 8) the
+		// server refuses the statement (1406) itself.
+		if f := db.Dialect().Features(); f.Has(dialect.OnDuplicateKey|dialect.Returning) && !errors.Is(err, racefree.ErrInvalidInput) {
 			t.Fatalf("err = %v, want ErrInvalidInput", err)
 		}
 		t.Log(err)

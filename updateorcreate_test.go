@@ -43,6 +43,9 @@ func TestUpdateOrCreate_Basic(t *testing.T) {
 			{"Serializable", false, racefree.StrategySerializable},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
+				if !strategyRuns(db, tc.strategy) {
+					t.Skipf("%s has no SERIALIZABLE isolation", db.Dialect().Server())
+				}
 				table := mustCounterTable(t, db, tc.unique)
 				opts := racefree.Options{Strategy: tc.strategy}
 				r, created, err := racefree.UpdateOrCreate[counterRow](ctx, db, table, racefree.Values{"k": "a"}, racefree.Values{"n": 5}, opts)
