@@ -132,7 +132,9 @@ func settle[T any](ctx context.Context, b *batch, q dialect.Querier, tx *Tx, pos
 				}
 				missing = res.unknown(missing)
 			}
-			c.db.lostRaces.Add(int64(lostBefore - len(missing))) // found after losing the race
+			for range lostBefore - len(missing) { // keys found after losing the race
+				c.observeLostRace(ctx, violation)
+			}
 
 			if len(missing) == 0 {
 				return nil

@@ -126,7 +126,7 @@ func createOr[T any](ctx context.Context, c *call, q dialect.Querier, tx *Tx, fi
 			return row, false, err
 		}
 		if found {
-			c.db.lostRaces.Add(1)
+			c.observeLostRace(ctx, violation)
 			return row, false, nil
 		}
 		switch {

@@ -139,7 +139,7 @@ func upsertOneStatement[T any](ctx context.Context, c *call, q dialect.Querier, 
 	if !found {
 		return row, false, fmt.Errorf("racefree: %s: %w", c.verb, ce)
 	}
-	c.db.lostRaces.Add(1)
+	c.observeLostRace(ctx, ce)
 	return row, false, nil
 }
 
@@ -174,7 +174,7 @@ func lockedUpsert[T any](ctx context.Context, c *call, tx *Tx, update func(*T) (
 			return row, false, err
 		}
 		if found && (violation != nil || !onConflict) {
-			c.db.lostRaces.Add(1) // our INSERT lost the race to this row
+			c.observeLostRace(ctx, violation) // our INSERT lost the race to this row
 		}
 		if !found && violation != nil && !c.ownIndex(violation) {
 			// The INSERT below collided with another row, not the lookup's.

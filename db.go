@@ -47,6 +47,8 @@ type DB struct {
 	// answered, for tests. See coalesce.go.
 	flights   coalescer
 	coalesced atomic.Int64
+	// observer receives racefree's events, or is nil (see observe.go).
+	observer Observer
 	// lostRaces counts get-or-create calls that lost the race to create a
 	// row and returned the winner's, for tests.
 	lostRaces atomic.Int64
@@ -67,8 +69,9 @@ type DB struct {
 //	import _ "github.com/racefree/racefree/dialect/pgdialect"
 //
 // so that a program pays only for the drivers it uses. ctx governs the
-// first connection, which Open makes to read the server's version.
-func Open(ctx context.Context, dsn string) (*DB, error) {
+// first connection, which Open makes to read the server's version. opts
+// configure the DB (WithObserver).
+func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	scheme, err := dsnScheme(dsn)
 	if err != nil {
 		return nil, err
@@ -81,7 +84,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("racefree: open %s: %w", scheme, err)
 	}
-	db, err := New(ctx, sqlDB, d)
+	db, err := New(ctx, sqlDB, d, opts...)
 	if err != nil {
 		sqlDB.Close()
 		return nil, err
@@ -115,11 +118,11 @@ func dsnScheme(dsn string) (string, error) {
 // For SQLite, open sqlDB with sqlitedialect.DriverDSN so that write
 // transactions begin IMMEDIATE; otherwise a transaction that reads before
 // it writes can fail with SQLITE_BUSY whatever the busy timeout.
-func New(ctx context.Context, sqlDB *sql.DB, d dialect.Dialect) (*DB, error) {
+func New(ctx context.Context, sqlDB *sql.DB, d dialect.Dialect, opts ...Option) (*DB, error) {
 	if sqlDB == nil {
 		return nil, errors.New("racefree: new: nil *sql.DB")
 	}
-	db, err := NewSession(ctx, session.SQLPool{DB: sqlDB}, d)
+	db, err := NewSession(ctx, session.SQLPool{DB: sqlDB}, d, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +134,7 @@ func New(ctx context.Context, sqlDB *sql.DB, d dialect.Dialect) (*DB, error) {
 // database/sql, through the session contract: it is for adapter packages
 // such as pgxrf, whose own constructors programs call. It reads the
 // server's version; ctx governs that. Close does not close pool.
-func NewSession(ctx context.Context, pool session.Pool, d dialect.Dialect) (*DB, error) {
+func NewSession(ctx context.Context, pool session.Pool, d dialect.Dialect, opts ...Option) (*DB, error) {
 	if pool == nil {
 		return nil, errors.New("racefree: new: nil pool")
 	}
@@ -141,8 +144,18 @@ func NewSession(ctx context.Context, pool session.Pool, d dialect.Dialect) (*DB,
 	if err := d.Detect(ctx, pool); err != nil {
 		return nil, fmt.Errorf("racefree: connect to %s: %w", d.Name(), err)
 	}
-	return &DB{pool: pool, d: d}, nil
+	db := &DB{pool: pool, d: d}
+	for _, o := range opts {
+		o(db)
+	}
+	return db, nil
 }
+
+// Option configures a DB when it is opened (Open, New, NewSession).
+type Option func(*DB)
+
+// WithObserver sends racefree's events on the DB to o (see Observer).
+func WithObserver(o Observer) Option { return func(db *DB) { db.observer = o } }
 
 // SQL returns the underlying *sql.DB, or nil when the DB was made over
 // another client library (see NewSession).

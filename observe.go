@@ -1,0 +1,125 @@
+package racefree
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/racefree/racefree/dialect"
+)
+
+// Observer receives racefree's events: transaction attempts and retries,
+// lost races, lock waits and hold times, lost leases and commits of
+// unknown outcome. Set one with WithObserver when opening the DB;
+// SlogObserver writes them to a log/slog logger, and module
+// github.com/racefree/racefree/otelrf turns them into OpenTelemetry
+// metrics and span events.
+//
+// Observe is called synchronously on the goroutine of the operation, with
+// the operation's context (so an observer can find the active span); it
+// must be quick, must not block, and must be safe for concurrent use. The
+// event is a value: keep a copy, not a pointer. With no observer set, an
+// operation pays one nil check per event and allocates nothing.
+type Observer interface {
+	Observe(ctx context.Context, e Event)
+}
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// The events.
+const (
+	// EventTxRetry: a transaction attempt (RunInTx, or the transaction a
+	// strategy runs in) failed with a retryable error and will run again
+	// after Delay. Attempt is the failed attempt's number, from 1; Class
+	// and Err its error.
+	EventTxRetry EventKind = iota + 1
+	// EventTxGaveUp: retrying stopped: the budget was spent or the context
+	// ended. Attempt, Class and Err are the last attempt's.
+	EventTxGaveUp
+	// EventLostRace: a get-or-create family call lost the race to create a
+	// row and returned the winner's. Table and Verb name the call;
+	// Constraint the index that reported the conflict, when the engine
+	// named one.
+	EventLostRace
+	// EventLockAcquired: a lock was granted after Wait. Lock names it (a
+	// label of at most 64 bytes, not a key for metrics: names are
+	// unbounded) and LockKind says which kind ("named", "session", "rows",
+	// "table", "lease").
+	EventLockAcquired
+	// EventLockNotAcquired: a lock was not granted (Try, or a timeout)
+	// after Wait.
+	EventLockNotAcquired
+	// EventLockReleased: a lock held for Held was released.
+	EventLockReleased
+	// EventLeaseLost: a lease was found lost (another holder took it, or
+	// its session ended).
+	EventLeaseLost
+	// EventCommitUnknown: a COMMIT's outcome is unknown (Err says why).
+	EventCommitUnknown
+)
+
+var eventNames = [...]string{
+	EventTxRetry:         "tx retry",
+	EventTxGaveUp:        "tx gave up",
+	EventLostRace:        "lost race",
+	EventLockAcquired:    "lock acquired",
+	EventLockNotAcquired: "lock not acquired",
+	EventLockReleased:    "lock released",
+	EventLeaseLost:       "lease lost",
+	EventCommitUnknown:   "commit unknown",
+}
+
+// String names the kind in a few words, for example "tx retry".
+func (k EventKind) String() string {
+	if int(k) < len(eventNames) && eventNames[k] != "" {
+		return eventNames[k]
+	}
+	return "unknown event"
+}
+
+// Event is one thing racefree observed. Fields that do not apply to the
+// kind are zero.
+type Event struct {
+	Kind EventKind
+	// Engine is the dialect's Name ("postgres", "mysql", "sqlite"): a
+	// bounded label.
+	Engine string
+	// Table and Verb name a get-or-create family call ("get or create").
+	Table, Verb string
+	// Constraint is the index a lost race's conflict was reported on.
+	Constraint string
+	// Lock is a lock's name (a label, truncated); LockKind its kind.
+	Lock, LockKind string
+	// Attempt is a transaction attempt's number, from 1.
+	Attempt int
+	// Class is the error's class, Err the error.
+	Class dialect.Class
+	Err   error
+	// Delay is the pause before the next attempt; Wait how long a lock
+	// was waited for; Held how long it was held.
+	Delay, Wait, Held time.Duration
+}
+
+// observe sends e to the DB's observer, if it has one.
+func (db *DB) observe(ctx context.Context, e Event) {
+	if db.observer == nil {
+		return
+	}
+	e.Engine = db.d.Name()
+	db.observer.Observe(ctx, e)
+}
+
+// observeLostRace reports that c lost a race, the conflict reported on
+// violation's index when the engine raised one.
+func (c *call) observeLostRace(ctx context.Context, violation *dialect.Error) {
+	c.db.lostRaces.Add(1)
+	if c.db.observer == nil {
+		return
+	}
+	e := Event{Kind: EventLostRace, Table: c.t.Name, Verb: strings.TrimSuffix(c.verb, " "+c.t.Name)}
+	if violation != nil {
+		e.Constraint = violation.Constraint
+	}
+	c.db.observe(ctx, e)
+}
