@@ -98,30 +98,72 @@ func (c *poolConn) Discard() error {
 // connPool is one *pgx.Conn as a session.Pool: every statement, and every
 // connection it hands out, is that connection.
 type connPool struct {
-	querier
-	beginner
+	single
 	c *pgx.Conn
 }
 
 var _ session.Pool = (*connPool)(nil)
 
-func newConnPool(c *pgx.Conn) *connPool { return &connPool{querier{c}, beginner{c}, c} }
+func newConnPool(c *pgx.Conn) *connPool { return &connPool{single{querier{c}, beginner{c}, c}, c} }
 
 func (p *connPool) Acquire(context.Context) (session.Conn, error) {
 	if p.c.IsClosed() {
-		return nil, fmt.Errorf("pgxrf: take connection: %w", dialect.Wrap(dialect.ClassConnection, errConnClosed))
+		return nil, errConnClosed
 	}
-	return &pinnedConn{querier: p.querier, beginner: p.beginner, c: p.c}, nil
+	return &pinnedConn{single: p.single}, nil
 }
 
-var errConnClosed = errors.New("the *pgx.Conn is closed")
+// single runs statements and transactions on one *pgx.Conn. Once the
+// connection is closed (by Discard, or by its owner) every call fails at
+// once with a connection error: pgx would call its error safe to retry,
+// and racefree would retry in vain what can never succeed on this
+// connection.
+type single struct {
+	q querier
+	b beginner
+	c *pgx.Conn
+}
+
+// errConnClosed is a connection error, which racefree does not retry.
+var errConnClosed = dialect.Wrap(dialect.ClassConnection, errors.New("pgxrf: the *pgx.Conn is closed"))
+
+func (s single) Exec(ctx context.Context, query string, args ...any) (session.Result, error) {
+	if s.c.IsClosed() {
+		return nil, errConnClosed
+	}
+	return s.q.Exec(ctx, query, args...)
+}
+
+func (s single) Query(ctx context.Context, query string, args ...any) (session.Rows, error) {
+	if s.c.IsClosed() {
+		return nil, errConnClosed
+	}
+	return s.q.Query(ctx, query, args...)
+}
+
+func (s single) QueryRow(ctx context.Context, query string, args ...any) session.Row {
+	if s.c.IsClosed() {
+		return errRow{errConnClosed}
+	}
+	return s.q.QueryRow(ctx, query, args...)
+}
+
+func (s single) Begin(ctx context.Context, opts session.TxOptions) (session.Tx, error) {
+	if s.c.IsClosed() {
+		return nil, errConnClosed
+	}
+	return s.b.Begin(ctx, opts)
+}
+
+// errRow is a Row whose query never ran.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // pinnedConn is the one connection of a connPool, handed out as a
 // session.Conn.
 type pinnedConn struct {
-	querier
-	beginner
-	c    *pgx.Conn
+	single
 	done atomic.Bool // Release or Discard has run; the other then does nothing
 }
 
