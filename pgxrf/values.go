@@ -1,7 +1,9 @@
 package pgxrf
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -49,6 +51,22 @@ func sqlValue(m *pgtype.Map, fd *pgconn.FieldDescription, src []byte) (any, erro
 		return nil, nil
 	}
 	oid, format := fd.DataTypeOID, fd.Format
+	if format == pgtype.BinaryFormatCode {
+		// The common fixed-size types, decoded without a scan plan: they
+		// are most of a hit's columns.
+		switch {
+		case oid == pgtype.Int8OID && len(src) == 8:
+			return int64(binary.BigEndian.Uint64(src)), nil
+		case oid == pgtype.Int4OID && len(src) == 4:
+			return int64(int32(binary.BigEndian.Uint32(src))), nil
+		case oid == pgtype.Int2OID && len(src) == 2:
+			return int64(int16(binary.BigEndian.Uint16(src))), nil
+		case oid == pgtype.BoolOID && len(src) == 1:
+			return src[0] == 1, nil
+		case oid == pgtype.Float8OID && len(src) == 8:
+			return math.Float64frombits(binary.BigEndian.Uint64(src)), nil
+		}
+	}
 	switch oid {
 	case pgtype.BoolOID:
 		var d bool

@@ -101,3 +101,24 @@ func sameValue(a, b any) bool {
 	}
 	return reflect.DeepEqual(a, b)
 }
+
+// The binary fast paths of sqlValue agree with pgx's own decoding at the
+// edges of each type.
+func TestValues_IntegerEdges(t *testing.T) {
+	_, check, db, _ := open(t, 2)
+	ctx := context.Background()
+	table := testdb.CreateTable(t, check, "pgxrf_edges", "id BIGINT PRIMARY KEY, s SMALLINT, i INTEGER, b BIGINT, f DOUBLE PRECISION, r REAL, ok BOOLEAN")
+	testdb.Exec(t, check, "INSERT INTO "+table+" VALUES (1, -32768, -2147483648, -9223372036854775808, -1.5e300, -0.25, false), "+
+		"(2, 32767, 2147483647, 9223372036854775807, 'NaN', 'Infinity', true)")
+	for _, id := range []int64{1, 2} {
+		want, _, err := racefree.GetOrCreate[racefree.Values](ctx, check, table, racefree.Values{"id": id}, nil, racefree.Options{})
+		must(t, err)
+		got, _, err := racefree.GetOrCreate[racefree.Values](ctx, db, table, racefree.Values{"id": id}, nil, racefree.Options{})
+		must(t, err)
+		for col, w := range want {
+			if g := got[col]; fmt.Sprintf("%T %v", g, g) != fmt.Sprintf("%T %v", w, w) {
+				t.Errorf("row %d, %s: pgx gave %T %v, database/sql %T %v", id, col, g, g, w, w)
+			}
+		}
+	}
+}
