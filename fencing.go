@@ -214,10 +214,10 @@ func (l *Lease) tryAcquire(ctx context.Context) (bool, error) {
 	var got bool
 	err := RunInTx(ctx, db, TxOptions{}, func(ctx context.Context, tx *Tx) error {
 		got = false
-		if _, err := tx.ExecContext(ctx, ensure, l.key, lockkey.Label(l.Name, 255)); err != nil {
+		if _, err := tx.Exec(ctx, ensure, l.key, lockkey.Label(l.Name, 255)); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, take, l.holder, l.TTL.Milliseconds(), l.key)
+		res, err := tx.Exec(ctx, take, l.holder, l.TTL.Milliseconds(), l.key)
 		if err != nil {
 			return err
 		}
@@ -225,7 +225,7 @@ func (l *Lease) tryAcquire(ctx context.Context) (bool, error) {
 			return err
 		}
 		got = true
-		return tx.QueryRowContext(ctx, "SELECT token FROM "+leaseTableName+" WHERE id = "+ph(1), l.key).Scan(&l.Token)
+		return tx.QueryRow(ctx, "SELECT token FROM "+leaseTableName+" WHERE id = "+ph(1), l.key).Scan(&l.Token)
 	})
 	if err != nil {
 		return false, classifyTransparent(d, err)
