@@ -233,3 +233,35 @@ func TestNewConn(t *testing.T) {
 		t.Fatalf("GetOrCreate on the closed connection: %v, want a connection error", err)
 	}
 }
+
+// Leases with fencing tokens through pgx: exclusion, renewal, the token
+// checked inside pgxrf.RunInTx, release.
+func TestLease(t *testing.T) {
+	defer testdb.Watchdog(t, time.Minute)()
+	_, _, db, _ := open(t, 4)
+	ctx := context.Background()
+	name := testdb.UniqueName("pgxrf_lease")
+	a, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{TTL: time.Minute})
+	must(t, err)
+	if _, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Try: true}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+		t.Fatalf("Try on a held lease: %v", err)
+	}
+	must(t, a.Renew(ctx))
+	check := func(l *racefree.Lease) error {
+		return pgxrf.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx pgx.Tx) error {
+			return l.Check(ctx, pgxrf.WrapTx(db, tx, nil))
+		})
+	}
+	must(t, check(a))
+	must(t, a.Release(ctx))
+	b, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Try: true})
+	must(t, err)
+	if b.Token <= a.Token {
+		t.Fatalf("token %d after %d: not increasing", b.Token, a.Token)
+	}
+	if err := check(a); !errors.Is(err, racefree.ErrLeaseLost) {
+		t.Fatalf("Check with the old token: %v, want ErrLeaseLost", err)
+	}
+	must(t, check(b))
+	must(t, b.Release(ctx))
+}
