@@ -136,6 +136,8 @@ type runTx struct {
 	rf *racefree.Tx
 }
 
+var _ pgx.Tx = (*runTx)(nil)
+
 var (
 	errCommitInside   = errors.New("pgxrf: commit: RunInTx commits the transaction when its function returns nil; do not commit it inside")
 	errRollbackInside = errors.New("pgxrf: roll back: RunInTx rolls the transaction back when its function returns an error; return one instead")
