@@ -69,11 +69,11 @@ func mustPoolVia(tb testing.TB, dsn, host, port string) *pgxpool.Pool {
 }
 
 // mustDB makes a racefree DB over pool.
-func mustDB(tb testing.TB, pool *pgxpool.Pool) *racefree.DB {
+func mustDB(tb testing.TB, pool *pgxpool.Pool, opts ...racefree.Option) *racefree.DB {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := pgxrf.New(ctx, pool)
+	db, err := pgxrf.New(ctx, pool, opts...)
 	if err != nil {
 		tb.Fatalf("pgxrf.New: %v", err)
 	}

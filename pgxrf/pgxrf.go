@@ -14,12 +14,13 @@ import (
 // New makes a racefree DB over a pgx pool. It reads the server's version
 // (PostgreSQL or CockroachDB); ctx governs that. The DB is safe for
 // concurrent use, like the pool; closing it leaves the pool open: the pool
-// stays yours.
-func New(ctx context.Context, pool *pgxpool.Pool) (*racefree.DB, error) {
+// stays yours. opts configure the DB as racefree.New's do
+// (racefree.WithObserver).
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...racefree.Option) (*racefree.DB, error) {
 	if pool == nil {
 		return nil, errors.New("pgxrf: new: nil *pgxpool.Pool")
 	}
-	return racefree.NewSession(ctx, newPool(pool), pgdialect.New())
+	return racefree.NewSession(ctx, newPool(pool), pgdialect.New(), opts...)
 }
 
 // NewConn makes a racefree DB over one pgx connection, for programs that
@@ -30,12 +31,12 @@ func New(ctx context.Context, pool *pgxpool.Pool) (*racefree.DB, error) {
 // connection holds a session lock (see racefree.LockSession), it closes
 // the connection so that the server releases the lock; the DB is unusable
 // afterwards. ctx governs the version read; closing the DB leaves the
-// connection open.
-func NewConn(ctx context.Context, conn *pgx.Conn) (*racefree.DB, error) {
+// connection open. opts are New's.
+func NewConn(ctx context.Context, conn *pgx.Conn, opts ...racefree.Option) (*racefree.DB, error) {
 	if conn == nil {
 		return nil, errors.New("pgxrf: new: nil *pgx.Conn")
 	}
-	return racefree.NewSession(ctx, newConnPool(conn), pgdialect.New())
+	return racefree.NewSession(ctx, newConnPool(conn), pgdialect.New(), opts...)
 }
 
 // WrapTx returns racefree's handle on a pgx transaction, for racefree's

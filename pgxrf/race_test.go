@@ -101,6 +101,15 @@ type raceCall struct {
 	Inc     bool   `json:"i"` // an increment of n (verb 3) that landed
 }
 
+// lostRaces counts the lost races racefree reports to its observer.
+type lostRaces struct{ n atomic.Int64 }
+
+func (l *lostRaces) Observe(_ context.Context, e racefree.Event) {
+	if e.Kind == racefree.EventLostRace {
+		l.n.Add(1)
+	}
+}
+
 // raceTrace counts, from what went over the wire, the evidence that calls
 // raced: it sees every statement of the pool it is installed on.
 type raceTrace struct {
@@ -343,6 +352,7 @@ func (w *raceWork) many(ctx context.Context, keys []string) {
 type raceOutcome struct {
 	calls                                []raceCall
 	lostInserts, serialization, restarts int64
+	observed                             int64 // lost races racefree's observer saw
 }
 
 // checkRace fails t unless the table holds one row per key, with one
@@ -411,13 +421,16 @@ func checkRace(t *testing.T, check *racefree.DB, table string, tc raceTable, out
 		if out.lostInserts == 0 && out.restarts == 0 {
 			t.Error("no select-first GetOrCreate lost the race to create a row: the test did not race")
 		}
+		if out.observed == 0 {
+			t.Error("racefree's observer saw no lost race")
+		}
 	case racefree.StrategySerializable:
 		if out.serialization == 0 {
 			t.Error("no serialization failure went over the wire: the test did not race")
 		}
 	}
-	t.Logf("%s: %d calls; %d of %d keys raced; %d lost races answered with the winner's row, %d serialization failures or deadlocks, %d transactions restarted",
-		tc.name, len(out.calls), raced, wantKeys, out.lostInserts, out.serialization, out.restarts)
+	t.Logf("%s: %d calls; %d of %d keys raced; on the wire %d select-first GetOrCreate calls lost the race and got the winner's row, %d serialization failures or deadlocks; %d transactions restarted; %d lost races reported to racefree's observer",
+		tc.name, len(out.calls), raced, wantKeys, out.lostInserts, out.serialization, out.restarts, out.observed)
 }
 
 // overlapping reports whether two of cs (from different processes, if
@@ -454,16 +467,16 @@ func TestRace_Goroutines(t *testing.T) {
 	check := e.Open(t)
 	for _, tc := range raceTables {
 		t.Run(tc.name, func(t *testing.T) {
-			trace := &raceTrace{}
+			trace, lost := &raceTrace{}, &lostRaces{}
 			pool := mustPool(t, e.DSN(t), racePool, trace)
-			db := mustDB(t, pool)
+			db := mustDB(t, pool, racefree.WithObserver(lost))
 			table := mustRaceTable(t, check, tc.unique)
 			ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 			defer cancel()
 			w := &raceWork{db: db, pool: pool, table: table, tc: tc}
 			w.run(ctx)
 			errorsSurfaced(t, "", w.errs)
-			checkRace(t, check, table, tc, raceOutcome{w.calls, trace.lostInserts.Load(), trace.serialization.Load(), w.restarts.Load()}, 1)
+			checkRace(t, check, table, tc, raceOutcome{w.calls, trace.lostInserts.Load(), trace.serialization.Load(), w.restarts.Load(), lost.n.Load()}, 1)
 		})
 	}
 }
@@ -493,6 +506,7 @@ func TestRace_Processes(t *testing.T) {
 			out.lostInserts = sumReported(results, "lost"+strconv.Itoa(i))
 			out.serialization = sumReported(results, "serialization"+strconv.Itoa(i))
 			out.restarts = sumReported(results, "restarts"+strconv.Itoa(i))
+			out.observed = sumReported(results, "observed"+strconv.Itoa(i))
 			checkRace(t, check, tables[i], tc, out, raceProcs)
 		})
 	}
@@ -509,9 +523,9 @@ func TestRaceChild(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	for i, tc := range raceTables {
-		trace := &raceTrace{}
+		trace, lost := &raceTrace{}, &lostRaces{}
 		pool := mustPool(t, args.Values["dsn"], racePool/2, trace)
-		w := &raceWork{db: mustDB(t, pool), pool: pool, table: args.Values["table"+strconv.Itoa(i)], tc: tc, proc: args.Index,
+		w := &raceWork{db: mustDB(t, pool, racefree.WithObserver(lost)), pool: pool, table: args.Values["table"+strconv.Itoa(i)], tc: tc, proc: args.Index,
 			barrier: args.Values["barrier"+strconv.Itoa(i)], procs: raceProcs}
 		wg.Go(func() {
 			w.run(ctx)
@@ -521,6 +535,7 @@ func TestRaceChild(t *testing.T) {
 			proctest.Report("lost"+strconv.Itoa(i), trace.lostInserts.Load())
 			proctest.Report("serialization"+strconv.Itoa(i), trace.serialization.Load())
 			proctest.Report("restarts"+strconv.Itoa(i), w.restarts.Load())
+			proctest.Report("observed"+strconv.Itoa(i), lost.n.Load())
 		})
 	}
 	wg.Wait()
