@@ -308,14 +308,17 @@ func (c *call) checkCallerTx(ctx context.Context, tx *Tx) error {
 	case StrategyLock:
 		// The read under the lock must see the previous holder's row. A
 		// snapshot taken before the lock was granted does not (PostgreSQL
-		// REPEATABLE READ: the transaction's first statement takes it),
-		// and then nothing stops the duplicate; SERIALIZABLE is safe, its
-		// conflict detection fails one of the two.
+		// REPEATABLE READ and SERIALIZABLE: the transaction's first
+		// statement takes it), and then nothing stops the duplicate.
+		// SERIALIZABLE's conflict detection does not save it: it only
+		// compares SERIALIZABLE transactions, and the previous holder may
+		// have run at READ COMMITTED (measured: duplicates beside
+		// lock-strategy calls on the pool).
 		fresh := dialect.ReadsCommitted(iso, known, false)
 		if fr, ok := c.d.(dialect.FreshReader); ok {
 			_, fresh = fr.FreshRead(iso, known)
 		}
-		if !fresh && iso != sql.LevelSerializable {
+		if !fresh {
 			return fmt.Errorf("racefree: %s: %w: the lock strategy cannot work in a %v transaction on %s (its snapshot predates the lock); use READ COMMITTED, SERIALIZABLE or a unique index",
 				c.verb, ErrStrategyUnavailable, iso, c.d.Server())
 		}

@@ -46,7 +46,7 @@ func IsRetryable(err error) bool {
 		return false
 	}
 	var ce *dialect.Error
-	return errors.As(err, &ce) && ce.Class.Retryable()
+	return errors.As(err, &ce) && ce != nil && ce.Class.Retryable()
 }
 
 // ErrUnsupported is returned when an option or operation asks for
