@@ -52,9 +52,11 @@ type DB struct {
 	// lostRaces counts get-or-create calls that lost the race to create a
 	// row and returned the winner's, for tests.
 	lostRaces atomic.Int64
-	// locksReady records that the lock strategy made sure LockNamed's
-	// table exists. See getorcreate_lock.go.
-	locksReady atomic.Bool
+	// locks is what LockNamed knows of its lock table, and leases what
+	// AcquireLease knows of its lease table, on this database. See
+	// namedlock_table.go and fencing.go.
+	locks  lockTableState
+	leases leaseTableState
 }
 
 // Open opens the database a DSN names and detects its server:

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/internal/backoff"
 	"github.com/racefree/racefree/internal/lockkey"
 )
@@ -76,21 +78,18 @@ type Lease struct {
 // leaseTableName is the table that holds leases.
 const leaseTableName = "racefree_leases"
 
-// leaseTables records, per *DB, that racefree_leases exists.
-var leaseTables sync.Map // *DB → struct{}
+// leaseTableState is what a DB knows about its lease table. The zero value
+// knows nothing.
+type leaseTableState struct {
+	ready atomic.Bool // CreateLeaseTable made sure the table exists
+}
 
-// nowMillisSQL returns the engine's expression for the database clock in
-// milliseconds since the Unix epoch. The database's clock, not each
-// client's, so that clients with skewed clocks agree on expiry.
-func (db *DB) nowMillisSQL() string {
-	switch db.d.Name() {
-	case "postgres":
-		return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
-	case "mysql":
-		// UTC arithmetic: no time zone or daylight-saving step involved.
-		return "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)"
+// leaser is the dialect's lease rendering, or ErrLockUnsupported.
+func (db *DB) leaser(verb string) (dialect.Leaser, error) {
+	if l, ok := db.d.(dialect.Leaser); ok {
+		return l, nil
 	}
-	return "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+	return nil, fmt.Errorf("racefree: %s: %w: the %s dialect has no leases", verb, ErrLockUnsupported, db.d.Name())
 }
 
 // CreateLeaseTable creates racefree_leases if it does not exist.
@@ -101,37 +100,40 @@ func CreateLeaseTable(ctx context.Context, db *DB) error {
 	if db == nil || db.pool == nil {
 		return errNilExecutor
 	}
-	if _, ok := leaseTables.Load(db); ok {
+	if db.leases.ready.Load() {
 		return nil
+	}
+	l, err := db.leaser("create lease table")
+	if err != nil {
+		return err
 	}
 	// On a Galera cluster even these autocommit statements can be aborted
 	// by a conflicting replicated write or DDL (a deadlock error): retry.
-	return db.retry(ctx, TxOptions{}, func(ctx context.Context) error { return createLeaseTable(ctx, db) })
+	err = db.retry(ctx, TxOptions{}, func(ctx context.Context) error { return createLeaseTable(ctx, db, l) })
+	if err == nil {
+		db.leases.ready.Store(true)
+	}
+	return err
 }
 
-func createLeaseTable(ctx context.Context, db *DB) error {
-	text := "TEXT"
-	suffix := ""
-	if db.d.Name() == "mysql" {
-		text, suffix = "VARCHAR(255)", " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
-		// Looking first avoids CREATE TABLE's metadata lock, which may wait
-		// for every transaction that uses the table.
-		var n int
-		if err := db.pool.QueryRow(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
-			leaseTableName).Scan(&n); err != nil {
-			return db.wrapErr("look up lease table", err)
-		}
-		if n > 0 {
-			leaseTables.Store(db, struct{}{})
+func createLeaseTable(ctx context.Context, db *DB, l dialect.Leaser) error {
+	// Looking in the catalog first avoids CREATE TABLE's metadata lock,
+	// which on MySQL may wait for every transaction that uses the table.
+	if sr, ok := db.d.(dialect.SchemaReader); ok {
+		_, err := sr.ReadTable(ctx, db.pool, leaseTableName)
+		if err == nil {
 			return nil
 		}
+		if !errors.Is(err, dialect.ErrNoTable) {
+			return db.wrapErr("look up lease table", err)
+		}
 	}
-	_, err := db.pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+leaseTableName+" (id BIGINT NOT NULL PRIMARY KEY, name "+text+" NOT NULL,"+
-		" token BIGINT NOT NULL, holder "+text+" NOT NULL, expires_ms BIGINT NOT NULL, writes BIGINT NOT NULL DEFAULT 0)"+suffix)
+	_, err := db.pool.Exec(ctx, l.CreateLeaseTableSQL(leaseTableName))
+	// Two sessions creating the table at once can collide on the
+	// catalog's unique index on PostgreSQL; the table exists either way.
 	if err != nil && !errors.Is(db.d.Classify(err), ErrUniqueViolation) {
 		return db.wrapErr("create lease table", err)
 	}
-	leaseTables.Store(db, struct{}{})
 	return nil
 }
 
@@ -197,22 +199,19 @@ func AcquireLease(ctx context.Context, db *DB, name string, opts LeaseOptions) (
 // expired) and reads the new token, in one transaction.
 func (l *Lease) tryAcquire(ctx context.Context) (bool, error) {
 	db, d := l.db, l.db.d
-	ph := d.Placeholder
-	now := db.nowMillisSQL()
-	var ensure string
-	switch d.Name() {
-	case "mysql":
-		// ON DUPLICATE KEY takes the row's exclusive lock at once; INSERT
-		// IGNORE would take a shared one, and two acquirers upgrading it in
-		// the UPDATE below would deadlock.
-		ensure = "INSERT INTO " + leaseTableName + " (id, name, token, holder, expires_ms) VALUES (?, ?, 0, '', 0) ON DUPLICATE KEY UPDATE id = id"
-	default:
-		ensure = "INSERT INTO " + leaseTableName + " (id, name, token, holder, expires_ms) VALUES (" + ph(1) + ", " + ph(2) + ", 0, '', 0) ON CONFLICT (id) DO NOTHING"
+	lr, err := db.leaser("acquire lease")
+	if err != nil {
+		return false, err
 	}
+	ph := d.Placeholder
+	now := lr.NowMillisSQL()
+	// The row exists from the first acquisition on; the insert leaves it
+	// alone and takes no shared lock (see dialect.Leaser).
+	ensure := lr.InsertLeaseSQL(leaseTableName)
 	take := "UPDATE " + leaseTableName + " SET token = token + 1, holder = " + ph(1) + ", expires_ms = " + now + " + " + ph(2) +
 		" WHERE id = " + ph(3) + " AND expires_ms <= " + now
 	var got bool
-	err := RunInTx(ctx, db, TxOptions{}, func(ctx context.Context, tx *Tx) error {
+	err = RunInTx(ctx, db, TxOptions{}, func(ctx context.Context, tx *Tx) error {
 		got = false
 		if _, err := tx.Exec(ctx, ensure, l.key, lockkey.Label(l.Name, 255)); err != nil {
 			return err
@@ -241,8 +240,12 @@ func (l *Lease) Renew(ctx context.Context) error {
 	if err := l.usable("renew lease"); err != nil {
 		return err
 	}
+	lr, err := l.db.leaser("renew lease")
+	if err != nil {
+		return err
+	}
 	ph := l.db.d.Placeholder
-	res, err := l.db.pool.Exec(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1, expires_ms = "+l.db.nowMillisSQL()+" + "+ph(1)+
+	res, err := l.db.pool.Exec(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1, expires_ms = "+lr.NowMillisSQL()+" + "+ph(1)+
 		" WHERE id = "+ph(2)+" AND token = "+ph(3), l.TTL.Milliseconds(), l.key, l.Token)
 	return l.oneRow("renew lease", res, err)
 }

@@ -10,16 +10,10 @@ func lockForGetOrCreate(ctx context.Context, tx *Tx, name string) error {
 }
 
 // prepareLocks makes sure, once per DB and before any transaction holds a
-// connection, that LockNamed's table exists. LockNamed would create it on
-// first use on a second pooled connection, which a pool whose every
-// connection is in a get-or-create transaction cannot give.
+// connection, that LockNamed's table exists where it needs one. LockNamed
+// would create it on first use on a second pooled connection, which a
+// pool whose every connection is in a get-or-create transaction cannot
+// give.
 func prepareLocks(ctx context.Context, db *DB) error {
-	if db.locksReady.Load() {
-		return nil
-	}
-	if err := CreateLockTable(ctx, db); err != nil {
-		return err
-	}
-	db.locksReady.Store(true)
-	return nil
+	return CreateLockTable(ctx, db)
 }

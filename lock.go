@@ -1,6 +1,7 @@
 package racefree
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -27,9 +28,13 @@ type LockOptions struct {
 	Timeout time.Duration
 	// Try fails at once with ErrLockNotAcquired instead of waiting when
 	// another session holds the lock. It overrides Timeout. (MySQL before
-	// 8.0/MariaDB before 10.3 cannot refuse at once and wait one second.)
+	// 8.0/MariaDB before 10.3 cannot refuse at once and wait one second;
+	// so does TiDB.)
 	Try bool
 }
+
+// wait is opts as a dialect reads them.
+func (o LockOptions) wait() dialect.Wait { return dialect.Wait{Try: o.Try, Timeout: o.Timeout} }
 
 // ErrLockNotAcquired is returned by a lock call with LockOptions.Try when
 // another session holds the lock. Nothing was locked and the transaction
@@ -41,7 +46,7 @@ var ErrLockNotAcquired = errors.New("racefree: lock not acquired: another sessio
 // for in the place it was asked for, for example a named lock in a
 // read-only SQLite transaction, or FOR SHARE on a server without it. It is
 // never silently ignored.
-var ErrLockUnsupported = errors.New("racefree: lock not supported here")
+var ErrLockUnsupported = dialect.ErrLockUnsupported
 
 // lockTimeoutErr is the ErrLockTimeout-class error racefree returns when a
 // wait it bounded itself ran out.
@@ -58,6 +63,11 @@ func lockNotAcquiredErr(verb, name string) error {
 	return fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), ErrLockNotAcquired)
 }
 
+// unsupportedErr says why the engine cannot take the lock called name.
+func unsupportedErr(verb, name, why string, args ...any) error {
+	return fmt.Errorf("racefree: %s %q: %w: %s", verb, lockkey.Label(name, 64), ErrLockUnsupported, fmt.Sprintf(why, args...))
+}
+
 // validateLockName refuses the one name racefree cannot lock meaningfully:
 // the empty one, which is almost always a missing value. Every other name,
 // of any length or content, is hashed to a safe key.
@@ -66,4 +76,89 @@ func validateLockName(verb, name string) error {
 		return fmt.Errorf("racefree: %s: empty lock name", verb)
 	}
 	return nil
+}
+
+// lockKeyOf is the lock called name as a dialect takes it.
+func lockKeyOf(name string) dialect.LockKey {
+	return dialect.LockKey{Name: name, Key: lockkey.Key64(name)}
+}
+
+// lockingTx is tx as a dialect sees it while taking a lock: it runs
+// statements, and runs part of itself in a savepoint when the dialect
+// needs one to keep tx usable after a wait that ran out.
+type lockingTx struct{ *Tx }
+
+var _ dialect.LockTx = lockingTx{}
+
+// Savepoint runs fn in a savepoint of tx.
+func (t lockingTx) Savepoint(ctx context.Context, fn func(context.Context) error) error {
+	return t.Tx.savepoint(ctx, fn)
+}
+
+// waitForLocks runs fn, whose statements may wait for locks, with the
+// waits bounded as w says, by the dialect. An engine that cannot bound a
+// wait runs fn only when w does not ask it to.
+func (tx *Tx) waitForLocks(ctx context.Context, w dialect.Wait, fn func(context.Context) error) error {
+	if lw, ok := tx.db.d.(dialect.LockWaiter); ok {
+		return lw.WaitForLocks(ctx, lockingTx{tx}, w, fn)
+	}
+	if w.Bounded() {
+		return fmt.Errorf("%w: %s cannot bound a lock wait (Try, Timeout)", ErrLockUnsupported, tx.db.d.Server())
+	}
+	return fn(ctx)
+}
+
+// takeLock runs lock, statements that take a lock, waiting as opts say,
+// and turns the outcome into racefree's lock errors, naming the lock:
+// ErrLockNotAcquired when Try found it held, an ErrLockTimeout-class error
+// when the Timeout ran out, the classified error otherwise.
+func (tx *Tx) takeLock(ctx context.Context, verb, name string, opts LockOptions, lock func(context.Context) error) error {
+	err := tx.waitForLocks(ctx, opts.wait(), lock)
+	switch {
+	case err == nil:
+		return nil
+	case opts.Try && tx.db.waitRanOut(err):
+		return lockNotAcquiredErr(verb, name)
+	}
+	return tx.lockResult(verb, name, err)
+}
+
+// lockResult turns the error of a lock call into racefree's lock errors,
+// naming the lock.
+func (tx *Tx) lockResult(verb, name string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrLockTimeout):
+		return lockTimeoutErr(verb, name, err)
+	case tx.db.waitRanOut(err):
+		return lockTimeoutErr(verb, name, tx.db.d.Classify(err))
+	case errors.Is(err, ErrLockNotAcquired), errors.Is(err, ErrLockUnsupported):
+		return err
+	}
+	return fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), tx.db.classified(err))
+}
+
+// classified returns err classified: as it is when a dialect has already
+// given it a class (one the driver's own error would hide), else as the
+// dialect classifies it.
+func (db *DB) classified(err error) error {
+	var ce *dialect.Error
+	if errors.As(err, &ce) && ce.Class != dialect.ClassOther {
+		return err
+	}
+	return db.d.Classify(err)
+}
+
+// waitRanOut reports whether err is a lock wait that ran out: the
+// server's, or one a dialect bounded and classified itself.
+func (db *DB) waitRanOut(err error) bool {
+	return errors.Is(err, ErrLockTimeout) || errors.Is(db.d.Classify(err), ErrLockTimeout)
+}
+
+// undefined reports whether err says that a table (or, with columns, a
+// column) the statement named does not exist, as the dialect tells.
+func (db *DB) undefined(err error, columns bool) bool {
+	uc, ok := db.d.(dialect.UndefinedChecker)
+	return ok && err != nil && (uc.UndefinedTable(err) || columns && uc.UndefinedColumn(err))
 }

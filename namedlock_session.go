@@ -2,11 +2,9 @@ package racefree
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"runtime"
-	"strconv"
 	"sync"
 
 	"github.com/racefree/racefree/dialect"
@@ -32,6 +30,7 @@ var ErrLockLost = errors.New("racefree: lock lost: its session ended")
 // A SessionLock is safe for concurrent use; Unlock is idempotent.
 type SessionLock struct {
 	db   *DB
+	sl   dialect.SessionLocker
 	name string
 
 	mu   sync.Mutex   // guards conn
@@ -49,6 +48,12 @@ type SessionLock struct {
 //     not valid UTF-8) hashed to fit; see internal/lockkey. Names compare
 //     case-insensitively on some servers: "A" and "a" may be one lock.
 //     GET_LOCK and LockNamed's lock table are different locks.
+//   - TiDB: GET_LOCK too, which excludes across the whole cluster. Its
+//     shortest wait is one second, so a Try waits a second before it
+//     fails, and a Timeout is at least a second. Under contention TiDB's
+//     GET_LOCK may give up with "pessimistic lock retry limit reached",
+//     holding nothing: LockSession then asks again within the wait (a Try
+//     fails with ErrLockNotAcquired).
 //   - MariaDB Galera and CockroachDB: ErrLockUnsupported. GET_LOCK on a
 //     Galera node excludes only sessions on that node, and CockroachDB has
 //     no advisory locks: use [AcquireLease].
@@ -70,28 +75,23 @@ func LockSession(ctx context.Context, db *DB, name string, opts LockOptions) (*S
 		return nil, err
 	}
 	d := db.d
+	f := d.Features()
+	sl, ok := d.(dialect.SessionLocker)
 	switch {
-	case d.Features().Has(dialect.NodeLocalNamedLocks):
-		return nil, fmt.Errorf("racefree: %s %q: %w: on %s GET_LOCK excludes only sessions on the same node; use AcquireLease",
-			verb, lockkey.Label(name, 64), ErrLockUnsupported, d.Server())
-	case d.Name() == "sqlite":
-		return nil, fmt.Errorf("racefree: %s %q: %w: SQLite has no session lock (its one lock, the write lock, would stop every writer); use LockNamed in a write transaction, or AcquireLease",
-			verb, lockkey.Label(name, 64), ErrLockUnsupported)
-	case !d.Features().Has(dialect.AdvisoryLocks):
-		return nil, fmt.Errorf("racefree: %s %q: %w: %s has no advisory locks; use AcquireLease",
-			verb, lockkey.Label(name, 64), ErrLockUnsupported, d.Server())
+	case f.Has(dialect.NodeLocalNamedLocks):
+		return nil, unsupportedErr(verb, name, "on %s a named lock excludes only sessions on the same node; use AcquireLease", d.Server())
+	case f.Has(dialect.SingleWriter):
+		return nil, unsupportedErr(verb, name, "%s has no session lock (its one lock, the write lock, would stop every writer); "+
+			"use LockNamed in a write transaction, or AcquireLease", d.Server())
+	case !ok || !f.Has(dialect.AdvisoryLocks):
+		return nil, unsupportedErr(verb, name, "%s has no advisory locks; use AcquireLease", d.Server())
 	}
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return nil, db.wrapErr(verb+": take connection", err)
 	}
-	l := &SessionLock{db: db, name: name, conn: conn}
-	var got bool
-	if d.Name() == "postgres" {
-		got, err = l.lockPG(ctx, opts)
-	} else {
-		got, err = l.lockMySQL(ctx, opts)
-	}
+	l := &SessionLock{db: db, sl: sl, name: name, conn: conn}
+	got, err := sl.LockSession(ctx, conn, lockKeyOf(name), opts.wait())
 	if err != nil {
 		// The statement may have taken the lock before it failed (a
 		// session lock survives the statement's error): in doubt.
@@ -119,61 +119,6 @@ func LockSession(ctx context.Context, db *DB, name string, opts LockOptions) (*S
 	return l, nil
 }
 
-// lockPG takes the advisory lock. A lock timeout is reported as an error
-// of class ErrLockTimeout by the server.
-func (l *SessionLock) lockPG(ctx context.Context, opts LockOptions) (bool, error) {
-	key := lockkey.Key64(l.name)
-	if opts.Try {
-		var ok bool
-		err := l.conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok)
-		return ok, err
-	}
-	if opts.Timeout > 0 {
-		ms := max(opts.Timeout.Milliseconds(), 1)
-		var old, set string
-		if err := l.conn.QueryRow(ctx, "SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, false)",
-			strconv.FormatInt(ms, 10)+"ms").Scan(&old, &set); err != nil {
-			return false, err
-		}
-		_, err := l.conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key)
-		if _, rerr := l.conn.Exec(context.WithoutCancel(ctx), "SELECT set_config('lock_timeout', $1, false)", old); rerr != nil && err == nil {
-			err = rerr
-		}
-		if err != nil && errors.Is(l.db.d.Classify(err), ErrLockTimeout) {
-			// A timed-out wait holds nothing: keep the connection.
-			return false, nil
-		}
-		return err == nil, err
-	}
-	_, err := l.conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key)
-	return err == nil, err
-}
-
-// getLockForever is the GET_LOCK timeout racefree passes for "until ctx
-// ends": a year, since negative timeouts mean "forever" only on some
-// servers. ctx ending kills the connection, which ends the wait.
-const getLockForever = 365 * 24 * 3600
-
-// lockMySQL calls GET_LOCK, which answers 1 (granted), 0 (timed out) or
-// NULL (an error, such as being killed).
-func (l *SessionLock) lockMySQL(ctx context.Context, opts LockOptions) (bool, error) {
-	timeout := float64(getLockForever)
-	switch {
-	case opts.Try:
-		timeout = 0
-	case opts.Timeout > 0:
-		timeout = opts.Timeout.Seconds()
-	}
-	var got sql.NullInt64
-	if err := l.conn.QueryRow(ctx, "SELECT GET_LOCK(?, ?)", lockkey.MySQLName(l.name), timeout).Scan(&got); err != nil {
-		return false, err
-	}
-	if !got.Valid {
-		return false, errors.New("GET_LOCK returned NULL")
-	}
-	return got.Int64 == 1, nil
-}
-
 // Name returns the lock's name as given to LockSession.
 func (l *SessionLock) Name() string { return l.name }
 
@@ -187,19 +132,7 @@ func (l *SessionLock) Held(ctx context.Context) error {
 	if l.conn == nil {
 		return fmt.Errorf("racefree: check session lock %q: %w", lockkey.Label(l.name, 64), ErrLockLost)
 	}
-	var held bool
-	var err error
-	if l.db.d.Name() == "postgres" {
-		// A bigint advisory key is stored as classid (high 32 bits),
-		// objid (low 32 bits), objsubid 1.
-		err = l.conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"+
-			" AND pid = pg_backend_pid() AND objsubid = 1"+
-			" AND classid::bigint = (($1::bigint >> 32) & 4294967295) AND objid::bigint = ($1::bigint & 4294967295))",
-			lockkey.Key64(l.name)).Scan(&held)
-	} else {
-		err = l.conn.QueryRow(ctx, "SELECT COALESCE(IS_USED_LOCK(?) = CONNECTION_ID(), FALSE)",
-			lockkey.MySQLName(l.name)).Scan(&held)
-	}
+	held, err := l.sl.SessionLockHeld(ctx, l.conn, lockKeyOf(l.name))
 	if err != nil {
 		if ctx.Err() != nil {
 			return l.db.wrapErr("check session lock", err)
@@ -225,16 +158,9 @@ func (l *SessionLock) Unlock(ctx context.Context) error {
 	if l.conn == nil {
 		return nil
 	}
-	var released sql.NullBool
-	var err error
 	// The release must complete even if ctx is what ended the caller's
 	// work; it is one short statement.
-	rctx := context.WithoutCancel(ctx)
-	if l.db.d.Name() == "postgres" {
-		err = l.conn.QueryRow(rctx, "SELECT pg_advisory_unlock($1)", lockkey.Key64(l.name)).Scan(&released)
-	} else {
-		err = l.conn.QueryRow(rctx, "SELECT RELEASE_LOCK(?) = 1", lockkey.MySQLName(l.name)).Scan(&released)
-	}
+	released, err := l.sl.UnlockSession(context.WithoutCancel(ctx), l.conn, lockKeyOf(l.name))
 	switch {
 	case err != nil:
 		l.discardLocked()
@@ -243,7 +169,7 @@ func (l *SessionLock) Unlock(ctx context.Context) error {
 		}
 		// The connection is closed, so the server releases the lock.
 		return nil
-	case !released.Valid || !released.Bool:
+	case !released:
 		l.discardLocked()
 		return fmt.Errorf("racefree: unlock session lock %q: %w", lockkey.Label(l.name, 64), ErrLockLost)
 	}

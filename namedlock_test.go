@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/racefree/racefree"
+	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/internal/proctest"
 	"github.com/racefree/racefree/internal/testdb"
 )
@@ -34,11 +35,24 @@ func mustNamedLockCounter(t *testing.T, db *racefree.DB) string {
 	return table
 }
 
+// lockedReadTx is a transaction in which a plain read after a lock sees
+// what the lock's previous holder committed, as LockNamed's doc says: the
+// engine's default, or READ COMMITTED where a REPEATABLE READ snapshot is
+// taken by the transaction's first statement, the lock included (TiDB,
+// whose default is REPEATABLE READ; PostgreSQL's default is READ
+// COMMITTED already).
+func lockedReadTx(db *racefree.DB) racefree.TxOptions {
+	if db.Dialect().Features().Has(dialect.SnapshotAtFirstStatement) {
+		return racefree.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	return racefree.TxOptions{}
+}
+
 // incrementUnderNamedLock is the workload: a plain read, then a write of the
 // value read plus one. Without the lock, two workers that read the same
 // value lose one increment.
 func incrementUnderNamedLock(ctx context.Context, db *racefree.DB, table, lockName string, lock bool) error {
-	return racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+	return racefree.RunInTx(ctx, db, lockedReadTx(db), func(ctx context.Context, tx *racefree.Tx) error {
 		if lock {
 			if err := racefree.LockNamed(ctx, tx, lockName, racefree.LockOptions{}); err != nil {
 				return err
@@ -91,6 +105,11 @@ func TestLockNamed_CounterAcrossProcesses(t *testing.T) {
 		dsn := e.DSN(t)
 		db := testdb.Open(t, dsn)
 		table := mustNamedLockCounter(t, db)
+		// As CreateLockTable's doc asks of a program whose every pooled
+		// connection may be in a locking transaction at once.
+		if err := racefree.CreateLockTable(context.Background(), db); err != nil {
+			t.Fatal(err)
+		}
 		lockName := testdb.UniqueName("counter") + strings.Repeat("/long", 40) // longer than any engine's native limit
 		results := proctest.Run(t, nlProcs, "TestLockNamedCounterChild", map[string]string{
 			"dsn": dsn, "table": table, "lock": lockName,
@@ -168,6 +187,11 @@ func TestLockNamed_CounterWithoutLockLosesIncrements(t *testing.T) {
 func holdNamedLock(t *testing.T, db *racefree.DB, name string) (release func()) {
 	t.Helper()
 	ctx := context.Background()
+	// A transaction that began before the lock table existed may not see
+	// it (TiDB): make sure of it first, as a program should.
+	if err := racefree.CreateLockTable(ctx, db); err != nil {
+		t.Fatal(err)
+	}
 	sqlTx, err := db.SQL().BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatalf("begin: %v", err)
@@ -425,7 +449,7 @@ func TestLockNamed_ManyNames(t *testing.T) {
 				defer wg.Done()
 				for i := range 5 {
 					row := (g + i) % 4
-					err := racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+					err := racefree.RunInTx(ctx, db, lockedReadTx(db), func(ctx context.Context, tx *racefree.Tx) error {
 						if err := racefree.LockNamed(ctx, tx, prefix+strconv.Itoa(row), racefree.LockOptions{}); err != nil {
 							return err
 						}
@@ -450,5 +474,87 @@ func TestLockNamed_ManyNames(t *testing.T) {
 				t.Fatalf("sum = %d, want %d", got, 16*5)
 			}
 		}
+	})
+}
+
+// TestLockNamed_PlainReadAfterLockWait proves what LockNamed's doc says of
+// REPEATABLE READ: a transaction whose first statement waits for the lock
+// while the holder commits a change reads, with a plain SELECT, the
+// holder's change on engines whose snapshot is taken by the first plain
+// read (InnoDB), and the old value on engines whose snapshot is taken by
+// the first statement (dialect.SnapshotAtFirstStatement: PostgreSQL,
+// TiDB). A read the dialect says is fresh (dialect.FreshReader: a locking
+// read on TiDB and MySQL) sees the change everywhere it is offered.
+func TestLockNamed_PlainReadAfterLockWait(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		defer testdb.Watchdog(t, 60*time.Second)()
+		db := e.Open(t)
+		f := db.Dialect().Features()
+		if f.Has(dialect.SingleWriter) {
+			t.Skip("one writer at a time: a write transaction's snapshot begins with its write lock")
+		}
+		ctx := context.Background()
+		table := mustNamedLockCounter(t, db)
+		name := testdb.UniqueName("snapwait")
+		if err := racefree.CreateLockTable(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		holder, err := db.SQL().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Rollback()
+		if err := racefree.LockNamed(ctx, db.WrapTx(holder, &sql.TxOptions{}), name, racefree.LockOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		fresh, canFresh := "", false
+		if fr, ok := db.Dialect().(dialect.FreshReader); ok {
+			fresh, canFresh = fr.FreshRead(sql.LevelRepeatableRead, true)
+		}
+		type reads struct{ plain, fresh int64 }
+		got := make(chan reads, 1)
+		locking := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- racefree.RunInTx(ctx, db, racefree.TxOptions{Isolation: sql.LevelRepeatableRead, MaxAttempts: 1},
+				func(ctx context.Context, tx *racefree.Tx) error {
+					close(locking)
+					if err := racefree.LockNamed(ctx, tx, name, racefree.LockOptions{}); err != nil { // waits for the holder
+						return err
+					}
+					r := reads{fresh: -1}
+					if err := tx.QueryRowContext(ctx, "SELECT n FROM "+table+" WHERE id = 1").Scan(&r.plain); err != nil {
+						return err
+					}
+					if canFresh {
+						if err := tx.QueryRowContext(ctx, "SELECT n FROM "+table+" WHERE id = 1"+fresh).Scan(&r.fresh); err != nil {
+							return err
+						}
+					}
+					got <- r
+					return nil
+				})
+		}()
+		<-locking
+		time.Sleep(500 * time.Millisecond) // the reader is waiting for the lock
+		if _, err := holder.ExecContext(ctx, "UPDATE "+table+" SET n = 1 WHERE id = 1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := holder.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		r := <-got
+		if stale := r.plain == 0; stale != f.Has(dialect.SnapshotAtFirstStatement) {
+			t.Errorf("%s: the plain read after the lock wait read n = %d; SnapshotAtFirstStatement is %v",
+				db.Dialect().Server(), r.plain, f.Has(dialect.SnapshotAtFirstStatement))
+		}
+		if canFresh && r.fresh != 1 {
+			t.Errorf("%s: the fresh read (%q) after the lock wait read n = %d, want 1", db.Dialect().Server(), fresh, r.fresh)
+		}
+		t.Logf("%s at REPEATABLE READ after a lock wait: plain read %d, fresh read (%q, offered %v) %d",
+			db.Dialect().Server(), r.plain, fresh, canFresh, r.fresh)
 	})
 }

@@ -118,9 +118,9 @@ func UpdateIfVersion(ctx context.Context, ex Executor, row VersionedRow, set Val
 			return 0, inputError(verb, "set must not name the key or version column %q", c)
 		}
 	}
-	if d.Name() == "sqlite" {
-		// SQLite reads an unknown double-quoted name in WHERE as a string,
-		// which would report a present row as gone.
+	if d.Features().Has(dialect.DoubleQuotedStrings) {
+		// An unknown double-quoted name in WHERE would be read as a
+		// string, which would report a present row as gone.
 		t, err := h.db.table(ctx, h.q, verb, row.Table)
 		if err != nil {
 			return 0, err
@@ -155,12 +155,11 @@ func UpdateIfVersion(ctx context.Context, ex Executor, row VersionedRow, set Val
 	}
 
 	reread := "SELECT " + qv + " FROM " + qt + " WHERE " + qk + " = " + d.Placeholder(1)
-	if h.tx != nil && d.Name() == "mysql" {
-		clause, err := h.tx.rowLockClause(ctx, RowLock{Share: true})
-		if err != nil {
-			return 0, err
-		}
-		reread += clause
+	if h.tx != nil {
+		// The version the row is at now, not the one a snapshot taken
+		// before the conflicting write shows (InnoDB's REPEATABLE READ):
+		// a locking read where the engine needs one.
+		reread += h.tx.freshReadClause()
 	}
 	conflict := &VersionConflictError{Table: row.Table, Key: row.Key, Expected: row.Version}
 	err = h.q.QueryRow(ctx, reread, row.Key).Scan(&conflict.Current)
@@ -173,11 +172,24 @@ func UpdateIfVersion(ctx context.Context, ex Executor, row VersionedRow, set Val
 	return 0, conflict
 }
 
+// freshReadClause is the clause that makes a SELECT in tx read the latest
+// committed version of a row, as the dialect says ("" for a plain read,
+// and where no read of tx can see past its snapshot).
+func (tx *Tx) freshReadClause() string {
+	fr, ok := tx.db.d.(dialect.FreshReader)
+	if !ok {
+		return ""
+	}
+	iso, known := tx.Isolation()
+	clause, _ := fr.FreshRead(iso, known)
+	return clause
+}
+
 // optimisticErr classifies err, turning an unknown table or column into
 // ErrInvalidInput.
 func optimisticErr(db *DB, verb string, err error) error {
 	ce := db.d.Classify(err)
-	if db.isUndefinedTable(err) || isUndefinedColumn(ce) || ce.Class == dialect.ClassOther && strings.Contains(ce.Error(), "no such column") {
+	if db.undefined(err, true) {
 		return fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, ce)
 	}
 	return fmt.Errorf("racefree: %s: %w", verb, ce)

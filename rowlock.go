@@ -72,48 +72,54 @@ func (tx *Tx) rowLockClause(ctx context.Context, lock RowLock) (string, error) {
 	if lock.Wait > SkipLocked {
 		return "", inputError(verb, "unknown LockWait %d", lock.Wait)
 	}
-	if d.Name() == "sqlite" {
-		if tx.opts.ReadOnly {
-			return "", fmt.Errorf("racefree: %s: %w: SQLite locks rows with its write lock, which a read-only transaction cannot take", verb, ErrLockUnsupported)
-		}
-		if err := tx.sqliteTakeWriteLock(ctx); err != nil {
-			return "", tx.db.wrapErr(verb+": take the write lock", err)
+	f := d.Features()
+	if f.Has(dialect.SingleWriter) {
+		if err := tx.takeWriteLock(ctx, verb, "row locks"); err != nil {
+			return "", err
 		}
 		return "", nil
 	}
-	f := d.Features()
 	need := dialect.ForUpdate
 	if lock.Share {
 		need = dialect.ForShare
 	}
-	if !f.Has(need) {
+	rl, ok := d.(dialect.RowLocker)
+	if !ok || !f.Has(need) {
 		return "", fmt.Errorf("racefree: %s: %w on %s", verb, ErrLockUnsupported, d.Server())
 	}
-	var b strings.Builder
-	switch {
-	case !lock.Share:
-		b.WriteString(" FOR UPDATE")
-	case d.Name() == "mysql" && !strings.HasPrefix(d.Server(), "MySQL"):
-		// MariaDB and TiDB have no FOR SHARE; MySQL 8 has both and needs
-		// FOR SHARE for NOWAIT and SKIP LOCKED.
-		b.WriteString(" LOCK IN SHARE MODE")
-	default:
-		b.WriteString(" FOR SHARE")
-	}
+	wait := dialect.RowWaitForLock
 	switch lock.Wait {
-	case WaitForLock:
 	case NoWait:
 		if !f.Has(dialect.NoWait) {
 			return "", fmt.Errorf("racefree: %s: %w: NOWAIT on %s", verb, ErrLockUnsupported, d.Server())
 		}
-		b.WriteString(" NOWAIT")
+		wait = dialect.RowNoWait
 	case SkipLocked:
 		if !f.Has(dialect.SkipLocked) {
 			return "", fmt.Errorf("racefree: %s: %w: SKIP LOCKED on %s", verb, ErrLockUnsupported, d.Server())
 		}
-		b.WriteString(" SKIP LOCKED")
+		wait = dialect.RowSkipLocked
 	}
-	return b.String(), nil
+	return rl.RowLockClause(lock.Share, wait), nil
+}
+
+// takeWriteLock makes tx hold the database's write lock on a single-writer
+// engine, waiting as the session's busy handling says: what row and table
+// locks become there. what names them, for errors.
+func (tx *Tx) takeWriteLock(ctx context.Context, verb, what string) error {
+	d := tx.db.d
+	if tx.opts.ReadOnly {
+		return fmt.Errorf("racefree: %s: %w: on %s %s are the database's write lock, which a read-only transaction cannot take",
+			verb, ErrLockUnsupported, d.Server(), what)
+	}
+	wl, ok := d.(dialect.WriteLocker)
+	if !ok {
+		return fmt.Errorf("racefree: %s: %w: the %s dialect cannot take the write lock", verb, ErrLockUnsupported, d.Name())
+	}
+	if err := wl.TakeWriteLock(ctx, lockingTx{tx}, lockTableName); err != nil {
+		return tx.db.wrapErr(verb+": take the write lock", err)
+	}
+	return nil
 }
 
 // lockRowsChunk is how many keys one LockRows statement carries: below
@@ -175,10 +181,10 @@ func LockRows[K cmp.Ordered](ctx context.Context, tx *Tx, table, column string, 
 	if err != nil {
 		return nil, err
 	}
-	if d.Name() == "sqlite" {
-		// SQLite reads a double-quoted name it does not know as a string
-		// literal, so an unknown column would lock nothing, silently. The
-		// catalog read is cached per DB.
+	if d.Features().Has(dialect.DoubleQuotedStrings) {
+		// An unknown double-quoted column would be read as a string
+		// literal and lock nothing, silently. The catalog read is cached
+		// per DB.
 		t, err := tx.db.table(ctx, tx.tx, verb, table)
 		if err != nil {
 			return nil, err
@@ -209,9 +215,9 @@ func LockRows[K cmp.Ordered](ctx context.Context, tx *Tx, table, column string, 
 		return locked, nil
 	}
 	var locked []K
-	if lock.Wait == NoWait && d.Name() == "postgres" {
-		// 55P03 aborts a PostgreSQL transaction; the savepoint keeps tx
-		// usable, as the MySQL statement error does by itself.
+	if lock.Wait == NoWait && d.Features().Has(dialect.FailedStatementAbortsTx) {
+		// A refused lock would abort the transaction; the savepoint keeps
+		// tx usable, as the statement's error does by itself elsewhere.
 		err = tx.savepoint(ctx, func(ctx context.Context) error {
 			var err error
 			locked, err = run(ctx)
@@ -225,23 +231,12 @@ func LockRows[K cmp.Ordered](ctx context.Context, tx *Tx, table, column string, 
 		switch {
 		case lock.Wait == NoWait && ce.Class == dialect.ClassLockTimeout:
 			return nil, fmt.Errorf("racefree: %s in %s: %w (%w)", verb, table, ErrLockNotAcquired, ce)
-		case tx.db.isUndefinedTable(err) || isUndefinedColumn(ce):
+		case tx.db.undefined(err, true):
 			return nil, fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, ce)
 		}
 		return nil, fmt.Errorf("racefree: %s in %s: %w", verb, table, ce)
 	}
 	return locked, nil
-}
-
-// isUndefinedColumn reports an unknown column (and, on SQLite, an unknown
-// table, which it reports by message only).
-func isUndefinedColumn(ce *dialect.Error) bool {
-	switch ce.Code {
-	case "42703", "1054": // PostgreSQL undefined_column, MySQL ER_BAD_FIELD_ERROR
-		return true
-	}
-	msg := ce.Error()
-	return strings.Contains(msg, "no such column") || strings.Contains(msg, "no such table")
 }
 
 // scanKeys runs query in tx and appends its one column to dst.

@@ -2,12 +2,11 @@ package racefree
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/session"
 )
 
 // TableLockMode is what a table lock keeps other sessions from doing.
@@ -54,6 +53,11 @@ func (m TableLockMode) String() string {
 //     isolation of a wrapped transaction is unknown (pass its options to
 //     WrapTx). LockTableExclusive is ErrLockUnsupported: InnoDB's plain
 //     reads never wait for a lock.
+//   - TiDB and CockroachDB: ErrLockUnsupported. CockroachDB has no LOCK
+//     TABLE, and TiDB takes no gap locks, so a locking scan would not keep
+//     inserts out (its LOCK TABLES locks nothing unless the server runs
+//     with enable-table-lock, and would commit the transaction anyway):
+//     use LockNamed with the table's name as a lock every writer takes.
 //   - SQLite: LockTableWrite takes the database's write lock (see
 //     LockClause), which excludes every other writer of every table.
 //     LockTableExclusive is ErrLockUnsupported: readers of a WAL database
@@ -75,134 +79,81 @@ func LockTable(ctx context.Context, tx *Tx, table string, mode TableLockMode, op
 		return fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, err)
 	}
 	verb = "lock table " + table + " for " + mode.String()
-	if d.Name() != "sqlite" && !d.Features().Has(dialect.TableLocks) {
-		// CockroachDB has no LOCK TABLE; TiDB takes no gap locks, so a
-		// locking scan would not keep inserts out.
+	f := d.Features()
+	tl, ok := d.(dialect.TableLocker)
+	switch {
+	case f.Has(dialect.SingleWriter):
+		return tx.lockTableWriter(ctx, verb, table, qt, mode, opts)
+	case !ok || !f.Has(dialect.TableLocks):
 		return fmt.Errorf("racefree: %s: %w: %s has no table locks; use LockNamed with the table's name as a lock every writer takes",
 			verb, ErrLockUnsupported, d.Server())
-	}
-	switch d.Name() {
-	case "postgres":
-		return tx.lockTablePG(ctx, verb, qt, mode, opts)
-	case "mysql":
-		return tx.lockTableMySQL(ctx, verb, table, qt, mode, opts)
-	}
-	if mode == LockTableExclusive {
-		return fmt.Errorf("racefree: %s: %w: SQLite cannot keep readers out inside a transaction (WAL readers never wait); LockTableWrite excludes every writer",
-			verb, ErrLockUnsupported)
-	}
-	if tx.opts.ReadOnly {
-		return fmt.Errorf("racefree: %s: %w: a read-only SQLite transaction cannot take the write lock", verb, ErrLockUnsupported)
-	}
-	if _, err := tx.tx.Exec(ctx, "SELECT 1 FROM "+qt+" WHERE 0"); err != nil {
-		return tableLockErr(tx.db, verb, err)
-	}
-	if opts.Try || opts.Timeout > 0 {
-		ms := max(opts.Timeout.Milliseconds(), 1)
-		if opts.Try {
-			ms = 0
-		}
-		err = tx.sqliteWithBusyTimeout(ctx, ms, tx.sqliteTakeWriteLock)
-		if err != nil {
-			if ce := tx.db.d.Classify(err); ce.Class == dialect.ClassBusy && ce.Code != sqliteBusySnapshot {
-				if opts.Try {
-					return fmt.Errorf("racefree: %s: %w", verb, ErrLockNotAcquired)
-				}
-				return lockTimeoutErr("lock table", table, ce)
-			}
-		}
-		return tableLockErr(tx.db, verb, err)
-	}
-	return tableLockErr(tx.db, verb, tx.sqliteTakeWriteLock(ctx))
-}
-
-func (tx *Tx) lockTablePG(ctx context.Context, verb, qt string, mode TableLockMode, opts LockOptions) error {
-	stmt := "LOCK TABLE " + qt + " IN SHARE ROW EXCLUSIVE MODE"
-	if mode == LockTableExclusive {
-		stmt = "LOCK TABLE " + qt + " IN ACCESS EXCLUSIVE MODE"
-	}
-	run := func(ctx context.Context) error {
-		_, err := tx.tx.Exec(ctx, stmt)
-		return err
-	}
-	var err error
-	switch {
-	case opts.Try:
-		stmt += " NOWAIT"
-		err = tx.savepoint(ctx, run)
-	case opts.Timeout > 0:
-		err = tx.pgWithLockTimeout(ctx, opts.Timeout, run)
-	default:
-		err = run(ctx)
-	}
-	if err != nil && opts.Try && errors.Is(tx.db.d.Classify(err), ErrLockTimeout) {
-		return fmt.Errorf("racefree: %s: %w", verb, ErrLockNotAcquired)
-	}
-	return tableLockErr(tx.db, verb, err)
-}
-
-func (tx *Tx) lockTableMySQL(ctx context.Context, verb, table, qt string, mode TableLockMode, opts LockOptions) error {
-	if mode == LockTableExclusive {
-		return fmt.Errorf("racefree: %s: %w: InnoDB's plain reads never wait for a lock, and LOCK TABLES would commit the transaction", verb, ErrLockUnsupported)
-	}
-	if tx.opts.ReadOnly {
+	case tx.opts.ReadOnly:
 		return fmt.Errorf("racefree: %s: %w: a read-only transaction cannot take write locks", verb, ErrLockUnsupported)
 	}
-	level := tx.opts.Isolation
-	if !tx.known {
-		return fmt.Errorf("racefree: %s: %w: the transaction's isolation level is unknown (pass its options to WrapTx); "+
-			"the lock needs REPEATABLE READ or SERIALIZABLE", verb, ErrLockUnsupported)
+	stmt, err := tl.LockTableSQL(ctx, tx.tx, qt, mode == LockTableExclusive, tx.opts.Isolation, tx.known)
+	switch {
+	case errors.Is(err, ErrLockUnsupported):
+		return fmt.Errorf("racefree: %s: %w", verb, err)
+	case err != nil:
+		return tx.db.wrapErr(verb, err)
 	}
-	if level == sql.LevelDefault {
-		// The session's level applies; reading a variable takes no snapshot.
-		var s string
-		if err := tx.tx.QueryRow(ctx, "SELECT @@SESSION.tx_isolation").Scan(&s); err != nil {
-			if err := tx.tx.QueryRow(ctx, "SELECT @@SESSION.transaction_isolation").Scan(&s); err != nil {
-				return tx.db.wrapErr(verb+": read the isolation level", err)
-			}
-		}
-		switch strings.ToUpper(strings.ReplaceAll(s, "_", "-")) {
-		case "REPEATABLE-READ":
-			level = sql.LevelRepeatableRead
-		case "SERIALIZABLE":
-			level = sql.LevelSerializable
-		}
-	}
-	if level != sql.LevelRepeatableRead && level != sql.LevelSerializable {
-		return fmt.Errorf("racefree: %s: %w: at %v InnoDB takes no gap locks, so other sessions could still insert; use REPEATABLE READ or SERIALIZABLE",
-			verb, ErrLockUnsupported, level)
-	}
-	stmt := "SELECT COUNT(*) FROM " + qt + " FOR UPDATE"
-	run := func(ctx context.Context) error {
-		var n int64
-		return tx.tx.QueryRow(ctx, stmt).Scan(&n)
-	}
-	if opts.Try || opts.Timeout > 0 {
-		secs := 0
-		if !opts.Try {
-			secs = int((opts.Timeout + 999_999_999) / 1_000_000_000)
-		}
-		err := tx.mysqlWithLockWait(ctx, secs, run)
-		if err != nil && errors.Is(tx.db.d.Classify(err), ErrLockTimeout) {
-			if opts.Try {
-				return fmt.Errorf("racefree: %s: %w", verb, ErrLockNotAcquired)
-			}
-			return lockTimeoutErr("lock table", table, tx.db.d.Classify(err))
-		}
-		return tableLockErr(tx.db, verb, err)
-	}
-	return tableLockErr(tx.db, verb, run(ctx))
+	err = tx.waitForLocks(ctx, opts.wait(), func(ctx context.Context) error { return drain(tx.tx.Query(ctx, stmt)) })
+	return tableLockErr(tx.db, verb, table, opts, err)
 }
 
-// tableLockErr classifies err, turning an unknown table into
-// ErrInvalidInput.
-func tableLockErr(db *DB, verb string, err error) error {
-	if err == nil {
+// lockTableWriter is LockTable on a single-writer engine: the database's
+// write lock, which excludes every other writer of every table.
+func (tx *Tx) lockTableWriter(ctx context.Context, verb, table, qt string, mode TableLockMode, opts LockOptions) error {
+	d := tx.db.d
+	if mode == LockTableExclusive {
+		return fmt.Errorf("racefree: %s: %w: %s cannot keep readers out inside a transaction (readers never wait for its write lock); LockTableWrite excludes every writer",
+			verb, ErrLockUnsupported, d.Server())
+	}
+	if tx.opts.ReadOnly {
+		return fmt.Errorf("racefree: %s: %w: on %s a table lock is the database's write lock, which a read-only transaction cannot take",
+			verb, ErrLockUnsupported, d.Server())
+	}
+	wl, ok := d.(dialect.WriteLocker)
+	if !ok {
+		return fmt.Errorf("racefree: %s: %w: the %s dialect cannot take the write lock", verb, ErrLockUnsupported, d.Name())
+	}
+	// The write lock names no table: make sure this one exists.
+	if err := drain(tx.tx.Query(ctx, "SELECT 1 FROM "+qt+" WHERE 1 = 0")); err != nil {
+		return tableLockErr(tx.db, verb, table, opts, err)
+	}
+	err := tx.waitForLocks(ctx, opts.wait(), func(ctx context.Context) error {
+		return wl.TakeWriteLock(ctx, lockingTx{tx}, lockTableName)
+	})
+	return tableLockErr(tx.db, verb, table, opts, err)
+}
+
+// drain reads and drops the rows of a statement run with Query.
+func drain(rows session.Rows, err error) error {
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	return rows.Err()
+}
+
+// tableLockErr turns the error of a table lock into racefree's errors: a
+// Try refused is ErrLockNotAcquired, a Timeout that ran out an
+// ErrLockTimeout-class error, an unknown table ErrInvalidInput.
+func tableLockErr(db *DB, verb, table string, opts LockOptions, err error) error {
+	switch {
+	case err == nil:
 		return nil
+	case opts.Try && db.waitRanOut(err):
+		return fmt.Errorf("racefree: %s: %w", verb, ErrLockNotAcquired)
+	case opts.Timeout > 0 && db.waitRanOut(err):
+		if !errors.Is(err, ErrLockTimeout) {
+			err = db.d.Classify(err)
+		}
+		return lockTimeoutErr("lock table", table, err)
+	case db.undefined(err, false):
+		return fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, db.d.Classify(err))
 	}
-	ce := db.d.Classify(err)
-	if db.isUndefinedTable(err) || strings.Contains(ce.Error(), "no such table") {
-		return fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, ce)
-	}
-	return fmt.Errorf("racefree: %s: %w", verb, ce)
+	return fmt.Errorf("racefree: %s: %w", verb, db.classified(err))
 }

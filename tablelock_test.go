@@ -20,6 +20,22 @@ import (
 // engine (MySQL needs REPEATABLE READ, its default).
 var tableLockTxOptions = racefree.TxOptions{}
 
+// requireTableLocks skips engines without table locks (TiDB, CockroachDB),
+// where LockTable is refused (TestLockTable_Refusals).
+func requireTableLocks(t *testing.T, db *racefree.DB) {
+	t.Helper()
+	if !hasTableLocks(db) {
+		t.Skipf("%s has no table locks", db.Dialect().Server())
+	}
+}
+
+// hasTableLocks reports whether LockTable can lock on db: table locks, or
+// a single writer's write lock.
+func hasTableLocks(db *racefree.DB) bool {
+	f := db.Dialect().Features()
+	return f.Has(dialect.TableLocks) || f.Has(dialect.SingleWriter)
+}
+
 // TestLockTable_LimitAcrossProcesses: "count the rows, insert one if below
 // the limit" is a race over the whole table; under LockTableWrite, 2
 // processes × 16 goroutines never exceed the limit.
@@ -28,6 +44,7 @@ func TestLockTable_LimitAcrossProcesses(t *testing.T) {
 		defer testdb.Watchdog(t, 120*time.Second)()
 		dsn := e.DSN(t)
 		db := testdb.Open(t, dsn)
+		requireTableLocks(t, db)
 		table := testdb.CreateTable(t, db, "tlimit", "id {{id}}, who {{text}}")
 		proctest.Run(t, 2, "TestLockTableLimitChild", map[string]string{"dsn": dsn, "table": table, "lock": "1"}, 100*time.Second)
 		if got := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); got != 10 {
@@ -110,6 +127,7 @@ func TestLockTable_WriteBlocksWritersNotReaders(t *testing.T) {
 		defer testdb.Watchdog(t, 60*time.Second)()
 		dsn := e.DSN(t)
 		db := testdb.Open(t, dsn)
+		requireTableLocks(t, db)
 		table := testdb.CreateTable(t, db, "tblock", "id {{id}}, who {{text}}")
 		testdb.Exec(t, db, "INSERT INTO "+table+" (who) VALUES ('a')")
 		ctx := context.Background()
@@ -163,14 +181,23 @@ func TestLockTable_Refusals(t *testing.T) {
 				return racefree.LockTable(ctx, tx, table, mode, racefree.LockOptions{})
 			})
 		}
+		if err := lockIn(racefree.TxOptions{}, table, 0); !errors.Is(err, racefree.ErrInvalidInput) {
+			t.Errorf("mode 0: %v", err)
+		}
+		if !hasTableLocks(db) {
+			// Refused whatever the table: the engine has no table locks.
+			for _, tb := range []string{table, "no_such_table_rf"} {
+				if err := lockIn(racefree.TxOptions{}, tb, racefree.LockTableWrite); !errors.Is(err, racefree.ErrLockUnsupported) {
+					t.Errorf("%s without table locks: want ErrLockUnsupported, got %v", tb, err)
+				}
+			}
+			return
+		}
 		if err := lockIn(racefree.TxOptions{}, "no_such_table_rf", racefree.LockTableWrite); !errors.Is(err, racefree.ErrInvalidInput) {
 			t.Errorf("unknown table: %v", err)
 		}
 		if err := lockIn(racefree.TxOptions{}, table+"; DROP TABLE x", racefree.LockTableWrite); !errors.Is(err, racefree.ErrInvalidInput) {
 			t.Errorf("injected table: %v", err)
-		}
-		if err := lockIn(racefree.TxOptions{}, table, 0); !errors.Is(err, racefree.ErrInvalidInput) {
-			t.Errorf("mode 0: %v", err)
 		}
 		err := lockIn(racefree.TxOptions{}, table, racefree.LockTableExclusive)
 		if e.Name == "postgres" {

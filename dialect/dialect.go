@@ -108,6 +108,19 @@ const (
 	// ReadOnlyTx: the engine begins read-only transactions when asked
 	// (TiDB refuses them unless its no-op switch is on).
 	ReadOnlyTx
+	// SnapshotAtFirstStatement: the plain reads of a REPEATABLE READ
+	// transaction see the snapshot taken when its first statement ran,
+	// whatever that statement was, a lock it waited for included
+	// (PostgreSQL, CockroachDB, TiDB), rather than at its first plain read
+	// (InnoDB). A lock taken first then does not make the transaction's
+	// later plain reads see what the previous holder committed: only READ
+	// COMMITTED, or locking reads, do.
+	SnapshotAtFirstStatement
+	// DoubleQuotedStrings: a double-quoted name that is no column is read
+	// as a string literal (SQLite), so a statement naming an unknown
+	// column runs instead of failing: racefree checks such names against
+	// the catalog first.
+	DoubleQuotedStrings
 )
 
 // Has reports whether every feature in f is in the set.

@@ -173,9 +173,11 @@ func (d *Dialect) computeFeatures() dialect.Features {
 		// SAVEPOINT exists since TiDB 6.2 (a version that does not parse
 		// is taken to be recent).
 		// SERIALIZABLE fails with 8048, and read-only transactions with
-		// 1235 (unless the no-op switch is on).
+		// 1235 (unless the no-op switch is on). A REPEATABLE READ
+		// transaction reads the snapshot of its first statement, even
+		// one that waited for a lock.
 		f = f.Without(dialect.ForShare).Without(dialect.TableLocks).With(dialect.NoWait).
-			Without(dialect.SerializableIsolation).Without(dialect.ReadOnlyTx)
+			Without(dialect.SerializableIsolation).Without(dialect.ReadOnlyTx).With(dialect.SnapshotAtFirstStatement)
 		if d.major > 0 && !d.atLeast(6, 2) {
 			f = f.Without(dialect.Savepoints)
 		}

@@ -19,6 +19,8 @@ const (
 	erLockWaitTimeout   = 1205
 	erLockDeadlock      = 1213
 	erLockNowait        = 3572
+	erNoSuchTable       = 1146
+	erBadFieldError     = 1054 // Unknown column 'c' in 'field list'
 	erQueryInterrupted  = 1317
 	erQueryTimeout      = 3024 // MySQL max_execution_time
 	erStatementTimeout  = 1969 // MariaDB max_statement_time

@@ -39,7 +39,7 @@ var _ dialect.Dialect = (*Dialect)(nil)
 const baseFeatures = dialect.Features(dialect.Returning | dialect.UpdateReturning | dialect.OnConflict |
 	dialect.Savepoints | dialect.AdvisoryLocks | dialect.ForUpdate | dialect.ForShare |
 	dialect.SkipLocked | dialect.NoWait | dialect.TableLocks | dialect.FailedStatementAbortsTx |
-	dialect.SerializableIsolation | dialect.ReadOnlyTx)
+	dialect.SerializableIsolation | dialect.ReadOnlyTx | dialect.SnapshotAtFirstStatement)
 
 // New returns a PostgreSQL dialect that assumes a recent server until Detect
 // reads the real one.

@@ -20,6 +20,8 @@ const (
 	codeCompletionUnknown    = "40003" // CockroachDB's ambiguous result
 	codeDeadlockDetected     = "40P01"
 	codeLockNotAvailable     = "55P03"
+	codeUndefinedTable       = "42P01"
+	codeUndefinedColumn      = "42703"
 	codeQueryCanceled        = "57014"
 	codeAdminShutdown        = "57P01"
 	codeCrashShutdown        = "57P02"
