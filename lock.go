@@ -113,11 +113,12 @@ func (tx *Tx) waitForLocks(ctx context.Context, w dialect.Wait, fn func(context.
 // ErrLockNotAcquired when Try found it held, an ErrLockTimeout-class error
 // when the Timeout ran out, the classified error otherwise.
 func (tx *Tx) takeLock(ctx context.Context, verb, name string, opts LockOptions, lock func(context.Context) error) error {
-	err := tx.waitForLocks(ctx, opts.wait(), lock)
-	switch {
-	case err == nil:
-		return nil
-	case opts.Try && tx.db.waitRanOut(err):
+	return tx.lockOutcome(verb, name, opts, tx.waitForLocks(ctx, opts.wait(), lock))
+}
+
+// lockOutcome is takeLock's verdict on the error of a lock wait.
+func (tx *Tx) lockOutcome(verb, name string, opts LockOptions, err error) error {
+	if err != nil && opts.Try && tx.db.waitRanOut(err) {
 		return lockNotAcquiredErr(verb, name)
 	}
 	return tx.lockResult(verb, name, err)

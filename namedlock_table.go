@@ -95,7 +95,7 @@ func (tx *Tx) lockTableRow(ctx context.Context, name string, opts LockOptions) e
 	stmt := lt.LockRowSQL(lockTableName)
 	key, label := lockkey.Key64(name), lockkey.Label(name, 255)
 	lock := func(ctx context.Context) error {
-		return tx.takeLock(ctx, verb, name, opts, func(ctx context.Context) error {
+		return tx.waitForLocks(ctx, opts.wait(), func(ctx context.Context) error {
 			_, err := tx.tx.Exec(ctx, stmt, key, label)
 			return err
 		})
@@ -119,12 +119,12 @@ func (tx *Tx) lockTableRow(ctx context.Context, name string, opts LockOptions) e
 			// snapshot it began with. A transaction begun now sees it. The
 			// driver's error is not wrapped, so that its own class does not
 			// hide this one from RunInTx.
-			return fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), dialect.Wrap(dialect.ClassSerialization,
-				fmt.Errorf("%s was created after the transaction began, which cannot see it: run the transaction again (%v)", lockTableName, err)))
+			err = dialect.Wrap(dialect.ClassSerialization,
+				fmt.Errorf("%s was created after the transaction began, which cannot see it: run the transaction again (%v)", lockTableName, err))
 		}
 	}
 	if err == nil {
 		state.ready.Store(true)
 	}
-	return err
+	return tx.lockOutcome(verb, name, opts, err)
 }

@@ -3,6 +3,8 @@ package racefree_test
 import (
 	"context"
 	"errors"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,4 +105,71 @@ func TestLockNamed_LockTableOnPostgres(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestLockNamed_LockTableCreatedInTransaction: on the engines whose named
+// lock is a row of racefree_locks, a transaction that finds the table
+// missing gets it created and takes the lock; where the transaction cannot
+// see a table created after it began (TiDB), LockNamed fails with a
+// serialization failure and RunInTx's next attempt takes the lock.
+func TestLockNamed_LockTableCreatedInTransaction(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		defer testdb.Watchdog(t, 60*time.Second)()
+		admin := e.Open(t)
+		d := admin.Dialect()
+		if _, xact := d.(dialect.XactLocker); d.Features().Has(dialect.SingleWriter) || xact && d.Features().Has(dialect.AdvisoryLocks) {
+			t.Skipf("%s's named lock needs no table", d.Server())
+		}
+		// A database of its own, whose racefree_locks nobody else uses.
+		name := testdb.UniqueName("rf_firstuse")
+		testdb.Exec(t, admin, "CREATE DATABASE "+name)
+		t.Cleanup(func() { testdb.Exec(t, admin, "DROP DATABASE IF EXISTS "+name) })
+		db := testdb.Open(t, mysqlDSNWithDatabase(t, e.DSN(t), name))
+		other := testdb.CreateTable(t, db, "firstuse", "id INTEGER PRIMARY KEY")
+		ctx := context.Background()
+		var retries []error
+		opts := racefree.TxOptions{OnRetry: func(_ int, err error, _ time.Duration) { retries = append(retries, err) }}
+		err := racefree.RunInTx(ctx, db, opts, func(ctx context.Context, tx *racefree.Tx) error {
+			// A statement first, so that the transaction has begun (and
+			// taken its snapshot) before the table exists.
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+other).Scan(&n); err != nil {
+				return err
+			}
+			return racefree.LockNamed(ctx, tx, "first", racefree.LockOptions{})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, err := range retries {
+			if !errors.Is(err, racefree.ErrSerialization) {
+				t.Errorf("retried for another reason than a serialization failure: %v", err)
+			}
+		}
+		t.Logf("%s: lock table created on first use; retries: %v", d.Server(), retries)
+	})
+}
+
+// mysqlDSNWithDatabase returns dsn, a MySQL DSN in either form, naming
+// database instead of its own.
+func mysqlDSNWithDatabase(t *testing.T, dsn, database string) string {
+	t.Helper()
+	if strings.Contains(dsn, "://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/" + database
+		return u.String()
+	}
+	i := strings.Index(dsn, ")/")
+	if i < 0 {
+		t.Fatalf("no database in DSN %q", dsn)
+	}
+	rest := dsn[i+2:]
+	params := ""
+	if j := strings.IndexByte(rest, '?'); j >= 0 {
+		params = rest[j:]
+	}
+	return dsn[:i+2] + database + params
 }
