@@ -158,3 +158,65 @@ func (e *invalidInputError) Is(target error) bool { return target == ErrInvalidI
 
 // Unwrap returns the cause, if any.
 func (e *invalidInputError) Unwrap() error { return e.err }
+
+// Errors of the locks and leases (lock.go, namedlock*.go, rowlock.go,
+// tablelock.go, fencing.go).
+
+// ErrLockNotAcquired is returned by a lock call with LockOptions.Try when
+// another session holds the lock. Nothing was locked and the transaction
+// is still usable. It is not a database error class: RunInTx does not retry
+// it.
+var ErrLockNotAcquired = errors.New("racefree: lock not acquired: another session holds it")
+
+// ErrLockUnsupported is returned when the engine cannot take the lock asked
+// for in the place it was asked for, for example a named lock in a
+// read-only SQLite transaction, or FOR SHARE on a server without it. It is
+// never silently ignored.
+var ErrLockUnsupported = dialect.ErrLockUnsupported
+
+// ErrLockLost means a session lock is no longer held: its connection died
+// (the server released the lock then) or something else released it.
+var ErrLockLost = errors.New("racefree: lock lost: its session ended")
+
+// ErrLeaseLost means a lease's fencing token is no longer the current one:
+// the lease expired and someone else acquired it (or it was released). Work
+// guarded by it must stop; writes checked with Lease.Check are refused.
+var ErrLeaseLost = errors.New("racefree: lease lost: another holder has a newer fencing token")
+
+// Errors of UpdateIfVersion (optimistic.go): optimistic concurrency reads
+// a row with its version, works without holding any lock, then writes only
+// if nobody changed the row since.
+var (
+	// ErrVersionChanged: the row exists but its version is not the one the
+	// caller read. Read it again and redo the work, or give up.
+	ErrVersionChanged = errors.New("racefree: version changed")
+	// ErrRowGone: the row no longer exists. Redoing the work cannot help.
+	ErrRowGone = errors.New("racefree: row gone")
+)
+
+// VersionConflictError is the error UpdateIfVersion returns when it wrote
+// nothing. It matches ErrRowGone when Gone is set and ErrVersionChanged
+// otherwise.
+type VersionConflictError struct {
+	Table string
+	Key   any
+	// Expected is the version the caller read; Current the one found, when
+	// the row still exists.
+	Expected, Current int64
+	Gone              bool
+}
+
+func (e *VersionConflictError) Error() string {
+	if e.Gone {
+		return fmt.Sprintf("racefree: update %s if version %d: row %v gone", e.Table, e.Expected, e.Key)
+	}
+	return fmt.Sprintf("racefree: update %s if version %d: row %v is at version %d", e.Table, e.Expected, e.Key, e.Current)
+}
+
+// Is matches ErrRowGone or ErrVersionChanged.
+func (e *VersionConflictError) Is(target error) bool {
+	if e.Gone {
+		return target == ErrRowGone
+	}
+	return target == ErrVersionChanged
+}

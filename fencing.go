@@ -19,11 +19,6 @@ import (
 // LeaseOptions.TTL is zero.
 const DefaultLeaseTTL = 30 * time.Second
 
-// ErrLeaseLost means a lease's fencing token is no longer the current one:
-// the lease expired and someone else acquired it (or it was released). Work
-// guarded by it must stop; writes checked with Lease.Check are refused.
-var ErrLeaseLost = errors.New("racefree: lease lost: another holder has a newer fencing token")
-
 // LeaseOptions configure AcquireLease. The zero value is a lease of
 // DefaultLeaseTTL, waited for until ctx ends.
 type LeaseOptions struct {

@@ -36,18 +36,6 @@ type LockOptions struct {
 // wait is opts as a dialect reads them.
 func (o LockOptions) wait() dialect.Wait { return dialect.Wait{Try: o.Try, Timeout: o.Timeout} }
 
-// ErrLockNotAcquired is returned by a lock call with LockOptions.Try when
-// another session holds the lock. Nothing was locked and the transaction
-// is still usable. It is not a database error class: RunInTx does not retry
-// it.
-var ErrLockNotAcquired = errors.New("racefree: lock not acquired: another session holds it")
-
-// ErrLockUnsupported is returned when the engine cannot take the lock asked
-// for in the place it was asked for, for example a named lock in a
-// read-only SQLite transaction, or FOR SHARE on a server without it. It is
-// never silently ignored.
-var ErrLockUnsupported = dialect.ErrLockUnsupported
-
 // lockTimeoutErr is the ErrLockTimeout-class error racefree returns when a
 // wait it bounded itself ran out.
 func lockTimeoutErr(verb, name string, err error) error {

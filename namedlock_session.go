@@ -12,10 +12,6 @@ import (
 	"github.com/racefree/racefree/session"
 )
 
-// ErrLockLost means a session lock is no longer held: its connection died
-// (the server released the lock then) or something else released it.
-var ErrLockLost = errors.New("racefree: lock lost: its session ended")
-
 // SessionLock is a named lock held by one database session: a connection
 // pinned from the pool for as long as the lock is held. It excludes every
 // other session that locks the same name, in any process on any machine,

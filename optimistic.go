@@ -11,43 +11,6 @@ import (
 	"github.com/racefree/racefree/dialect"
 )
 
-// Optimistic concurrency: read a row with its version, work without holding
-// any lock, then write only if nobody changed the row since.
-var (
-	// ErrVersionChanged: the row exists but its version is not the one the
-	// caller read. Read it again and redo the work, or give up.
-	ErrVersionChanged = errors.New("racefree: version changed")
-	// ErrRowGone: the row no longer exists. Redoing the work cannot help.
-	ErrRowGone = errors.New("racefree: row gone")
-)
-
-// VersionConflictError is the error UpdateIfVersion returns when it wrote
-// nothing. It matches ErrRowGone when Gone is set and ErrVersionChanged
-// otherwise.
-type VersionConflictError struct {
-	Table string
-	Key   any
-	// Expected is the version the caller read; Current the one found, when
-	// the row still exists.
-	Expected, Current int64
-	Gone              bool
-}
-
-func (e *VersionConflictError) Error() string {
-	if e.Gone {
-		return fmt.Sprintf("racefree: update %s if version %d: row %v gone", e.Table, e.Expected, e.Key)
-	}
-	return fmt.Sprintf("racefree: update %s if version %d: row %v is at version %d", e.Table, e.Expected, e.Key, e.Current)
-}
-
-// Is matches ErrRowGone or ErrVersionChanged.
-func (e *VersionConflictError) Is(target error) bool {
-	if e.Gone {
-		return target == ErrRowGone
-	}
-	return target == ErrVersionChanged
-}
-
 // VersionedRow names one row and the version the caller read it at.
 type VersionedRow struct {
 	// Table and KeyColumn name the table and the column that identifies
