@@ -85,7 +85,11 @@ func (tx *Tx) rowLockClause(ctx context.Context, lock RowLock) (string, error) {
 	}
 	rl, ok := d.(dialect.RowLocker)
 	if !ok || !f.Has(need) {
-		return "", fmt.Errorf("racefree: %s: %w on %s", verb, ErrLockUnsupported, d.Server())
+		what := "exclusive row locks"
+		if lock.Share {
+			what = "shared row locks"
+		}
+		return "", fmt.Errorf("racefree: %s: %w: %s on %s", verb, ErrLockUnsupported, what, d.Server())
 	}
 	wait := dialect.RowWaitForLock
 	switch lock.Wait {
