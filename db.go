@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -74,9 +73,9 @@ type DB struct {
 // first connection, which Open makes to read the server's version. opts
 // configure the DB (WithObserver).
 func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
-	scheme, err := dsnScheme(dsn)
+	scheme, err := dialect.SchemeOf(dsn)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("racefree: open: %w", err)
 	}
 	open, err := dialect.Lookup(scheme)
 	if err != nil {
@@ -93,24 +92,6 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	}
 	db.owned = true
 	return db, nil
-}
-
-// dsnScheme returns the dialect registry key for dsn.
-func dsnScheme(dsn string) (string, error) {
-	switch {
-	case dsn == "":
-		return "", errors.New("racefree: open: empty DSN")
-	case strings.Contains(dsn, "://"):
-		return strings.ToLower(dsn[:strings.Index(dsn, "://")]), nil
-	case strings.Contains(dsn, "@tcp(") || strings.Contains(dsn, "@unix("):
-		return "mysql", nil
-	case strings.HasPrefix(dsn, "sqlite:"), strings.HasPrefix(dsn, "file:"):
-		return "sqlite", nil
-	}
-	if i := strings.IndexByte(dsn, ':'); i > 0 && !strings.ContainsAny(dsn[:i], `/\.`) && dsn != ":memory:" {
-		return "", fmt.Errorf("racefree: open: unknown DSN scheme %q (known: postgres://, mysql://, sqlite:)", dsn[:i])
-	}
-	return "sqlite", nil // a bare file path
 }
 
 // New wraps a *sql.DB you already have, naming its dialect (for example

@@ -112,16 +112,6 @@ func checkHeapStable(t *testing.T, knownLeak string, round func(i int)) {
 	}
 }
 
-// The leaks of the root package these tests found, marked until fixed
-// (issue 16: per-database state is a field of the DB, freed by Close).
-const (
-	// leaseTablesLeak: AcquireLease records in a package-level map that
-	// the lease table exists, keyed by *DB, and nothing deletes the entry,
-	// so every DB that ever took a lease stays reachable, its pool and
-	// caches with it.
-	leaseTablesLeak = "fencing.go: leaseTables (package-level sync.Map *DB → struct{}) keeps every DB that took a lease"
-)
-
 // memUser is the row type of the memory tests.
 type memUser struct {
 	ID    int64  `db:"id"`
@@ -204,7 +194,7 @@ func TestMemory_OpenClose(t *testing.T) {
 		knownLeak string
 	}{
 		{name: "SQLite"},
-		{name: "SQLiteLease", lease: true, knownLeak: leaseTablesLeak},
+		{name: "SQLiteLease", lease: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// One database file, opened and closed again and again: the

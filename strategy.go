@@ -136,8 +136,8 @@ func (c *call) resolve(s Strategy) (Strategy, error) {
 			// rows: two nodes inserting the same lookup as two different
 			// rows never conflict (measured: duplicates). Only a unique
 			// index or the lock strategy's certified lock row works there.
-			return 0, fmt.Errorf("racefree: %s: %w: on a Galera cluster SERIALIZABLE is per node, so it cannot keep a lookup unique without a unique index; use StrategyLock",
-				c.verb, ErrStrategyUnavailable)
+			return 0, fmt.Errorf("racefree: %s: %w: on %s SERIALIZABLE is per node, so it cannot keep a lookup unique without a unique index; use StrategyLock",
+				c.verb, ErrStrategyUnavailable, c.d.Server())
 		}
 		return s, nil
 	case StrategyLock:

@@ -2,8 +2,10 @@ package dialect
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -56,4 +58,25 @@ func Schemes() []string {
 	}
 	sort.Strings(s)
 	return s
+}
+
+// SchemeOf returns the registry key (see Register) of the dialect a DSN
+// names: its URL scheme, lower-cased ("postgres://…"), "mysql" for
+// go-sql-driver's form ("user@tcp(host)/db"), and "sqlite" for "sqlite:",
+// "file:" and a bare file path.
+func SchemeOf(dsn string) (string, error) {
+	switch {
+	case dsn == "":
+		return "", errors.New("empty DSN")
+	case strings.Contains(dsn, "://"):
+		return strings.ToLower(dsn[:strings.Index(dsn, "://")]), nil
+	case strings.Contains(dsn, "@tcp(") || strings.Contains(dsn, "@unix("):
+		return "mysql", nil
+	case strings.HasPrefix(dsn, "sqlite:"), strings.HasPrefix(dsn, "file:"):
+		return "sqlite", nil
+	}
+	if i := strings.IndexByte(dsn, ':'); i > 0 && !strings.ContainsAny(dsn[:i], `/\.`) && dsn != ":memory:" {
+		return "", fmt.Errorf("unknown DSN scheme %q (known: postgres://, mysql://, sqlite:)", dsn[:i])
+	}
+	return "sqlite", nil // a bare file path
 }
