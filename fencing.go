@@ -64,7 +64,8 @@ type Lease struct {
 
 	db     *DB
 	key    int64
-	holder string // random id of this acquisition, for diagnostics
+	holder string    // random id of this acquisition, for diagnostics
+	at     time.Time // when it was acquired
 
 	mu       sync.Mutex // guards released
 	released bool
@@ -136,7 +137,7 @@ func createLeaseTable(ctx context.Context, db *DB, l dialect.Leaser) error {
 // fails with ErrLockNotAcquired, Timeout with an ErrLockTimeout-class
 // error). Each acquisition runs in a transaction of its own, retried by
 // RunInTx; ctx governs the wait and each attempt.
-func AcquireLease(ctx context.Context, db *DB, name string, opts LeaseOptions) (*Lease, error) {
+func AcquireLease(ctx context.Context, db *DB, name string, opts LeaseOptions) (_ *Lease, err error) {
 	const verb = "acquire lease"
 	if db == nil || db.pool == nil {
 		return nil, fmt.Errorf("racefree: %s: %w", verb, errNilExecutor)
@@ -160,6 +161,8 @@ func AcquireLease(ctx context.Context, db *DB, name string, opts LeaseOptions) (
 	var id [12]byte
 	_, _ = rand.Read(id[:])
 	l := &Lease{Name: name, TTL: ttl, db: db, key: lockkey.Key64(name), holder: hex.EncodeToString(id[:])}
+	start := time.Now()
+	defer func() { db.observeLock(ctx, lockKindLease, name, start, err) }()
 	var deadline time.Time
 	if opts.Timeout > 0 {
 		deadline = time.Now().Add(opts.Timeout)
@@ -171,6 +174,7 @@ func AcquireLease(ctx context.Context, db *DB, name string, opts LeaseOptions) (
 			return nil, fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), err)
 		}
 		if got {
+			l.at = time.Now()
 			return l, nil
 		}
 		if opts.Try {
@@ -242,7 +246,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	ph := l.db.d.Placeholder
 	res, err := l.db.pool.Exec(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1, expires_ms = "+lr.NowMillisSQL()+" + "+ph(1)+
 		" WHERE id = "+ph(2)+" AND token = "+ph(3), l.TTL.Milliseconds(), l.key, l.Token)
-	return l.oneRow("renew lease", res, err)
+	return l.oneRow(ctx, "renew lease", res, err)
 }
 
 // Release gives the lease up at once, so that the next holder need not
@@ -259,7 +263,10 @@ func (l *Lease) Release(ctx context.Context) error {
 	ph := l.db.d.Placeholder
 	res, err := l.db.pool.Exec(context.WithoutCancel(ctx), "UPDATE "+leaseTableName+" SET expires_ms = 0, holder = ''"+
 		" WHERE id = "+ph(1)+" AND token = "+ph(2), l.key, l.Token)
-	return l.oneRow("release lease", res, err)
+	if err = l.oneRow(ctx, "release lease", res, err); err == nil {
+		l.db.observeRelease(ctx, lockKindLease, l.Name, l.at)
+	}
+	return err
 }
 
 // Check is the fence: call it inside the transaction whose writes the
@@ -285,7 +292,7 @@ func (l *Lease) Check(ctx context.Context, tx *Tx) error {
 	}
 	ph := tx.db.d.Placeholder
 	res, err := tx.tx.Exec(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1 WHERE id = "+ph(1)+" AND token = "+ph(2), l.key, l.Token)
-	return l.oneRow(verb, res, err)
+	return l.oneRow(ctx, verb, res, err)
 }
 
 func (l *Lease) usable(verb string) error {
@@ -302,7 +309,7 @@ func (l *Lease) usable(verb string) error {
 
 // oneRow turns the result of a statement that must change the lease row
 // into nil or ErrLeaseLost.
-func (l *Lease) oneRow(verb string, res interface{ RowsAffected() (int64, error) }, err error) error {
+func (l *Lease) oneRow(ctx context.Context, verb string, res interface{ RowsAffected() (int64, error) }, err error) error {
 	if err != nil {
 		return l.db.wrapErr(verb, err)
 	}
@@ -311,7 +318,9 @@ func (l *Lease) oneRow(verb string, res interface{ RowsAffected() (int64, error)
 		return l.db.wrapErr(verb, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("racefree: %s %q (token %d): %w", verb, lockkey.Label(l.Name, 64), l.Token, ErrLeaseLost)
+		err := fmt.Errorf("racefree: %s %q (token %d): %w", verb, lockkey.Label(l.Name, 64), l.Token, ErrLeaseLost)
+		l.db.observe(ctx, Event{Kind: EventLeaseLost, Lock: lockkey.Label(l.Name, 64), LockKind: lockKindLease, Err: err})
+		return err
 	}
 	return nil
 }

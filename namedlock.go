@@ -3,6 +3,7 @@ package racefree
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -92,6 +93,15 @@ func LockNamed(ctx context.Context, tx *Tx, name string, opts LockOptions) error
 	if err := validateLockName(verb, name); err != nil {
 		return err
 	}
+	start := time.Now()
+	err := tx.lockNamed(ctx, name, opts)
+	tx.db.observeLock(ctx, lockKindNamed, name, start, err)
+	return err
+}
+
+// lockNamed is LockNamed once its input is checked.
+func (tx *Tx) lockNamed(ctx context.Context, name string, opts LockOptions) error {
+	const verb = "lock name"
 	d := tx.db.d
 	if d.Features().Has(dialect.SingleWriter) {
 		return tx.lockWriter(ctx, verb, name, "the named lock", opts)

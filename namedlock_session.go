@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/internal/lockkey"
@@ -28,6 +29,7 @@ type SessionLock struct {
 	db   *DB
 	sl   dialect.SessionLocker
 	name string
+	at   time.Time // when the lock was granted
 
 	mu   sync.Mutex   // guards conn
 	conn session.Conn // nil once unlocked or discarded
@@ -82,6 +84,17 @@ func LockSession(ctx context.Context, db *DB, name string, opts LockOptions) (*S
 	case !ok || !f.Has(dialect.AdvisoryLocks):
 		return nil, unsupportedErr(verb, name, "%s has no advisory locks; use AcquireLease", d.Server())
 	}
+	start := time.Now()
+	l, err := lockSession(ctx, db, sl, name, opts)
+	db.observeLock(ctx, lockKindSession, name, start, err)
+	return l, err
+}
+
+// lockSession is LockSession once it is known the engine has session
+// locks.
+func lockSession(ctx context.Context, db *DB, sl dialect.SessionLocker, name string, opts LockOptions) (*SessionLock, error) {
+	const verb = "lock session"
+	d := db.d
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return nil, db.wrapErr(verb+": take connection", err)
@@ -112,6 +125,7 @@ func LockSession(ctx context.Context, db *DB, name string, opts LockOptions) (*S
 		}
 		return nil, lockTimeoutErr(verb, name, errors.New("not granted within the timeout"))
 	}
+	l.at = time.Now()
 	return l, nil
 }
 
@@ -171,6 +185,7 @@ func (l *SessionLock) Unlock(ctx context.Context) error {
 	}
 	err = l.conn.Release()
 	l.conn = nil
+	l.db.observeRelease(ctx, lockKindSession, l.name, l.at)
 	return err
 }
 

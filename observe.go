@@ -2,10 +2,12 @@ package racefree
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
 	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/internal/lockkey"
 )
 
 // Observer receives racefree's events: transaction attempts and retries,
@@ -122,4 +124,38 @@ func (c *call) observeLostRace(ctx context.Context, violation *dialect.Error) {
 		e.Constraint = violation.Constraint
 	}
 	c.db.observe(ctx, e)
+}
+
+// Lock kinds, for Event.LockKind.
+const (
+	lockKindNamed   = "named"
+	lockKindSession = "session"
+	lockKindRows    = "rows"
+	lockKindTable   = "table"
+	lockKindLease   = "lease"
+)
+
+// observeLock reports the outcome of a lock wait that began at start: an
+// acquired lock, or one not acquired (Try, timeout). Other errors are not
+// lock events.
+func (db *DB) observeLock(ctx context.Context, kind, name string, start time.Time, err error) {
+	if db.observer == nil {
+		return
+	}
+	e := Event{Kind: EventLockAcquired, Lock: lockkey.Label(name, 64), LockKind: kind, Wait: time.Since(start)}
+	if err != nil {
+		if !errors.Is(err, ErrLockNotAcquired) && !errors.Is(err, ErrLockTimeout) {
+			return
+		}
+		e.Kind, e.Err, e.Class = EventLockNotAcquired, err, dialect.ClassOf(db.d, err)
+	}
+	db.observe(ctx, e)
+}
+
+// observeRelease reports that a lock acquired at acquired was released.
+func (db *DB) observeRelease(ctx context.Context, kind, name string, acquired time.Time) {
+	if db.observer == nil {
+		return
+	}
+	db.observe(ctx, Event{Kind: EventLockReleased, Lock: lockkey.Label(name, 64), LockKind: kind, Held: time.Since(acquired)})
 }

@@ -3,6 +3,7 @@ package racefree_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -124,4 +125,54 @@ func TestObserver_HitCostsNothing(t *testing.T) {
 		t.Fatalf("a hit allocates %.1f times with an observer, %.1f without", with, without)
 	}
 	t.Logf("a hit allocates %.1f times, with or without an observer", with)
+}
+
+// TestObserver_Locks: named, session and table locks and leases report
+// their waits and, where a lock outlives its call, how long it was held;
+// a Try that finds a lock taken reports it not acquired.
+func TestObserver_Locks(t *testing.T) {
+	e, _ := testdb.Get("postgres")
+	e.Require(t)
+	var rec recorder
+	ctx := context.Background()
+	db, err := racefree.Open(ctx, e.DSN(t), racefree.WithObserver(&rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+		return racefree.LockNamed(ctx, tx, "obs-named", racefree.LockOptions{})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := racefree.LockSession(ctx, db, "obs-session", racefree.LockOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := racefree.LockSession(ctx, db, "obs-session", racefree.LockOptions{Try: true}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+		t.Fatalf("second session lock: %v", err)
+	}
+	if err := l.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := racefree.AcquireLease(ctx, db, "obs-lease", racefree.LeaseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[racefree.EventKind]int{racefree.EventLockAcquired: 3, racefree.EventLockNotAcquired: 1, racefree.EventLockReleased: 2}
+	for k, n := range want {
+		if got := rec.count(k); got != n {
+			t.Errorf("%v: %d events, want %d (%+v)", k, got, n, rec.events)
+		}
+	}
+	kinds := map[string]bool{}
+	for _, ev := range rec.events {
+		kinds[ev.LockKind] = true
+	}
+	if !kinds["named"] || !kinds["session"] || !kinds["lease"] {
+		t.Errorf("lock kinds seen: %v", kinds)
+	}
 }

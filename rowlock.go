@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -163,11 +164,13 @@ const lockRowsChunk = 500
 // LockClause) and returns the keys that exist; it is refused in a read-only
 // transaction. Bad input — no keys, an invalid or unknown table or column —
 // returns an error matching ErrInvalidInput, with nothing locked.
-func LockRows[K cmp.Ordered](ctx context.Context, tx *Tx, table, column string, keys []K, lock RowLock) ([]K, error) {
+func LockRows[K cmp.Ordered](ctx context.Context, tx *Tx, table, column string, keys []K, lock RowLock) (_ []K, err error) {
 	verb := lock.verb()
 	if tx == nil || tx.db == nil || tx.tx == nil {
 		return nil, fmt.Errorf("racefree: %s: nil transaction (row locks last until the transaction ends)", verb)
 	}
+	start := time.Now()
+	defer func() { tx.db.observeLock(ctx, lockKindRows, table, start, err) }()
 	if len(keys) == 0 {
 		return nil, inputError(verb, "empty key list")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/session"
@@ -65,11 +66,13 @@ func (m TableLockMode) String() string {
 //
 // Bad input — an invalid or unknown table, an unknown mode — returns an
 // error matching ErrInvalidInput.
-func LockTable(ctx context.Context, tx *Tx, table string, mode TableLockMode, opts LockOptions) error {
+func LockTable(ctx context.Context, tx *Tx, table string, mode TableLockMode, opts LockOptions) (err error) {
 	verb := "lock table"
 	if tx == nil || tx.db == nil || tx.tx == nil {
 		return fmt.Errorf("racefree: %s: nil transaction (a table lock lasts until the transaction ends)", verb)
 	}
+	start := time.Now()
+	defer func() { tx.db.observeLock(ctx, lockKindTable, table, start, err) }()
 	if mode != LockTableWrite && mode != LockTableExclusive {
 		return inputError(verb, "unknown TableLockMode %d", mode)
 	}
