@@ -49,6 +49,7 @@ Usage:
   racefree doctor    tell whether a get-or-create on a table is safe, and why
   racefree serve     the classic race as a web page, served by several processes
   racefree bench     measure racefree against the raw statements on your database, and how it scales
+  racefree version   print the version this binary was built from
 
 Run 'racefree COMMAND -h' for a command's flags.
 `
@@ -83,11 +84,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = (&BenchCommand{}).Run(ctx, rest, stdout, stderr)
 	case benchWorkerCommand:
 		err = (&BenchWorkerCommand{}).Run(ctx, rest, stdin, stdout)
+	case "version", "-version", "--version":
+		err = (&VersionCommand{}).Run(rest, stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "racefree: unknown command %q (commands: demo, lab, doctor, serve, bench; see racefree help)\n", name)
+		fmt.Fprintf(stderr, "racefree: unknown command %q (commands: demo, lab, doctor, serve, bench, version; see racefree help)\n", name)
 		return exitUsage
 	}
 	var ue *usageError

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -74,6 +75,7 @@ func TestMain_Errors(t *testing.T) {
 		{"CatchOnTransfer", []string{"lab", "--dsn", sqlite, "--scenario", "transfer", "--strategy", "catch"}, exitFailure, "strategy catch does not apply to scenario transfer"},
 		{"OneAccount", []string{"lab", "--dsn", sqlite, "--scenario", "transfer", "--keys", "1"}, exitUsage, "at least 2"},
 		{"DemoBadFlag", []string{"demo", "--procs", "0"}, exitUsage, "--procs must be"},
+		{"VersionStray", []string{"version", "now"}, exitUsage, `version takes no arguments, got "now"`},
 		{"DoctorNoTable", []string{"doctor", "--dsn", sqlite, "--lookup", "a"}, exitUsage, "--table is required"},
 		{"DoctorMissingTable", []string{"doctor", "--dsn", sqlite, "--table", "nope", "--lookup", "a"}, exitFailure, `table "nope" does not exist`},
 		{"DoctorBadIdent", []string{"doctor", "--dsn", sqlite, "--table", "x\x00y", "--lookup", "a"}, exitFailure, "invalid identifier"},
@@ -106,6 +108,16 @@ func TestMain_Help(t *testing.T) {
 		if code != exitOK || stderr != "" || !strings.Contains(stdout, "racefree") {
 			t.Errorf("%v: code %d, stdout %q, stderr %q", args, code, stdout, stderr)
 		}
+	}
+}
+
+// A test binary is built from a checkout: its version is "(devel)". The
+// tagged version is proven by .ci/installcheck, which installs a tag with
+// go install and runs this command.
+func TestMain_Version(t *testing.T) {
+	code, stdout, stderr := run(t, context.Background(), "version")
+	if code != exitOK || stderr != "" || !regexp.MustCompile(`^racefree \S+ \(go[0-9.]+.*\)\n$`).MatchString(stdout) {
+		t.Errorf("version: code %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
 
