@@ -40,15 +40,23 @@ func (d *Dialect) Transfer(ctx context.Context, q dialect.Querier, t dialect.Tra
 		// REPEATABLE READ transaction would read its older snapshot.
 		lock, _ = d.FreshRead(sql.LevelDefault, false)
 	}
-	var r dialect.TransferResult
-	var fromN, toN int64
-	err = q.QueryRow(ctx, "SELECT COUNT(*), COALESCE(SUM("+t.Key+" = ?), 0), COALESCE(SUM("+t.Key+" = ?), 0) FROM "+t.Table+
-		" WHERE "+t.Key+" IN (?, ?)"+lock, t.From, t.To, t.From, t.To).Scan(&r.Rows, &fromN, &toN)
-	if err != nil {
+	var fromN, toN, same int64
+	if err := q.QueryRow(ctx, transferCheckSQL(t, lock), t.From, t.To, t.From, t.To).Scan(&fromN, &toN, &same); err != nil {
 		return dialect.TransferResult{}, err
 	}
-	r.FromFound, r.ToFound = fromN > 0, toN > 0
+	r := dialect.TransferResult{FromFound: fromN > 0, ToFound: toN > 0, Rows: int(fromN + toN - same)}
 	return r, nil
+}
+
+// transferCheckSQL reads whether each key names a row, and whether both
+// name the same one, with a point lookup each: a locking read of k IN
+// (?, ?) on a small table is a scan of the whole index that share-locks
+// every row it passes, and deadlocks with the transfers of other rows.
+func transferCheckSQL(t dialect.Transfer, lock string) string {
+	k := t.Key
+	return "SELECT (SELECT COUNT(*) FROM " + t.Table + " WHERE " + k + " = ?" + lock + "), " +
+		"(SELECT COUNT(*) FROM " + t.Table + " WHERE " + k + " = ?" + lock + "), " +
+		"(SELECT COUNT(*) FROM " + t.Table + " WHERE " + k + " = ? AND " + k + " = ?)"
 }
 
 // transferSQL joins the table to itself, the row of the lower key (as the
