@@ -188,7 +188,14 @@ func (h handle) transferAutocommit(ctx context.Context, t dialect.Transfer, opts
 	}
 	var r dialect.TransferResult
 	unsupported := false
+	gated := h.db.gated()
 	err := h.db.retry(ctx, txOpts, func(ctx context.Context) error {
+		if gated {
+			if err := h.db.writers.enter(ctx); err != nil {
+				return dialect.Wrap(dialect.ClassCanceled, err)
+			}
+			defer h.db.writers.leave()
+		}
 		var err error
 		r, err = tr.Transfer(ctx, q, t)
 		if errors.Is(err, dialect.ErrTransferUnsupported) {
@@ -223,9 +230,10 @@ func (tx *Tx) transfer(ctx context.Context, t dialect.Transfer) (dialect.Transfe
 	t.InTx = true
 	var r dialect.TransferResult
 	if tr, ok := tx.db.d.(dialect.Transferer); ok {
+		q := tx.transferQuerier()
 		run := func(ctx context.Context) error {
 			var err error
-			r, err = tr.Transfer(ctx, tx.tx, t)
+			r, err = tr.Transfer(ctx, q, t)
 			return err
 		}
 		var err error

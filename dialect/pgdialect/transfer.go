@@ -13,7 +13,7 @@ import (
 var _ dialect.Transferer = (*Dialect)(nil)
 
 // codeDivisionByZero is what the transfer statement's guard raises when
-// the debit changed a row and the credit did not (see transferSQL).
+// one of the two rows changed and the other did not (see transferSQL).
 const codeDivisionByZero = "22012"
 
 // Transfer is one statement, one round trip, built by transferSQL.
@@ -27,30 +27,42 @@ func (d *Dialect) Transfer(ctx context.Context, q dialect.Querier, t dialect.Tra
 	err := q.QueryRow(ctx, transferSQL(t), t.From, t.To, t.Amount, t.Floor).Scan(&rows, &fromFound, &toFound, &moved)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == codeDivisionByZero {
-		return dialect.TransferResult{}, fmt.Errorf("pgdialect: transfer: the debit changed a row and the credit none (does a trigger or rule skip the credited row?); the statement failed and changed nothing: %w", err)
+		return dialect.TransferResult{}, fmt.Errorf("pgdialect: transfer: the statement changed one row of two (does a trigger or rule skip a row?), so it failed and changed nothing: %w", err)
 	}
 	if err != nil {
 		return dialect.TransferResult{}, err
 	}
-	return dialect.TransferResult{Moved: moved == 1, Rows: int(rows), FromFound: fromFound > 0, ToFound: toFound > 0}, nil
+	return dialect.TransferResult{Moved: moved == 2, Rows: int(rows), FromFound: fromFound > 0, ToFound: toFound > 0}, nil
 }
 
 // transferSQL is the transfer as one data-modifying statement:
 //
+//	WITH racefree_locked AS MATERIALIZED (
+//	  SELECT k, v FROM t WHERE k IN ($1, $2) ORDER BY k FOR NO KEY UPDATE),
+//	racefree_check AS (
+//	  SELECT count(*) AS n, count(*) FILTER (WHERE k = $1) AS from_n,
+//	         count(*) FILTER (WHERE k = $2) AS to_n, max(v) FILTER (WHERE k = $1) AS src
+//	  FROM racefree_locked),
+//	racefree_moved AS (
+//	  UPDATE t SET v = CASE WHEN t.k = $1 THEN t.v - $3 ELSE t.v + $3 END
+//	  FROM racefree_check c WHERE t.k IN ($1, $2) AND c.n = 2 AND c.src - $3 >= $4
+//	  RETURNING 1)
+//	SELECT c.n, c.from_n, c.to_n, m.n / ((m.n + 1) % 2)
+//	FROM racefree_check c, (SELECT count(*) AS n FROM racefree_moved) m
+//
 //   - racefree_locked locks both rows in key order (the LockRows node sits
-//     above the Sort) and, at READ COMMITTED, reads each row's latest
-//     committed version once its lock is granted. MATERIALIZED keeps
-//     it from being folded into the statements that read it.
-//   - racefree_debit decrements the source only when both rows were
-//     locked and the source's locked value minus the amount stays at or
-//     above the floor. Both conditions read the locked values (computed
-//     once, before the UPDATE scans anything); the UPDATE's own filter
-//     would be evaluated first on the statement's snapshot, and a row
-//     that did not match there would never be checked again on its
-//     latest version. The UPDATE itself writes the latest version, which
-//     is the one locked, so the value checked is the value decremented.
-//   - racefree_credit increments the destination only when the debit
-//     happened: it reads the debit's output, which runs the debit first.
+//     above the Sort) and, at READ COMMITTED, returns each row's latest
+//     committed version once its lock is granted. MATERIALIZED keeps it
+//     from being folded into the statement that reads it.
+//   - racefree_check reads the locked values once: both rows there, and
+//     the source's value. The UPDATE decides on them, not on its own
+//     filter, which PostgreSQL evaluates first on the statement's
+//     snapshot — a row that did not match there would never be checked
+//     again on its latest version, and a transfer would be declined on a
+//     balance that a commit it waited for had already raised.
+//   - racefree_moved changes both rows or neither: its condition is the
+//     same for both. It writes each row's latest version (re-found by
+//     EvalPlanQual), which is the one locked and checked.
 //
 // No UPDATE takes a lock the first part does not already hold (FOR NO KEY
 // UPDATE is what an UPDATE of a non-key column takes), so a transfer's
@@ -58,21 +70,16 @@ func (d *Dialect) Transfer(ctx context.Context, q dialect.Querier, t dialect.Tra
 // deadlock each other. At REPEATABLE READ and SERIALIZABLE a row changed
 // since the snapshot fails the lock with a serialization failure instead.
 //
-// The last column is credit ÷ (1 − debit + credit): 1 when both changed,
-// 0 when neither, and a division by zero — which fails the statement and
-// so undoes the debit — should the debit change a row and the credit not
-// (a trigger that skips the credited row).
+// The last column is the number of rows changed, 0 or 2; should a trigger
+// skip one row, it divides by zero, which fails the statement and so
+// undoes the other row's change.
 func transferSQL(t dialect.Transfer) string {
 	k, v, tbl := t.Key, t.Value, t.Table
 	return "WITH racefree_locked AS MATERIALIZED (SELECT " + k + ", " + v + " FROM " + tbl +
 		" WHERE " + k + " IN ($1, $2) ORDER BY " + k + " FOR NO KEY UPDATE), " +
-		"racefree_debit AS (UPDATE " + tbl + " SET " + v + " = " + v + " - $3 WHERE " + k + " = $1" +
-		" AND (SELECT count(*) FROM racefree_locked) = 2" +
-		" AND (SELECT " + v + " FROM racefree_locked WHERE " + k + " = $1) - $3 >= $4 RETURNING 1), " +
-		"racefree_credit AS (UPDATE " + tbl + " SET " + v + " = " + v + " + $3 WHERE " + k + " = $2" +
-		" AND EXISTS (SELECT FROM racefree_debit) RETURNING 1) " +
-		"SELECT (SELECT count(*) FROM racefree_locked), " +
-		"(SELECT count(*) FROM racefree_locked WHERE " + k + " = $1), " +
-		"(SELECT count(*) FROM racefree_locked WHERE " + k + " = $2), " +
-		"(SELECT count(*) FROM racefree_credit) / (1 - (SELECT count(*) FROM racefree_debit) + (SELECT count(*) FROM racefree_credit))"
+		"racefree_check AS (SELECT count(*) AS n, count(*) FILTER (WHERE " + k + " = $1) AS from_n, " +
+		"count(*) FILTER (WHERE " + k + " = $2) AS to_n, max(" + v + ") FILTER (WHERE " + k + " = $1) AS src FROM racefree_locked), " +
+		"racefree_moved AS (UPDATE " + tbl + " AS racefree_t SET " + v + " = CASE WHEN racefree_t." + k + " = $1 THEN racefree_t." + v +
+		" - $3 ELSE racefree_t." + v + " + $3 END FROM racefree_check c WHERE racefree_t." + k + " IN ($1, $2) AND c.n = 2 AND c.src - $3 >= $4 RETURNING 1) " +
+		"SELECT c.n, c.from_n, c.to_n, m.n / ((m.n + 1) % 2) FROM racefree_check c, (SELECT count(*) AS n FROM racefree_moved) m"
 }
