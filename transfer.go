@@ -109,7 +109,8 @@ func (e *TransferError) Is(target error) bool {
 // value under that lock, so that no concurrent transfer can overdraw it
 // (PostgreSQL: a data-modifying WITH; MySQL/MariaDB: a multi-table UPDATE;
 // SQLite: one UPDATE under its single writer). Elsewhere it is a
-// transaction of two conditional UPDATEs in key order. docs/transfer.md
+// transaction that locks both rows in key order, then debits with the
+// floor checked and credits. docs/transfer.md
 // shows every statement and the guarantee per engine and isolation level.
 //
 // ex may be a *DB, a *Conn or a *Tx. On a *DB or *Conn the transfer
@@ -198,11 +199,16 @@ func (h handle) transferAutocommit(ctx context.Context, t dialect.Transfer, opts
 		}
 		var err error
 		r, err = tr.Transfer(ctx, q, t)
-		if errors.Is(err, dialect.ErrTransferUnsupported) {
+		switch {
+		case errors.Is(err, dialect.ErrTransferUnsupported):
 			unsupported = true
 			return nil
+		case err != nil:
+			// Classified, so that OnRetry sees ErrDeadlock and the like,
+			// as RunInTx's does.
+			return classifyTransparent(h.db.d, err)
 		}
-		return err
+		return nil
 	})
 	if unsupported {
 		return h.transferFallback(ctx, t, txOpts)
@@ -251,7 +257,7 @@ func (tx *Tx) transfer(ctx context.Context, t dialect.Transfer) (dialect.Transfe
 	}
 	err := tx.savepoint(ctx, func(ctx context.Context) error {
 		var err error
-		r, err = transferStatements(ctx, tx.db.d, tx.tx, t)
+		r, err = transferStatements(ctx, tx, t)
 		return err
 	})
 	if errors.Is(err, errNotMoved) {

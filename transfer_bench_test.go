@@ -27,7 +27,7 @@ import (
 //	Transfer-in-tx  racefree.RunInTx + racefree.Transfer: the caller's
 //	              transaction (PostgreSQL adds a savepoint)
 //	fallback      racefree.Transfer on a dialect without a Transferer:
-//	              racefree's own transaction of the two UPDATEs
+//	              racefree's own transaction (lock both rows, debit, credit)
 //
 // The two sides run in alternating segments (pairParallel), so that the
 // two meet the same load; the benchmark reports raw-ns/op, racefree-ns/op

@@ -22,7 +22,9 @@ import (
 // hit again and again. A quarter of the transfers run inside a RunInTx of
 // the caller's. Afterwards: the sum is what it was, no balance is below
 // the floor, every transfer either moved or was declined, and no error
-// reached a caller.
+// reached a caller. The table has a CHECK (balance >= 0), as real ones
+// do: a statement that computed a negative balance on its way, even one it
+// would not have written, fails and fails the test.
 const (
 	raceProcs        = 4
 	raceGoroutines   = 64
@@ -55,6 +57,12 @@ func sumReports(t *testing.T, results []proctest.Result) raceCounts {
 	return c
 }
 
+// mustRaceBalances creates the accounts of the race tests.
+func mustRaceBalances(t *testing.T, db *racefree.DB) racefree.Balances {
+	t.Helper()
+	return mustBalancesDDL(t, db, raceAccounts, raceBalance, "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0)")
+}
+
 // mustRaceInvariants checks conservation and the floor.
 func mustRaceInvariants(t *testing.T, db *racefree.DB, b racefree.Balances, accounts int) {
 	t.Helper()
@@ -75,7 +83,7 @@ func TestTransfer_AcrossProcesses(t *testing.T) {
 				defer testdb.Watchdog(t, 150*time.Second)()
 				dsn := e.DSN(t)
 				db := testdb.Open(t, dsn)
-				b := mustBalances(t, db, raceAccounts, raceBalance)
+				b := mustRaceBalances(t, db)
 				waits := sampleLockWaits(t, db, b.Table)
 				results := proctest.Run(t, raceProcs, "TestTransferRaceChild", map[string]string{
 					"dsn": dsn, "table": b.Table, "path": path, "accounts": strconv.Itoa(raceAccounts),
@@ -241,7 +249,7 @@ func TestTransfer_Galera(t *testing.T) {
 	dsns := testdb.GaleraDSNs(t)
 	defer testdb.Watchdog(t, 200*time.Second)()
 	db := testdb.Open(t, dsns[0])
-	b := mustBalances(t, db, raceAccounts, raceBalance)
+	b := mustRaceBalances(t, db)
 	time.Sleep(500 * time.Millisecond) // let the rows reach the other nodes
 	const each = 8
 	results := proctest.Run(t, raceProcs, "TestTransferRaceChild", map[string]string{

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/racefree/racefree"
 	"github.com/racefree/racefree/dialect"
@@ -41,7 +42,14 @@ func fallbackDB(ctx context.Context, db *racefree.DB) (*racefree.DB, error) {
 // balance each, and returns its Balances.
 func mustBalances(t testing.TB, db *racefree.DB, n int, balance int64) racefree.Balances {
 	t.Helper()
-	table := testdb.CreateTable(t, db, "rf_transfer", "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL")
+	return mustBalancesDDL(t, db, n, balance, "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL")
+}
+
+// mustBalancesDDL is mustBalances with the table's columns and
+// constraints in ddl.
+func mustBalancesDDL(t testing.TB, db *racefree.DB, n int, balance int64, ddl string) racefree.Balances {
+	t.Helper()
+	table := testdb.CreateTable(t, db, "rf_transfer", ddl)
 	for i := 1; i <= n; i++ {
 		testdb.Exec(t, db, "INSERT INTO "+table+" (id, balance) VALUES ("+strconv.Itoa(i)+", "+strconv.FormatInt(balance, 10)+")")
 	}
@@ -328,13 +336,7 @@ func TestTransfer_SameRowByCollation(t *testing.T) {
 				table := testdb.CreateTable(t, db, "rf_transfer_ci", "k "+keyType+" NOT NULL PRIMARY KEY, balance BIGINT NOT NULL")
 				testdb.Exec(t, db, "INSERT INTO "+table+" (k, balance) VALUES ('a', 100)")
 				err := racefree.Transfer(context.Background(), db, racefree.Balances{Table: table, Key: "k", Column: "balance"}, "a", "A", 10, racefree.TransferOptions{})
-				if path == "fallback" {
-					// Two UPDATEs of one row: the amount leaves and comes
-					// back; nothing is created or lost.
-					if err != nil {
-						t.Fatal(err)
-					}
-				} else if !errors.Is(err, racefree.ErrInvalidInput) || !strings.Contains(err.Error(), "same row") {
+				if !errors.Is(err, racefree.ErrInvalidInput) || !strings.Contains(err.Error(), "same row") {
 					t.Fatalf("got %v, want ErrInvalidInput naming the same row", err)
 				}
 				if got := testdb.QueryInt(t, db, "SELECT balance FROM "+table); got != 100 {
@@ -359,4 +361,57 @@ func TestTransfer_UnsignedColumn(t *testing.T) {
 			t.Fatalf("from %d: got %v, want ErrBelowFloor", from, err)
 		}
 	}
+}
+
+// TestTransfer_DecidesOnLatestValue starts a transfer while another
+// transaction holds the debited row with a new balance, and commits that
+// transaction while the transfer waits: the transfer must decide on the
+// committed balance, not on the one it could see when it began — moving
+// when the balance was raised enough, declining when it was lowered.
+func TestTransfer_DecidesOnLatestValue(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		defer testdb.Watchdog(t, 60*time.Second)()
+		base := e.Open(t)
+		for path, db := range transferPaths(t, base) {
+			for _, tc := range []struct {
+				name      string
+				newSource int64
+				want      error
+			}{
+				{name: "Raised", newSource: 200, want: nil},
+				{name: "Lowered", newSource: 5, want: racefree.ErrBelowFloor},
+			} {
+				t.Run(path+"/"+tc.name, func(t *testing.T) {
+					ctx := context.Background()
+					b := mustBalances(t, db, 2, 100)
+					tx, err := db.SQL().BeginTx(ctx, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer tx.Rollback()
+					if _, err := tx.ExecContext(ctx, "UPDATE "+b.Table+" SET balance = "+strconv.FormatInt(tc.newSource, 10)+" WHERE id = 1"); err != nil {
+						t.Fatal(err)
+					}
+					done := make(chan error, 1)
+					go func() { done <- racefree.Transfer(ctx, db, b, 1, 2, 150, racefree.TransferOptions{}) }()
+					select {
+					case err := <-done:
+						t.Fatalf("the transfer did not wait for the row another transaction holds: %v", err)
+					case <-time.After(300 * time.Millisecond):
+					}
+					if err := tx.Commit(); err != nil {
+						t.Fatal(err)
+					}
+					if err := <-done; !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+						t.Fatalf("got %v, want %v", err, tc.want)
+					}
+					want := map[int64]int64{1: tc.newSource, 2: 100}
+					if tc.want == nil {
+						want = map[int64]int64{1: tc.newSource - 150, 2: 250}
+					}
+					mustBalancesEqual(t, balances(t, db, b), want)
+				})
+			}
+		}
+	})
 }

@@ -11,8 +11,9 @@ import (
 // savepoint in a transaction whose failed statements abort it) and
 // reports the outcome; a Transferer says how the engine moves the amount
 // in the fewest round trips. Without one, or when it answers
-// ErrTransferUnsupported, the root runs a transaction of its own: the two
-// conditional UPDATEs in key order.
+// ErrTransferUnsupported, the root runs a transaction of its own: it locks
+// both rows in key order (SELECT … FOR UPDATE), then debits with the floor
+// checked and credits.
 
 // ErrTransferUnsupported is returned by a Transferer that cannot run this
 // transfer on this server, before it has sent anything: the root falls

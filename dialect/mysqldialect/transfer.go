@@ -3,6 +3,7 @@ package mysqldialect
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/racefree/racefree/dialect"
@@ -40,23 +41,52 @@ func (d *Dialect) Transfer(ctx context.Context, q dialect.Querier, t dialect.Tra
 		// REPEATABLE READ transaction would read its older snapshot.
 		lock, _ = d.FreshRead(sql.LevelDefault, false)
 	}
-	var fromN, toN, same int64
-	if err := q.QueryRow(ctx, transferCheckSQL(t, lock), t.From, t.To, t.From, t.To).Scan(&fromN, &toN, &same); err != nil {
+	rows, err := q.Query(ctx, transferCheckSQL(t, lock), t.From, t.To, t.From, t.To)
+	if err != nil {
 		return dialect.TransferResult{}, err
 	}
-	r := dialect.TransferResult{FromFound: fromN > 0, ToFound: toN > 0, Rows: int(fromN + toN - same)}
+	var r dialect.TransferResult
+	same := 0
+	for rows.Next() {
+		var which int
+		if err := rows.Scan(&which); err != nil {
+			rows.Close()
+			return dialect.TransferResult{}, err
+		}
+		switch which {
+		case 1:
+			r.FromFound = true
+		case 2:
+			r.ToFound = true
+		case 3:
+			same = 1
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return dialect.TransferResult{}, err
+	}
+	if r.FromFound {
+		r.Rows++
+	}
+	if r.ToFound {
+		r.Rows++
+	}
+	r.Rows -= same
 	return r, nil
 }
 
-// transferCheckSQL reads whether each key names a row, and whether both
-// name the same one, with a point lookup each: a locking read of k IN
-// (?, ?) on a small table is a scan of the whole index that share-locks
-// every row it passes, and deadlocks with the transfers of other rows.
+// transferCheckSQL reads whether each key names a row (a row 1 for from,
+// 2 for to), and whether both name the same one (3), with a point lookup
+// each: a locking read of k IN (?, ?) on a small table is a scan of the
+// whole index that share-locks every row it passes, and deadlocks with
+// the transfers of other rows. A UNION rather than scalar subqueries: on
+// Galera a scalar subquery whose locking read was aborted by a replicated
+// write came back as NULL rather than as the error.
 func transferCheckSQL(t dialect.Transfer, lock string) string {
 	k := t.Key
-	return "SELECT (SELECT COUNT(*) FROM " + t.Table + " WHERE " + k + " = ?" + lock + "), " +
-		"(SELECT COUNT(*) FROM " + t.Table + " WHERE " + k + " = ?" + lock + "), " +
-		"(SELECT COUNT(*) FROM " + t.Table + " WHERE " + k + " = ? AND " + k + " = ?)"
+	return "(SELECT 1 FROM " + t.Table + " WHERE " + k + " = ?" + lock + ") UNION ALL " +
+		"(SELECT 2 FROM " + t.Table + " WHERE " + k + " = ?" + lock + ") UNION ALL " +
+		"(SELECT 3 FROM " + t.Table + " WHERE " + k + " = ? AND " + k + " = ?)"
 }
 
 // transferSQL joins the table to itself, the row of the lower key (as the

@@ -41,28 +41,33 @@ func (d *Dialect) Transfer(ctx context.Context, q dialect.Querier, t dialect.Tra
 //	  SELECT k, v FROM t WHERE k IN ($1, $2) ORDER BY k FOR NO KEY UPDATE),
 //	racefree_check AS (
 //	  SELECT count(*) AS n, count(*) FILTER (WHERE k = $1) AS from_n,
-//	         count(*) FILTER (WHERE k = $2) AS to_n, max(v) FILTER (WHERE k = $1) AS src
+//	         count(*) FILTER (WHERE k = $2) AS to_n,
+//	         max(v) FILTER (WHERE k = $1) AS src, max(v) FILTER (WHERE k = $2) AS dst
 //	  FROM racefree_locked),
 //	racefree_moved AS (
-//	  UPDATE t SET v = CASE WHEN t.k = $1 THEN t.v - $3 ELSE t.v + $3 END
+//	  UPDATE t SET v = CASE WHEN t.k = $1 THEN c.src - $3 ELSE c.dst + $3 END
 //	  FROM racefree_check c WHERE t.k IN ($1, $2) AND c.n = 2 AND c.src - $3 >= $4
 //	  RETURNING 1)
 //	SELECT c.n, c.from_n, c.to_n, m.n / ((m.n + 1) % 2)
 //	FROM racefree_check c, (SELECT count(*) AS n FROM racefree_moved) m
 //
-//   - racefree_locked locks both rows in key order (the LockRows node sits
-//     above the Sort) and, at READ COMMITTED, returns each row's latest
-//     committed version once its lock is granted. MATERIALIZED keeps it
-//     from being folded into the statement that reads it.
-//   - racefree_check reads the locked values once: both rows there, and
-//     the source's value. The UPDATE decides on them, not on its own
-//     filter, which PostgreSQL evaluates first on the statement's
-//     snapshot — a row that did not match there would never be checked
-//     again on its latest version, and a transfer would be declined on a
-//     balance that a commit it waited for had already raised.
-//   - racefree_moved changes both rows or neither: its condition is the
-//     same for both. It writes each row's latest version (re-found by
-//     EvalPlanQual), which is the one locked and checked.
+// racefree_locked locks both rows in key order (the LockRows node sits
+// above the Sort) and, at READ COMMITTED, returns each row's latest
+// committed version once its lock is granted; MATERIALIZED keeps it from
+// being folded into the statement that reads it. racefree_check reads the
+// locked values once. The UPDATE decides and computes on them, never on
+// the row it scans, for two reasons found by tests. Its scan reads the
+// statement's snapshot, older than the locks: a filter of its own would
+// skip a row whose snapshot value failed it without looking at the latest
+// version (TestTransfer_DecidesOnLatestValue: a transfer declined on a
+// balance that the commit it waited for had raised), and new values
+// computed from the snapshot version are checked against the table's
+// CHECK constraints before PostgreSQL finds that version outdated and
+// computes again from the latest (a CHECK (balance >= 0) failed under load
+// on a value never written). The locked values are the latest, since the
+// statement holds their locks: the UPDATE writes exactly locked − amount
+// and locked + amount, to both rows or neither, its condition being the
+// same for both.
 //
 // No UPDATE takes a lock the first part does not already hold (FOR NO KEY
 // UPDATE is what an UPDATE of a non-key column takes), so a transfer's
@@ -78,8 +83,9 @@ func transferSQL(t dialect.Transfer) string {
 	return "WITH racefree_locked AS MATERIALIZED (SELECT " + k + ", " + v + " FROM " + tbl +
 		" WHERE " + k + " IN ($1, $2) ORDER BY " + k + " FOR NO KEY UPDATE), " +
 		"racefree_check AS (SELECT count(*) AS n, count(*) FILTER (WHERE " + k + " = $1) AS from_n, " +
-		"count(*) FILTER (WHERE " + k + " = $2) AS to_n, max(" + v + ") FILTER (WHERE " + k + " = $1) AS src FROM racefree_locked), " +
-		"racefree_moved AS (UPDATE " + tbl + " AS racefree_t SET " + v + " = CASE WHEN racefree_t." + k + " = $1 THEN racefree_t." + v +
-		" - $3 ELSE racefree_t." + v + " + $3 END FROM racefree_check c WHERE racefree_t." + k + " IN ($1, $2) AND c.n = 2 AND c.src - $3 >= $4 RETURNING 1) " +
+		"count(*) FILTER (WHERE " + k + " = $2) AS to_n, max(" + v + ") FILTER (WHERE " + k + " = $1) AS src, " +
+		"max(" + v + ") FILTER (WHERE " + k + " = $2) AS dst FROM racefree_locked), " +
+		"racefree_moved AS (UPDATE " + tbl + " AS racefree_t SET " + v + " = CASE WHEN racefree_t." + k + " = $1 THEN c.src - $3 ELSE c.dst + $3 END" +
+		" FROM racefree_check c WHERE racefree_t." + k + " IN ($1, $2) AND c.n = 2 AND c.src - $3 >= $4 RETURNING 1) " +
 		"SELECT c.n, c.from_n, c.to_n, m.n / ((m.n + 1) % 2) FROM racefree_check c, (SELECT count(*) AS n FROM racefree_moved) m"
 }
