@@ -415,3 +415,70 @@ func TestTransfer_DecidesOnLatestValue(t *testing.T) {
 		}
 	})
 }
+
+// TestTransfer_LocksInKeyOrder shows the order a transfer takes its row
+// locks in, whatever its direction: while another transaction holds one
+// row, a transfer waiting for it holds the other row only if that row's
+// key is lower. Two transfers of the same rows therefore never hold one
+// row each while waiting for the other.
+func TestTransfer_LocksInKeyOrder(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		if e.Name == "sqlite" {
+			t.Skip("SQLite has no row locks: its write lock is the one lock")
+		}
+		defer testdb.Watchdog(t, 60*time.Second)()
+		db := e.Open(t)
+		nowait := map[string]string{"postgres": " FOR UPDATE NOWAIT", "mysql": " FOR UPDATE NOWAIT"}[e.Name]
+		for _, tc := range []struct {
+			name          string
+			held, other   int64 // the row another transaction holds, and the transfer's other row
+			wantOtherHeld bool
+		}{
+			// 2→1 waits for 2 holding 1; 1→2 waits for 1 before taking 2.
+			{name: "WaitsForHigherHoldingLower", held: 2, other: 1, wantOtherHeld: true},
+			{name: "WaitsForLowerHoldingNothing", held: 1, other: 2, wantOtherHeld: false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				b := mustBalances(t, db, 2, 100)
+				holder, err := db.SQL().BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer holder.Rollback()
+				if _, err := holder.ExecContext(ctx, "UPDATE "+b.Table+" SET balance = balance WHERE id = "+strconv.FormatInt(tc.held, 10)); err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				// The debited row is the held one: the transfer must wait.
+				go func() { done <- racefree.Transfer(ctx, db, b, tc.held, tc.other, 10, racefree.TransferOptions{}) }()
+				time.Sleep(300 * time.Millisecond)
+				probe, err := db.SQL().BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var id int64
+				err = probe.QueryRowContext(ctx, "SELECT id FROM "+b.Table+" WHERE id = "+strconv.FormatInt(tc.other, 10)+nowait).Scan(&id)
+				probe.Rollback()
+				otherHeld := errors.Is(db.Classify(err), racefree.ErrLockTimeout)
+				if err != nil && !otherHeld {
+					t.Fatal(err)
+				}
+				if otherHeld != tc.wantOtherHeld {
+					t.Errorf("while waiting for row %d, the transfer holds row %d: %v, want %v", tc.held, tc.other, otherHeld, tc.wantOtherHeld)
+				}
+				select {
+				case err := <-done:
+					t.Fatalf("the transfer did not wait for row %d: %v", tc.held, err)
+				default:
+				}
+				if err := holder.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	})
+}
