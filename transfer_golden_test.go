@@ -169,4 +169,3 @@ func (zeroRow) Scan(dest ...any) error {
 	}
 	return nil
 }
-
