@@ -188,11 +188,12 @@ func (h handle) transferAutocommit(ctx context.Context, t dialect.Transfer, opts
 		q = h.db.transferQuerier()
 	}
 	var r dialect.TransferResult
-	unsupported := false
+	unsupported, queued := false, false
 	gated := h.db.gated()
 	err := h.db.retry(ctx, txOpts, func(ctx context.Context) error {
 		if gated {
 			if err := h.db.writers.enter(ctx); err != nil {
+				queued = true // ctx ended in the queue: nothing was sent
 				return dialect.Wrap(dialect.ClassCanceled, err)
 			}
 			defer h.db.writers.leave()
@@ -220,7 +221,7 @@ func (h handle) transferAutocommit(ctx context.Context, t dialect.Transfer, opts
 		return r, err
 	}
 	ce := h.db.d.Classify(err)
-	if ce.Class == dialect.ClassConnection || ce.Class == dialect.ClassCanceled {
+	if !queued && (ce.Class == dialect.ClassConnection || ce.Class == dialect.ClassCanceled) {
 		// The statement commits by itself: its answer, not its effect, is
 		// what was lost.
 		return r, &CommitUnknownError{Err: ce}

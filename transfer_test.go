@@ -482,3 +482,49 @@ func TestTransfer_LocksInKeyOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestTransfer_Context: a context that ended before the call sends
+// nothing; one that ends while the statement waits leaves its outcome
+// unknown, which the error says.
+func TestTransfer_Context(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		defer testdb.Watchdog(t, 60*time.Second)()
+		db := e.Open(t)
+		b := mustBalances(t, db, 2, 100)
+		ended, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := racefree.Transfer(ended, db, b, 1, 2, 10, racefree.TransferOptions{})
+		if !errors.Is(err, racefree.ErrCanceled) || errors.Is(err, racefree.ErrCommitUnknown) {
+			t.Fatalf("ended context: got %v, want ErrCanceled", err)
+		}
+		if e.Name == "sqlite" {
+			return // a held write lock is waited for in the busy handler, which ctx does not interrupt
+		}
+		holder, err := db.SQL().BeginTx(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Rollback()
+		if _, err := holder.ExecContext(context.Background(), "UPDATE "+b.Table+" SET balance = balance WHERE id = 1"); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		err = racefree.Transfer(ctx, db, b, 1, 2, 10, racefree.TransferOptions{})
+		var cu *racefree.CommitUnknownError
+		if !errors.As(err, &cu) {
+			t.Fatalf("context ended while the statement waited: got %v, want *CommitUnknownError", err)
+		}
+		holder.Rollback()
+		// Unknown indeed: the server may go on with the statement after
+		// the client left, and commit it once the row is free (seen on
+		// both servers, not every time) — either both rows changed or
+		// neither.
+		time.Sleep(200 * time.Millisecond)
+		got := balances(t, db, b)
+		if got[1]+got[2] != 200 || (got[1] != 100 && got[1] != 90) {
+			t.Fatalf("balances %v after an unknown outcome: half a transfer", got)
+		}
+		t.Logf("%s: after the context ended: %v", e.Name, got)
+	})
+}
