@@ -15,10 +15,26 @@ import (
 
 // withoutTransferer is a dialect that hides its dialect.Transferer, so that
 // Transfer runs its fallback transaction: the path of engines without one.
-// It keeps the catalog reader the root needs.
+// It keeps what the fallback needs: the catalog reader, and the row locks
+// (withoutTransfererSW: the write lock of a single-writer engine).
 type withoutTransferer struct {
 	dialect.Dialect
 	dialect.SchemaReader
+	dialect.RowLocker
+}
+
+type withoutTransfererSW struct {
+	dialect.Dialect
+	dialect.SchemaReader
+	dialect.WriteLocker
+}
+
+// hideTransferer wraps d so that it has no Transferer.
+func hideTransferer(d dialect.Dialect) dialect.Dialect {
+	if wl, ok := d.(dialect.WriteLocker); ok && d.Features().Has(dialect.SingleWriter) {
+		return withoutTransfererSW{Dialect: d, SchemaReader: d.(dialect.SchemaReader), WriteLocker: wl}
+	}
+	return withoutTransferer{Dialect: d, SchemaReader: d.(dialect.SchemaReader), RowLocker: d.(dialect.RowLocker)}
 }
 
 // transferPaths opens db twice: as it is (the dialect's statement) and
@@ -34,8 +50,7 @@ func transferPaths(t *testing.T, db *racefree.DB) map[string]*racefree.DB {
 
 // fallbackDB is db's pool with a dialect that has no Transferer.
 func fallbackDB(ctx context.Context, db *racefree.DB) (*racefree.DB, error) {
-	d := db.Dialect()
-	return racefree.New(ctx, db.SQL(), withoutTransferer{Dialect: d, SchemaReader: d.(dialect.SchemaReader)})
+	return racefree.New(ctx, db.SQL(), hideTransferer(db.Dialect()))
 }
 
 // mustBalances creates a table of n rows with keys 1..n and the given
