@@ -56,6 +56,9 @@ type DB struct {
 	// namedlock_table.go and fencing.go.
 	locks  lockTableState
 	leases leaseTableState
+	// writers queues this process's transfers on an embedded engine with
+	// one writer. See transfer_gate.go.
+	writers writerGate
 }
 
 // Open opens the database a DSN names and detects its server:

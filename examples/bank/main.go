@@ -1,9 +1,10 @@
 // Command bank runs concurrent transfers between accounts and checks that
 // no money was created or destroyed: the ledger in package
-// github.com/racefree/racefree/examples/bank/ledger locks both accounts in
-// ascending id order with racefree.LockRows, checks the balance in the
-// database, and records an idempotency key so that a transfer retried after
-// an unknown commit outcome is applied once.
+// github.com/racefree/racefree/examples/bank/ledger moves money with
+// racefree.Transfer, which locks both accounts in ascending id order and
+// checks the balance in the database in one statement, and records an
+// idempotency key so that a transfer retried after an unknown commit
+// outcome is applied once.
 //
 //	go run ./examples/bank                                  # SQLite, a temporary file
 //	go run ./examples/bank -dsn postgres://postgres@127.0.0.1:5432/test?sslmode=disable

@@ -99,13 +99,19 @@ func TestCases_Engines(t *testing.T) {
 	})
 }
 
-// TestTransferCase_KeepsMoney checks that both sides of the transfer case
-// really transfer: money moves, and the total stays what it was.
+// TestTransferCase_KeepsMoney checks that both sides of the transfer
+// cases really transfer: money moves, and the total stays what it was.
 func TestTransferCase_KeepsMoney(t *testing.T) {
+	for _, name := range []string{"transfer", "transfer-primitive"} {
+		t.Run(name, func(t *testing.T) { testTransferCaseKeepsMoney(t, name) })
+	}
+}
+
+func testTransferCaseKeepsMoney(t *testing.T, name string) {
 	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
 		db := e.Open(t)
 		ctx := context.Background()
-		c, _ := Lookup("transfer")
+		c, _ := Lookup(name)
 		r := &Runner{DB: db, Accounts: 5}
 		env, drop, err := r.Prepare(ctx, c)
 		if err != nil {

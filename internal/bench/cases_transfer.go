@@ -20,7 +20,7 @@ const maxAmount = 100
 func init() {
 	Register(&Case{
 		Name: "transfer", Title: "transfer between two accounts",
-		Racefree:   "RunInTx + LockRows + conditional debit + credit (as README writes it)",
+		Racefree:   "RunInTx + LockRows + conditional debit + credit (a transfer of several statements, locked first)",
 		Raw:        "BEGIN; conditional debit and credit in ascending id order; COMMIT",
 		Goroutines: 1, Setup: setupAccounts, Ops: transferOps,
 	})

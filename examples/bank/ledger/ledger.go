@@ -2,17 +2,16 @@
 // whose balances move only by transfers that are correct under any
 // concurrency.
 //
-// A transfer is one transaction that
+// A transfer is racefree.Transfer: one statement where the engine allows
+// it, which locks both accounts in ascending id order whatever the
+// direction (so A→B and B→A transfers never deadlock), checks the balance
+// on the locked row and moves the amount, both rows or neither. With an
+// idempotency key it runs in a transaction that first records the key (a
+// primary key), so that a transfer retried after its commit outcome was
+// lost is applied once.
 //
-//  1. records its idempotency key (a primary key), so that a transfer
-//     retried after its commit outcome was lost is applied once;
-//  2. locks both accounts with racefree.LockRows, in ascending id order
-//     whatever the direction, so that A→B and B→A transfers never deadlock;
-//  3. debits with "balance = balance - amount WHERE balance >= amount", so
-//     the database checks the balance on the row it has locked, and credits.
-//
-// racefree.RunInTx retries what can be retried (a SQLite busy error, a
-// serialization failure on engines that raise them).
+// racefree retries what can be retried (a SQLite busy error, a deadlock
+// with other code, a serialization failure on engines that raise them).
 package ledger
 
 import (
@@ -91,8 +90,20 @@ func (l *Ledger) Create(ctx context.Context, n int, balance int64) error {
 // key is the idempotency key: a caller that got an error of class
 // racefree.ErrCommitUnknown, or any error it cannot be sure of, calls
 // Transfer again with the same key and the transfer is applied once. An
-// empty key makes the transfer not idempotent.
+// empty key makes the transfer not idempotent, and one statement.
 func (l *Ledger) Transfer(ctx context.Context, key string, from, to, amount int64) (applied bool, err error) {
+	if key == "" {
+		if err := checkTransfer(from, to, amount); err != nil {
+			return false, err
+		}
+		o := l.TxOptions
+		err := racefree.Transfer(ctx, l.DB, l.balances(), from, to, amount,
+			racefree.TransferOptions{MaxAttempts: o.MaxAttempts, MaxElapsed: o.MaxElapsed, OnRetry: o.OnRetry})
+		if err != nil {
+			return false, transferError(err)
+		}
+		return true, nil
+	}
 	err = racefree.RunInTx(ctx, l.DB, l.TxOptions, func(ctx context.Context, tx *racefree.Tx) error {
 		var err error
 		applied, err = l.TransferTx(ctx, tx, key, from, to, amount)
@@ -103,30 +114,23 @@ func (l *Ledger) Transfer(ctx context.Context, key string, from, to, amount int6
 
 // TransferTx is Transfer inside a transaction of the caller's, which it
 // neither commits nor rolls back. On an error the caller must roll back:
-// a debit may already have happened.
+// the idempotency key may already be recorded.
 func (l *Ledger) TransferTx(ctx context.Context, tx *racefree.Tx, key string, from, to, amount int64) (applied bool, err error) {
-	switch {
-	case amount <= 0:
-		return false, ErrBadAmount
-	case from == to:
-		return false, ErrSameAccount
+	if err := checkTransfer(from, to, amount); err != nil {
+		return false, err
 	}
 	d := l.DB.Dialect()
-	acc, err := d.Quote(l.Accounts)
-	if err != nil {
-		return false, fmt.Errorf("ledger: transfer: %w", err)
-	}
 	ph := d.Placeholder
 	if key != "" {
 		trf, err := d.Quote(l.Transfers)
 		if err != nil {
 			return false, fmt.Errorf("ledger: transfer: %w", err)
 		}
-		// First, so that a duplicate takes no account lock. A concurrent
-		// call with the same key waits here for the first one's outcome.
-		// PostgreSQL and SQLite skip a duplicate with ON CONFLICT (a failed
-		// INSERT would abort a PostgreSQL transaction); MySQL reports it as
-		// an error that leaves the transaction usable. INSERT IGNORE would
+		// First, so that a duplicate moves nothing. A concurrent call with
+		// the same key waits here for the first one's outcome. PostgreSQL
+		// and SQLite skip a duplicate with ON CONFLICT (a failed INSERT
+		// would abort a PostgreSQL transaction); MySQL reports it as an
+		// error that leaves the transaction usable. INSERT IGNORE would
 		// turn every other error into a warning too.
 		insert := "INSERT INTO " + trf + " (idem_key, from_id, to_id, amount) VALUES (" + ph(1) + ", " + ph(2) + ", " + ph(3) + ", " + ph(4) + ")"
 		if d.Name() != "mysql" {
@@ -145,26 +149,38 @@ func (l *Ledger) TransferTx(ctx context.Context, tx *racefree.Tx, key string, fr
 			return false, nil
 		}
 	}
-	locked, err := racefree.LockRows(ctx, tx, l.Accounts, "id", []int64{from, to}, racefree.RowLock{})
-	if err != nil {
-		return false, err
-	}
-	if len(locked) != 2 {
-		return false, ErrNoSuchAccount
-	}
-	res, err := tx.ExecContext(ctx, "UPDATE "+acc+" SET balance = balance - "+ph(1)+" WHERE id = "+ph(2)+" AND balance >= "+ph(3), amount, from, amount)
-	if err != nil {
-		return false, err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return false, err
-	} else if n == 0 {
-		return false, ErrInsufficientFunds
-	}
-	if _, err := tx.ExecContext(ctx, "UPDATE "+acc+" SET balance = balance + "+ph(1)+" WHERE id = "+ph(2), amount, to); err != nil {
-		return false, err
+	if err := racefree.Transfer(ctx, tx, l.balances(), from, to, amount, racefree.TransferOptions{}); err != nil {
+		return false, transferError(err)
 	}
 	return true, nil
+}
+
+// balances names the accounts' balances for racefree.Transfer.
+func (l *Ledger) balances() racefree.Balances {
+	return racefree.Balances{Table: l.Accounts, Key: "id", Column: "balance"}
+}
+
+// checkTransfer refuses what no database needs to see.
+func checkTransfer(from, to, amount int64) error {
+	switch {
+	case amount <= 0:
+		return ErrBadAmount
+	case from == to:
+		return ErrSameAccount
+	}
+	return nil
+}
+
+// transferError turns racefree's refusals into the ledger's errors, and
+// keeps racefree's error in the chain.
+func transferError(err error) error {
+	switch {
+	case errors.Is(err, racefree.ErrBelowFloor):
+		return fmt.Errorf("%w: %w", ErrInsufficientFunds, err)
+	case errors.Is(err, racefree.ErrNoRow):
+		return fmt.Errorf("%w: %w", ErrNoSuchAccount, err)
+	}
+	return err
 }
 
 // Totals returns the sum of all balances, the smallest balance, and the

@@ -19,8 +19,8 @@ import (
 // the transfer correct, against the raw primary-key SELECT:
 //
 //	raw_select       SELECT balance FROM accounts WHERE id = ?
-//	ordered          ledger.Transfer without an idempotency key: LockRows in ascending order, conditional debit
-//	ordered_idem     ledger.Transfer with an idempotency key (one more INSERT)
+//	transfer         ledger.Transfer without an idempotency key: racefree.Transfer, one statement
+//	transfer_idem    ledger.Transfer with an idempotency key: a transaction of the INSERT and racefree.Transfer
 //	serializable     read both balances, write both, SERIALIZABLE, retried by RunInTx
 //	argument_order   FOR UPDATE on the debited account, then the credited one, retried by RunInTx
 //
@@ -73,7 +73,7 @@ func BenchmarkTransfer(b *testing.B) {
 					return db.SQL().QueryRowContext(ctx, "SELECT balance FROM "+l.Accounts+" WHERE id = "+ph(1), r.Int64N(accounts)+1).Scan(&bal)
 				})
 			})
-			b.Run("ordered", func(b *testing.B) {
+			b.Run("transfer", func(b *testing.B) {
 				run(b, func(ctx context.Context, r *rand.Rand, retries, deadlocks *atomic.Int64) error {
 					lr := *l
 					lr.TxOptions.OnRetry = onRetry(retries, deadlocks)
@@ -82,7 +82,7 @@ func BenchmarkTransfer(b *testing.B) {
 					return err
 				})
 			})
-			b.Run("ordered_idem", func(b *testing.B) {
+			b.Run("transfer_idem", func(b *testing.B) {
 				run(b, func(ctx context.Context, r *rand.Rand, retries, deadlocks *atomic.Int64) error {
 					lr := *l
 					lr.TxOptions.OnRetry = onRetry(retries, deadlocks)
@@ -118,7 +118,7 @@ func BenchmarkTransfer(b *testing.B) {
 			})
 			b.Run("argument_order", func(b *testing.B) {
 				if e.Name == "sqlite" {
-					b.Skip("SQLite has no row locks: same as ordered")
+					b.Skip("SQLite has no row locks: no lock order")
 				}
 				run(b, func(ctx context.Context, r *rand.Rand, retries, deadlocks *atomic.Int64) error {
 					from, to, amount := pair(r)

@@ -1,0 +1,81 @@
+package dialect
+
+import (
+	"context"
+	"errors"
+)
+
+// Transfers. The root's Transfer checks its input (names quoted, the key
+// column unique, amounts integers or decimal strings, the two keys
+// different), decides where the transfer runs (retries on a pool, a
+// savepoint in a transaction whose failed statements abort it) and
+// reports the outcome; a Transferer says how the engine moves the amount
+// in the fewest round trips. Without one, or when it answers
+// ErrTransferUnsupported, the root runs a transaction of its own: it locks
+// both rows in key order (SELECT … FOR UPDATE), then debits with the floor
+// checked and credits.
+
+// ErrTransferUnsupported is returned by a Transferer that cannot run this
+// transfer on this server, before it has sent anything: the root falls
+// back to its transaction.
+var ErrTransferUnsupported = errors.New("racefree: no single-statement transfer on this server")
+
+// Transfer is one transfer as the root hands it to a Transferer.
+type Transfer struct {
+	// Table, Key and Value are the quoted table, the quoted column that
+	// names a row (a unique index covers exactly it), and the quoted NOT
+	// NULL numeric column the amount moves between rows.
+	Table, Key, Value string
+	// From and To are the keys of the debited and the credited row,
+	// bound values of the key column's type, never equal.
+	From, To any
+	// FromFirst reports that From orders before To as the root orders
+	// keys (numbers by value, strings and bytes bytewise, times by time):
+	// the order to lock the rows in, for an engine that locks in the
+	// order a statement names them. Every transfer locks in this one
+	// order, so two transfers cannot deadlock each other.
+	FromFirst bool
+	// Amount is what moves, greater than zero; Floor the least value
+	// the debited row may be left with. Each is an int64 or a decimal
+	// string ("12.50", "-3"), already checked.
+	Amount, Floor any
+	// Decimal reports that Amount or Floor is a decimal string, for
+	// engines that must be told to compute exactly.
+	Decimal bool
+	// InTx reports that q is a transaction, the caller's: a read after
+	// the statement must see what the statement saw, not an older
+	// snapshot.
+	InTx bool
+}
+
+// TransferResult is what a transfer found and did.
+type TransferResult struct {
+	// Moved reports that both rows changed: the debited one by −Amount,
+	// the credited one by +Amount. When it is false neither changed.
+	Moved bool
+	// Rows is how many distinct rows the two keys named (2, or fewer
+	// when a row is missing or the column's collation made both keys
+	// name one row); FromFound and ToFound whether each key named one.
+	// A transfer that found both rows and did not move was declined by
+	// the floor. They are read by the statement that moved the amount, or
+	// right after it when that statement cannot say.
+	Rows               int
+	FromFound, ToFound bool
+}
+
+// Transferer is implemented by engines that move an amount between two
+// rows of one table without the root's transaction: in one statement
+// where the engine allows it. The root uses it on a pool, a connection
+// and inside a transaction; a statement it sends must be atomic on its
+// own (both rows change or neither, also when it fails), lock the two
+// rows in one canonical order (FromFirst, or the key's order in the
+// index), and check the floor on the debited row's latest committed value
+// under that lock, so that no concurrent transfer can overdraw it.
+type Transferer interface {
+	// Transfer moves t.Amount from t.From's row to t.To's row unless that
+	// would leave t.From's below t.Floor, running its statements on q. It
+	// returns ErrTransferUnsupported, having sent nothing, when this
+	// server cannot; errors of the statements are returned as the driver
+	// gave them, for the root to classify.
+	Transfer(ctx context.Context, q Querier, t Transfer) (TransferResult, error)
+}

@@ -1,0 +1,277 @@
+package racefree
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/racefree/racefree/dialect"
+)
+
+// Balances names where Transfer moves amounts: a numeric column of a
+// table, one row per key — account balances, stock levels, quotas.
+type Balances struct {
+	// Table is the table, "name" or "schema.name".
+	Table string
+	// Key is the column whose value names one row: a unique index must
+	// cover exactly it (the primary key, best). "" means "id".
+	Key string
+	// Column is the NOT NULL integer or decimal column that holds each
+	// row's balance.
+	Column string
+}
+
+// TransferOptions configure Transfer. The zero value is a floor of 0 and
+// RunInTx's default retry budget.
+type TransferOptions struct {
+	// Floor is the least value the debited row may be left with: an
+	// integer or a decimal string, as the amount, and may be negative (an
+	// overdraft limit). nil means 0.
+	Floor any
+	// MaxAttempts, MaxElapsed and OnRetry bound and report the retries of
+	// a transfer on a *DB or *Conn, as in TxOptions: deadlocks,
+	// serialization failures and SQLite's busy errors are retried; 0
+	// means the default. A transfer inside a *Tx is never retried on its
+	// own: the error dooms the caller's transaction, whose RunInTx retries
+	// it whole.
+	MaxAttempts int
+	MaxElapsed  time.Duration
+	OnRetry     func(attempt int, err error, delay time.Duration)
+}
+
+// Errors of a transfer that moved nothing, for errors.Is; the error is a
+// *TransferError.
+var (
+	// ErrBelowFloor: the debited row's value minus the amount would be
+	// below the floor. Both rows are unchanged.
+	ErrBelowFloor = errors.New("racefree: would go below the floor")
+	// ErrNoRow: a key names no row. Both rows are unchanged.
+	ErrNoRow = errors.New("racefree: no such row")
+)
+
+// TransferError is the error of a transfer that moved nothing because the
+// floor declined it or a row is missing. It matches ErrNoRow when Missing
+// is not empty, and ErrBelowFloor otherwise.
+type TransferError struct {
+	Table string
+	// From, To, Amount and Floor are the transfer's, as racefree bound
+	// them (int64, a decimal string, or the key column's driver value).
+	From, To, Amount, Floor any
+	// Missing lists the keys that named no row, From first.
+	Missing []any
+}
+
+func (e *TransferError) Error() string {
+	if len(e.Missing) > 0 {
+		keys := make([]string, len(e.Missing))
+		for i, k := range e.Missing {
+			keys[i] = fmt.Sprint(k)
+		}
+		return fmt.Sprintf("racefree: transfer %v from %v to %v in %s: no row with key %s", e.Amount, e.From, e.To, e.Table, strings.Join(keys, " or "))
+	}
+	return fmt.Sprintf("racefree: transfer %v from %v to %v in %s: would leave row %v below the floor %v", e.Amount, e.From, e.To, e.Table, e.From, e.Floor)
+}
+
+// Is matches ErrNoRow or ErrBelowFloor.
+func (e *TransferError) Is(target error) bool {
+	if len(e.Missing) > 0 {
+		return target == ErrNoRow
+	}
+	return target == ErrBelowFloor
+}
+
+// Transfer moves amount from the row of b whose key is from to the row
+// whose key is to, unless that would leave the first below the floor
+// (opts.Floor, 0 by default): both rows change, or neither does.
+//
+//	accounts := racefree.Balances{Table: "accounts", Column: "balance"}
+//	err := racefree.Transfer(ctx, db, accounts, from, to, 250, racefree.TransferOptions{})
+//	switch {
+//	case errors.Is(err, racefree.ErrBelowFloor): // declined: not enough money
+//	case errors.Is(err, racefree.ErrNoRow):      // no such account
+//	case err != nil:                             // a database error
+//	}
+//
+// amount is an integer greater than zero (of any Go integer type, best
+// the minor unit: cents, items) or a decimal string such as "12.50", for
+// a NUMERIC/DECIMAL column; floats are refused, since they cannot hold
+// most decimal amounts exactly. A decimal must fit the column: a fraction
+// is refused for an integer column, and more decimal places than a
+// DECIMAL(p,s) column keeps, which would be rounded. SQLite has no exact
+// decimal type: it computes fractions in floating point, so keep integer
+// minor units there.
+//
+// Where the engine allows, a transfer is one statement, one round trip,
+// that locks the two rows in key order — so transfers A→B and B→A cannot
+// deadlock each other — and checks the floor on the debited row's latest
+// value under that lock, so that no concurrent transfer can overdraw it
+// (PostgreSQL: a data-modifying WITH; MySQL/MariaDB: a multi-table UPDATE;
+// SQLite: one UPDATE under its single writer). Elsewhere it is a
+// transaction that locks both rows in key order, then debits with the
+// floor checked and credits. docs/transfer.md
+// shows every statement and the guarantee per engine and isolation level.
+//
+// ex may be a *DB, a *Conn or a *Tx. On a *DB or *Conn the transfer
+// commits on its own and is retried on deadlocks, serialization failures
+// and SQLite's busy errors within opts' budget (a *RetryError when it is
+// spent); a statement whose answer was lost (the connection broke or ctx
+// ended while it ran) returns a *CommitUnknownError: it may have moved
+// the amount. Inside a *Tx it is neither committed nor retried, and where
+// a failed statement would abort the transaction (PostgreSQL) it runs in
+// a savepoint, so that the transaction stays usable after an error; a
+// declined transfer is not an error of the statement there, and changes
+// nothing.
+//
+// A transfer that moved nothing returns a *TransferError matching
+// ErrBelowFloor or ErrNoRow. Bad input — invalid names, a table without a
+// unique index on exactly the key column, a value column that is not a
+// NOT NULL number, a nil or equal key, an amount that is not positive —
+// returns an error matching ErrInvalidInput that names every problem,
+// with nothing written. ctx governs the statements and the pauses between
+// retries.
+func Transfer(ctx context.Context, ex Executor, b Balances, from, to, amount any, opts TransferOptions) error {
+	const verb = "transfer"
+	h, err := handleOf(ex)
+	if err != nil {
+		return fmt.Errorf("racefree: %s: %w", verb, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("racefree: %s: %w", verb, dialect.Wrap(dialect.ClassCanceled, err))
+	}
+	t, err := h.db.transferPlan(ctx, h, b, from, to, amount, opts.Floor)
+	if err != nil {
+		return err
+	}
+	var r dialect.TransferResult
+	switch {
+	case h.tx != nil:
+		r, err = h.tx.transfer(ctx, t)
+	default:
+		r, err = h.transferAutocommit(ctx, t, opts)
+	}
+	if err != nil {
+		return err
+	}
+	return transferOutcome(b.Table, t, r)
+}
+
+// transferOutcome turns what the statements found into Transfer's error.
+func transferOutcome(table string, t dialect.Transfer, r dialect.TransferResult) error {
+	switch {
+	case r.Moved:
+		return nil
+	case r.FromFound && r.ToFound && r.Rows < 2:
+		return inputError("transfer", "keys %v and %v name the same row of %s (the key column's collation takes them as equal)", t.From, t.To, table)
+	}
+	e := &TransferError{Table: table, From: t.From, To: t.To, Amount: t.Amount, Floor: t.Floor}
+	if !r.FromFound {
+		e.Missing = append(e.Missing, t.From)
+	}
+	if !r.ToFound {
+		e.Missing = append(e.Missing, t.To)
+	}
+	return e
+}
+
+// transferAutocommit runs a transfer on a pool or a connection: the
+// dialect's statement, retried, or the fallback transaction.
+func (h handle) transferAutocommit(ctx context.Context, t dialect.Transfer, opts TransferOptions) (dialect.TransferResult, error) {
+	txOpts := TxOptions{MaxAttempts: opts.MaxAttempts, MaxElapsed: opts.MaxElapsed, OnRetry: opts.OnRetry}
+	tr, ok := h.db.d.(dialect.Transferer)
+	if !ok {
+		return h.transferFallback(ctx, t, txOpts)
+	}
+	q := h.q
+	if h.onPool() {
+		q = h.db.transferQuerier()
+	}
+	var r dialect.TransferResult
+	unsupported, queued := false, false
+	gated := h.db.gated()
+	err := h.db.retry(ctx, txOpts, func(ctx context.Context) error {
+		if gated {
+			if err := h.db.writers.enter(ctx); err != nil {
+				queued = true // ctx ended in the queue: nothing was sent
+				return dialect.Wrap(dialect.ClassCanceled, err)
+			}
+			defer h.db.writers.leave()
+		}
+		var err error
+		r, err = tr.Transfer(ctx, q, t)
+		switch {
+		case errors.Is(err, dialect.ErrTransferUnsupported):
+			unsupported = true
+			return nil
+		case err != nil:
+			// Classified, so that OnRetry sees ErrDeadlock and the like,
+			// as RunInTx's does.
+			return classifyTransparent(h.db.d, err)
+		}
+		return nil
+	})
+	if unsupported {
+		return h.transferFallback(ctx, t, txOpts)
+	}
+	if err == nil {
+		return r, nil
+	}
+	if errors.As(err, new(*RetryError)) {
+		return r, err
+	}
+	ce := h.db.d.Classify(err)
+	if !queued && (ce.Class == dialect.ClassConnection || ce.Class == dialect.ClassCanceled) {
+		// The statement commits by itself: its answer, not its effect, is
+		// what was lost.
+		return r, &CommitUnknownError{Err: ce}
+	}
+	return r, transferErr(h.db, err)
+}
+
+// transfer runs a transfer inside the caller's transaction: the dialect's
+// statement, in a savepoint where a failed statement aborts the
+// transaction, or the fallback's statements, always in a savepoint, which
+// undoes a credit that went first when the debit is then declined.
+func (tx *Tx) transfer(ctx context.Context, t dialect.Transfer) (dialect.TransferResult, error) {
+	t.InTx = true
+	var r dialect.TransferResult
+	if tr, ok := tx.db.d.(dialect.Transferer); ok {
+		q := tx.transferQuerier()
+		run := func(ctx context.Context) error {
+			var err error
+			r, err = tr.Transfer(ctx, q, t)
+			return err
+		}
+		var err error
+		if tx.db.d.Features().Has(dialect.FailedStatementAbortsTx) {
+			err = tx.savepoint(ctx, run)
+		} else {
+			err = run(ctx)
+		}
+		if !errors.Is(err, dialect.ErrTransferUnsupported) {
+			if err != nil {
+				return r, transferErr(tx.db, err)
+			}
+			return r, nil
+		}
+	}
+	err := tx.savepoint(ctx, func(ctx context.Context) error {
+		var err error
+		r, err = transferStatements(ctx, tx, t)
+		return err
+	})
+	if errors.Is(err, errNotMoved) {
+		return r, nil
+	}
+	if err != nil {
+		return r, transferErr(tx.db, err)
+	}
+	return r, nil
+}
+
+// transferErr classifies a failed transfer statement's error and wraps
+// it.
+func transferErr(db *DB, err error) error {
+	return fmt.Errorf("racefree: transfer: %w", db.d.Classify(err))
+}
