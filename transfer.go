@@ -118,11 +118,10 @@ func (e *TransferError) Is(target error) bool {
 // and SQLite's busy errors within opts' budget (a *RetryError when it is
 // spent); a statement whose answer was lost (the connection broke or ctx
 // ended while it ran) returns a *CommitUnknownError: it may have moved
-// the amount. Inside a *Tx it is neither committed nor retried, and where
-// a failed statement would abort the transaction (PostgreSQL) it runs in
-// a savepoint, so that the transaction stays usable after an error; a
-// declined transfer is not an error of the statement there, and changes
-// nothing.
+// the amount. Inside a *Tx it is neither committed nor retried; a
+// declined transfer changes nothing and leaves the transaction usable,
+// while a failed statement (a deadlock, a constraint of yours) aborts it on
+// PostgreSQL, as any failed statement there does.
 //
 // A transfer that moved nothing returns a *TransferError matching
 // ErrBelowFloor or ErrNoRow. Bad input — invalid names, a table without a
@@ -230,25 +229,20 @@ func (h handle) transferAutocommit(ctx context.Context, t dialect.Transfer, opts
 }
 
 // transfer runs a transfer inside the caller's transaction: the dialect's
-// statement, in a savepoint where a failed statement aborts the
-// transaction, or the fallback's statements, always in a savepoint, which
-// undoes a credit that went first when the debit is then declined.
+// statement, or the fallback's statements in a savepoint, which undoes a
+// credit that went first when the debit is then declined. The dialect's
+// statement needs no savepoint: a declined transfer is not a failed
+// statement, and the errors it can fail with (a deadlock, a serialization
+// failure, a constraint of the caller's) end the caller's transaction on
+// PostgreSQL as any failed statement of theirs would — a savepoint would
+// cost two round trips to keep alive a transaction that must be retried
+// anyway.
 func (tx *Tx) transfer(ctx context.Context, t dialect.Transfer) (dialect.TransferResult, error) {
 	t.InTx = true
 	var r dialect.TransferResult
 	if tr, ok := tx.db.d.(dialect.Transferer); ok {
-		q := tx.transferQuerier()
-		run := func(ctx context.Context) error {
-			var err error
-			r, err = tr.Transfer(ctx, q, t)
-			return err
-		}
 		var err error
-		if tx.db.d.Features().Has(dialect.FailedStatementAbortsTx) {
-			err = tx.savepoint(ctx, run)
-		} else {
-			err = run(ctx)
-		}
+		r, err = tr.Transfer(ctx, tx.transferQuerier(), t)
 		if !errors.Is(err, dialect.ErrTransferUnsupported) {
 			if err != nil {
 				return r, transferErr(tx.db, err)

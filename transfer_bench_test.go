@@ -25,7 +25,7 @@ import (
 //	              COMMIT. No retry loop: its errors are counted (raw-errors).
 //	Transfer      racefree.Transfer on the *DB: one statement
 //	Transfer-in-tx  racefree.RunInTx + racefree.Transfer: the caller's
-//	              transaction (PostgreSQL adds a savepoint)
+//	              transaction, one statement in it
 //	fallback      racefree.Transfer on a dialect without a Transferer:
 //	              racefree's own transaction (lock both rows, debit, credit)
 //

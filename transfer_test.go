@@ -221,16 +221,22 @@ func TestTransfer_InTx(t *testing.T) {
 					if err := racefree.Transfer(ctx, tx, b, 1, 2, 71, racefree.TransferOptions{}); !errors.Is(err, racefree.ErrBelowFloor) {
 						t.Errorf("in tx, below the floor: got %v", err)
 					}
-					// The CHECK fails the credit: an error of the statement,
-					// after which the transaction is still usable and the
-					// debit of the failed transfer is undone.
-					if err := racefree.Transfer(ctx, tx, b, 1, 2, 40, racefree.TransferOptions{}); !errors.Is(err, racefree.ErrCheckViolation) {
-						t.Errorf("in tx, credit past the CHECK: got %v, want ErrCheckViolation", err)
-					}
 					return racefree.Transfer(ctx, tx, b, 2, 1, 5, racefree.TransferOptions{})
 				})
 				if err != nil {
 					t.Fatal(err)
+				}
+				mustBalancesEqual(t, balances(t, db, b), map[int64]int64{1: 75, 2: 125})
+
+				// The CHECK fails the credit: an error of the statement,
+				// returned as itself (not retryable), and nothing of the
+				// failed transfer stays. On PostgreSQL it aborts the
+				// caller's transaction, as any failed statement does.
+				err = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+					return racefree.Transfer(ctx, tx, b, 1, 2, 40, racefree.TransferOptions{})
+				})
+				if !errors.Is(err, racefree.ErrCheckViolation) {
+					t.Errorf("in tx, credit past the CHECK: got %v, want ErrCheckViolation", err)
 				}
 				mustBalancesEqual(t, balances(t, db, b), map[int64]int64{1: 75, 2: 125})
 			})
