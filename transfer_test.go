@@ -195,7 +195,7 @@ func TestTransfer_InTx(t *testing.T) {
 			t.Run(path, func(t *testing.T) {
 				ctx := context.Background()
 				// A CHECK on the credited side: a credit past 150 fails
-				// the statement, an error the transaction must survive.
+				// the statement.
 				table := testdb.CreateTable(t, db, "rf_transfer_tx", "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance <= 150)")
 				testdb.Exec(t, db, "INSERT INTO "+table+" (id, balance) VALUES (1, 100), (2, 100)")
 				b := racefree.Balances{Table: table, Column: "balance"}
