@@ -145,6 +145,11 @@ func check(line int, f func() error) {
 	fmt.Printf("%d\t%s\n", line, msg)
 }
 
+func load[R any]() error {
+	_, _, err := racefree.GetOrCreate[R](ctx, db, "t", key, nil, opts)
+	return err
+}
+
 func main() {
 	dir, err := os.MkdirTemp("", "racefreevet-agree")
 	if err != nil {
@@ -169,6 +174,10 @@ func main() {
 		check("UpdateOrCreate["+typ+"]", fmt.Sprintf("_, _, err := racefree.UpdateOrCreate[%s](ctx, db, \"t\", key, racefree.Values{\"email\": \"e\"}, opts); return err", typ))
 		check("UpdateOrCreateFunc["+typ+"]", fmt.Sprintf("_, _, err := racefree.UpdateOrCreateFunc(ctx, db, \"t\", key, func(*%s) (racefree.Values, error) { return racefree.Values{\"email\": \"f\"}, nil }, opts); return err", typ))
 		check("GetOrCreateMany["+typ+"]", fmt.Sprintf("_, err := racefree.GetOrCreateMany[%s](ctx, db, \"t\", []racefree.Item{{Lookup: key}}, opts); return err", typ))
+	}
+	// Through a generic wrapper, whose instantiation the analyzer checks.
+	for _, typ := range []string{"User", "*User", "NoTags", "map[string]any", "RowMap"} {
+		check("load["+typ+"]", fmt.Sprintf("return load[%s]()", typ))
 	}
 	for _, typ := range structTypes {
 		check("ValuesOf("+typ+"{})", fmt.Sprintf("_, err := racefree.ValuesOf(%s{}); return err", typ))

@@ -19,7 +19,7 @@ func TestRowTypes(t *testing.T) {
 }
 
 func TestGenericWrappers(t *testing.T) {
-	analysistest.Run(t, analysistest.TestData(), racefreevet.Analyzer, "generic")
+	analysistest.Run(t, analysistest.TestData(), racefreevet.Analyzer, "generic", "wrapped")
 }
 
 func TestValuesOf(t *testing.T) {

@@ -30,15 +30,29 @@
 //	racefreevet ./...
 //	go vet -vettool=$(command -v racefreevet) ./...
 //
+// # Generic wrappers
+//
+// A generic function of your own that passes its type parameter on, as
+// the row type, to one of those verbs (or to another such function) is
+// not reported itself; each instantiation of it is, in its package or in
+// any package that imports it (the analyzer records a fact about the
+// wrapper, which go vet carries across packages):
+//
+//	func Load[R any](ctx context.Context, db *racefree.DB) (R, error) {
+//		row, _, err := racefree.GetOrCreate[R](ctx, db, "users", lookup, nil, racefree.Options{})
+//		return row, err
+//	}
+//
+//	Load[*User](ctx, db) // Load[*User]: its type parameter R is the row type of racefree.GetOrCreate: …
+//
 // # Limits
 //
-// The analyzer sees each instantiation where it is written. A generic
-// function of your own that passes its type parameter through
-// (func Load[R any](…) { racefree.GetOrCreate[R](…) }) is not reported,
-// and neither is a wrong type given to that function later
-// (Load[*User](…)): the check happens at the call of racefree's verb, and
-// there R is still a type parameter. The same holds for a ValuesOf
-// argument of interface type. Whether the table has the columns the tags
-// name is a run-time question (racefree's catalog answers it) that the
+// A method of a generic type that passes the type's parameter on
+// (func (r Repo[R]) Get() { racefree.GetOrCreate[R](…) }) is not
+// followed: Repo[*User] is caught only when Get runs. Neither is a type
+// parameter passed on inside a larger type (GetOrCreate[Row[R]] is
+// checked as Row[R], whatever R is), nor a ValuesOf argument of interface
+// type or a nil pointer. Whether the table has the columns the tags name
+// is a run-time question (racefree's catalog answers it) that the
 // analyzer does not ask.
 package racefreevet
