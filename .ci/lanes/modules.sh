@@ -4,7 +4,9 @@
 # `go test -race ./...` under CI=true against the same servers as the core
 # (RACEFREE_POSTGRES_DSN, RACEFREE_MYSQL_DSN, or the defaults). An
 # unreachable server fails these tests, never skips them. Every module
-# found is tested, so a new one is covered the day it lands.
+# found is tested, so a new one is covered the day it lands. Then the
+# racefreevet analyzer runs over the repository's own examples, where it
+# must find nothing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
@@ -31,4 +33,38 @@ for m in $modules; do
 		failed=1
 	fi
 done
+
+# racefreevet (docs/getorcreate.md) over what users copy: examples/ (the
+# core module's and the modules of their own, tests included), the
+# runnable Examples that README.md's code comes from (example*_test.go),
+# and the core module's code. The core's other tests are left out: they
+# hand racefree wrong row types on purpose, to test its run-time errors.
+echo "== racefreevet over the examples"
+vetdir=$(mktemp -d)
+trap 'rm -rf "$vetdir"' EXIT
+(cd racefreevet && go build -o "$vetdir/racefreevet" ./cmd/racefreevet)
+vet() { # vet DIR ARGS...: run racefreevet in DIR; its findings (exit 3) or failure fail the lane
+	local dir=$1; shift
+	if ! (cd "$dir" && "$vetdir/racefreevet" "$@"); then
+		echo "== racefreevet $* in $dir: FAILED" >&2
+		failed=1
+	fi
+}
+vet . -test=false ./...
+vet . ./examples/...
+for m in $(git ls-files 'examples/*go.mod' | xargs -n1 dirname); do
+	vet "$m" ./...
+done
+# The root package's tests with the Examples: only findings in
+# example*_test.go count. Exit 3 means findings; anything else but 0 is
+# a failure to load.
+rc=0
+"$vetdir/racefreevet" . >"$vetdir/root.out" 2>&1 || rc=$?
+if [ "$rc" != 0 ] && [ "$rc" != 3 ]; then
+	cat "$vetdir/root.out" >&2
+	failed=1
+elif grep '/example[^/]*_test\.go:' "$vetdir/root.out" >&2; then
+	echo "== racefreevet: the runnable Examples give racefree a row type it refuses" >&2
+	failed=1
+fi
 exit "$failed"
