@@ -117,7 +117,6 @@ func TestLab_ChaosCut(t *testing.T) {
 			}
 			mustClean(t, r)
 			t.Run("AppliedOnce", func(t *testing.T) {
-				knownCoreBug(t, e, "postgres", "RunInTx runs a transaction again after a COMMIT pgx reports as \"conn closed\" (SafeToRetry)")
 				if r.Ledger.AppliedTwice != 0 {
 					t.Errorf("%d transfers applied twice: %s", r.Ledger.AppliedTwice, r.Invariant)
 				}
@@ -129,15 +128,6 @@ func TestLab_ChaosCut(t *testing.T) {
 			}
 			mustClean(t, r)
 		})
-	}
-}
-
-// knownCoreBug skips a test that shows a bug of the library's core on one
-// engine, naming it, until the core is fixed (issue 15).
-func knownCoreBug(t *testing.T, e testdb.Engine, engine, bug string) {
-	t.Helper()
-	if e.Name == engine {
-		t.Skipf("known core bug on %s (issue 15), remove this skip once fixed: %s", engine, bug)
 	}
 }
 
