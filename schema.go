@@ -43,6 +43,12 @@ func (db *DB) table(ctx context.Context, q dialect.Querier, verb, table string) 
 		return nil, fmt.Errorf("racefree: %s: the %s dialect cannot read the catalog", verb, db.d.Name())
 	}
 	t, err := sr.ReadTable(ctx, q, table)
+	if err != nil && db.onPool(q) {
+		err = db.readAgain(ctx, err, func(ctx context.Context) (err error) {
+			t, err = sr.ReadTable(ctx, q, table)
+			return err
+		})
+	}
 	if errors.Is(err, dialect.ErrNoTable) {
 		return nil, inputError(verb, "table %q does not exist", table)
 	}

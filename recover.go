@@ -1,0 +1,45 @@
+package racefree
+
+import (
+	"context"
+	"errors"
+	"reflect"
+
+	"github.com/racefree/racefree/dialect"
+)
+
+// readAgain runs again, on the pool, a read that failed with err: a read
+// changes nothing, so a lost connection under it is as safe to run again
+// as one that never sent it, and an outage is waited out. It returns nil
+// once read succeeds, err itself when err is no such failure, and the last
+// failure when the default retry budget (or ctx) ends.
+func (db *DB) readAgain(ctx context.Context, err error, read func(context.Context) error) error {
+	if err == nil || !db.lostOrRetryable(err) {
+		return err
+	}
+	return db.retry(ctx, TxOptions{MaxAttempts: DefaultMaxAttempts - 1}, func(ctx context.Context) error {
+		err := read(ctx)
+		if err != nil && db.lostOrRetryable(err) {
+			return &retrySafeError{err}
+		}
+		return err
+	})
+}
+
+// lostOrRetryable reports whether err is a lost connection or a
+// retryable class, never an unknown commit.
+func (db *DB) lostOrRetryable(err error) bool {
+	if errors.Is(err, ErrCommitUnknown) || errors.As(err, new(*RetryError)) {
+		return false
+	}
+	c := db.d.Classify(err).Class
+	return c.Retryable() || c == dialect.ClassConnection
+}
+
+// onPool reports whether q is the DB's pool itself, where every statement
+// commits on its own and may take any connection.
+func (db *DB) onPool(q dialect.Querier) bool {
+	// == on two interfaces holding one non-comparable type panics.
+	t := reflect.TypeOf(q)
+	return t == reflect.TypeOf(db.pool) && t.Comparable() && q == dialect.Querier(db.pool)
+}
