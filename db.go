@@ -59,6 +59,8 @@ type DB struct {
 	// writers queues this process's transfers on an embedded engine with
 	// one writer. See transfer_gate.go.
 	writers writerGate
+	// once is RunOnce's key tables and sweeping. See once.go.
+	once onceState
 }
 
 // Open opens the database a DSN names and detects its server:

@@ -8,12 +8,13 @@ import (
 	"github.com/racefree/racefree/dialect"
 )
 
-// readAgain runs again, on the pool, a read that failed with err: a read
-// changes nothing, so a lost connection under it is as safe to run again
-// as one that never sent it, and an outage is waited out. It returns nil
-// once read succeeds, err itself when err is no such failure, and the last
-// failure when the default retry budget (or ctx) ends.
-func (db *DB) readAgain(ctx context.Context, err error, read func(context.Context) error) error {
+// retryIdempotent runs again, on the pool, a read or an idempotent
+// statement (CREATE TABLE IF NOT EXISTS) that failed with err: running it
+// twice changes nothing, so a lost connection under it is as safe to run
+// again as one that never sent it, and an outage is waited out. It
+// returns nil once read succeeds, err itself when err is no such failure,
+// and the last failure when the default retry budget (or ctx) ends.
+func (db *DB) retryIdempotent(ctx context.Context, err error, read func(context.Context) error) error {
 	if err == nil || !db.lostOrRetryable(err) {
 		return err
 	}

@@ -44,7 +44,7 @@ func (db *DB) table(ctx context.Context, q dialect.Querier, verb, table string) 
 	}
 	t, err := sr.ReadTable(ctx, q, table)
 	if err != nil && db.onPool(q) {
-		err = db.readAgain(ctx, err, func(ctx context.Context) (err error) {
+		err = db.retryIdempotent(ctx, err, func(ctx context.Context) (err error) {
 			t, err = sr.ReadTable(ctx, q, table)
 			return err
 		})

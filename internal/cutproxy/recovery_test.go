@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,4 +88,93 @@ func TestRunInTx_VerifyCommitSettlesCuts(t *testing.T) {
 			t.Errorf("%s: the cut did not happen (faults %v)", tc.kind, p.Faults())
 		}
 	}
+}
+
+// RunOnce makes transfers exactly-once under cuts: every transfer has a
+// unique key, connections are reset at random and around COMMITs, and
+// afterwards the ledger (one row per applied transfer, its key index not
+// unique so that a transfer applied twice would show) has no key twice, no
+// call returned an error — no unknown outcome was left to the caller —
+// and the money adds up.
+func TestRunOnce_TransfersUnderCuts(t *testing.T) {
+	servers(t, func(t *testing.T, e testdb.Engine) {
+		testdb.Watchdog(t, 3*time.Minute)
+		w, p := openVia(t, e)
+		ctx := context.Background()
+		const accounts = 10
+		acct := testdb.CreateTable(t, w.DB, "once_acct", "id BIGINT PRIMARY KEY, balance BIGINT NOT NULL")
+		ledger := testdb.CreateTable(t, w.DB, "once_ledger", "idem_key VARCHAR(64) NOT NULL, from_id BIGINT NOT NULL, to_id BIGINT NOT NULL, amount BIGINT NOT NULL")
+		testdb.Exec(t, w.DB, "CREATE INDEX "+ledger+"_key ON "+ledger+" (idem_key)")
+		for i := range accounts {
+			testdb.Exec(t, w.DB, fmt.Sprintf("INSERT INTO %s (id, balance) VALUES (%d, 1000)", acct, i))
+		}
+		keys := testdb.UniqueName("once")
+		if err := racefree.CreateOnceTable(ctx, w.DB, keys); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.SQL().Exec("DROP TABLE IF EXISTS " + keys) })
+		opts := racefree.OnceOptions{Table: keys}
+
+		chaos, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); p.Chaos(chaos, 30, rand.New(rand.NewPCG(3, 4))) }()
+		var mu sync.Mutex
+		var errs []error
+		applied := 0
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(g), 9))
+				for i := range 150 {
+					from, to := rng.Int64N(accounts), rng.Int64N(accounts)
+					if from == to {
+						continue
+					}
+					amount := 1 + rng.Int64N(50)
+					key := fmt.Sprintf("%d-%d", g, i)
+					ok, _, err := racefree.RunOnce(ctx, w.DB, key, opts, func(ctx context.Context, tx *racefree.Tx) (bool, error) {
+						res, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET balance = balance - %d WHERE id = %d AND balance >= %d", acct, amount, from, amount))
+						if err != nil {
+							return false, err
+						}
+						if n, err := res.RowsAffected(); err != nil || n == 0 {
+							return false, err // declined: funds short
+						}
+						if _, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET balance = balance + %d WHERE id = %d", acct, amount, to)); err != nil {
+							return false, err
+						}
+						_, err = tx.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s (idem_key, from_id, to_id, amount) VALUES ('%s', %d, %d, %d)", ledger, key, from, to, amount))
+						return true, err
+					})
+					mu.Lock()
+					if err != nil {
+						errs = append(errs, err)
+					} else if ok {
+						applied++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		stop()
+		<-done
+		for _, err := range errs[:min(len(errs), 5)] {
+			t.Errorf("RunOnce: %v", err)
+		}
+		if len(errs) > 0 {
+			t.Errorf("%d transfers returned an error", len(errs))
+		}
+		twice := testdb.QueryInt(t, w.DB, "SELECT COUNT(*) FROM (SELECT idem_key FROM "+ledger+" GROUP BY idem_key HAVING COUNT(*) > 1) d")
+		rows := testdb.QueryInt(t, w.DB, "SELECT COUNT(*) FROM "+ledger)
+		sum := testdb.QueryInt(t, w.DB, "SELECT SUM(balance) FROM "+acct)
+		if twice != 0 || rows != int64(applied) || sum != accounts*1000 {
+			t.Errorf("%d keys applied twice, %d ledger rows for %d transfers applied, money %d (want %d)", twice, rows, applied, sum, accounts*1000)
+		}
+		f := p.Faults()
+		if f[cutproxy.KindBeforeCommit] == 0 || f[cutproxy.KindAfterCommit] == 0 || f[cutproxy.KindCut] == 0 {
+			t.Errorf("faults %v: want cuts of every kind", f)
+		}
+		t.Logf("%d transfers applied, faults %v", applied, f)
+	})
 }
