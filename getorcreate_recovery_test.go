@@ -29,7 +29,7 @@ const (
 // connections pass untouched.
 type faultPool struct {
 	session.Pool
-	mu     sync.Mutex // guards plan and seen
+	mu     sync.Mutex               // guards plan and seen
 	plan   func(query string) fault // nil: no faults yet
 	seen   []string
 	faults int
