@@ -186,19 +186,19 @@ func TestRunInTx_VerifyCommit(t *testing.T) {
 		{name: "no id: wrote nothing", noID: true, wantRuns: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sqlDB, fake := fakedb.Open(fakedb.Hooks{
+			id := []driver.Value{"42"}
+			if tc.noID {
+				id = []driver.Value{nil}
+			}
+			srv := fakedb.NewServer(fakedb.Reply{Match: "SELECT id", Columns: []string{"id"}, Rows: [][]driver.Value{id}})
+			sqlDB, _ := fakedb.Open(fakedb.Hooks{
 				Commit: func(n int) error {
 					if n == 1 {
 						return lost
 					}
 					return nil
 				},
-				Query: func(_ int, query string) (any, error) {
-					if tc.noID {
-						return nil, nil
-					}
-					return "42", nil
-				},
+				Server: srv,
 			})
 			t.Cleanup(func() { sqlDB.Close() })
 			asked := 0
@@ -223,7 +223,7 @@ func TestRunInTx_VerifyCommit(t *testing.T) {
 			if tc.noID && asked != 0 {
 				t.Errorf("asked the server %d times about a transaction without an id", asked)
 			}
-			if got := fake.Calls().Query; got != tc.wantRuns {
+			if got := srv.Count("SELECT id"); got != tc.wantRuns {
 				t.Errorf("%d id reads, want one per attempt (%d)", got, tc.wantRuns)
 			}
 		})
