@@ -60,7 +60,7 @@ func (db *DB) table(ctx context.Context, q dialect.Querier, verb, table string) 
 		if qc, err := db.d.QuoteIdent(c.Name); err == nil {
 			ti.cols[c.Name] = qc
 		}
-		ti.fams[c.Name] = typeFamily(c.Type)
+		ti.fams[c.Name] = columnFamily(db.d, c.Type)
 	}
 	v, _ := db.schemas.LoadOrStore(table, ti)
 	return v.(*tableInfo), nil

@@ -205,6 +205,32 @@ const (
 	famUnknown = -1 // not looked up yet
 )
 
+// Flags added to a column's family (see columnFamily) when its engine
+// cannot store some floats as they are (dialect.FloatLimiter).
+const (
+	famMask  = 0xff   // the family itself
+	famNoNaN = 1 << 8 // NaN would be altered or refused
+	famNoInf = 1 << 9 // ±Inf would be altered or refused
+)
+
+// columnFamily is typeFamily of a column of an engine d, with the flags
+// of the floats it cannot store: the family the catalog cache keeps per
+// column, so that a value the engine would alter (SQLite's NaN, stored as
+// NULL) or refuse (MySQL's NaN and ±Inf) is refused before anything is
+// sent.
+func columnFamily(d dialect.Dialect, typ string) int {
+	fam := typeFamily(typ)
+	if fl, ok := d.(dialect.FloatLimiter); ok {
+		if !fl.StoresFloat(math.NaN()) {
+			fam |= famNoNaN
+		}
+		if !fl.StoresFloat(math.Inf(1)) || !fl.StoresFloat(math.Inf(-1)) {
+			fam |= famNoInf
+		}
+	}
+	return fam
+}
+
 func typeFamily(t string) int {
 	t = strings.ToLower(t)
 	switch {
@@ -277,11 +303,19 @@ func normalizeValue(col dialect.Column, fam int, v any) (any, error) {
 	return checkFamily(col, fam, v, dv)
 }
 
-// checkFamily refuses a driver value that col's type cannot take.
+// checkFamily refuses a driver value that col's type cannot take, or that
+// its engine would not store as it is.
 func checkFamily(col dialect.Column, fam int, v any, dv driver.Value) (any, error) {
 	ok := true
 	if fam == famUnknown {
 		fam = typeFamily(col.Type)
+	}
+	flags := fam &^ famMask
+	fam &= famMask
+	if x, isFloat := dv.(float64); isFloat && flags != 0 {
+		if math.IsNaN(x) && flags&famNoNaN != 0 || math.IsInf(x, 0) && flags&famNoInf != 0 {
+			return nil, fmt.Errorf("column %q: the engine cannot store %v as it is (it would be altered or refused)", col.Name, x)
+		}
 	}
 	switch x := dv.(type) {
 	case int64:
