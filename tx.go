@@ -115,7 +115,7 @@ type txRun struct {
 func (db *DB) retry(ctx context.Context, opts TxOptions, attempt func(context.Context) error) error {
 	start := time.Now()
 	contention, outage := opts.backoff(), opts.outageBackoff()
-	outages := 0 // ErrUnavailable failures in a row
+	outages, inRow := 0, 0 // ErrUnavailable failures in all, and in a row
 	for n := 1; ; n++ {
 		err := attempt(ctx)
 		if err == nil {
@@ -124,17 +124,25 @@ func (db *DB) retry(ctx context.Context, opts TxOptions, attempt func(context.Co
 		if !db.retryable(err) {
 			return err
 		}
+		unavailable := db.d.Classify(err).Class == dialect.ClassUnavailable
+		if unavailable {
+			outages++
+			inRow++
+		} else {
+			inRow = 0
+		}
 		elapsed := time.Since(start)
-		if n >= opts.maxAttempts() {
+		// Waiting for the server is bounded by time, not attempts: how
+		// many attempts fit in an outage is only a matter of the pauses.
+		// MaxAttempts 1 still means no retry at all.
+		if n-outages >= opts.maxAttempts() || opts.maxAttempts() == 1 {
 			return &RetryError{Attempts: n, Elapsed: elapsed, LastErr: err, Reason: ErrAttemptsExhausted}
 		}
 		var delay time.Duration
-		if db.d.Classify(err).Class == dialect.ClassUnavailable {
-			outages++
-			delay = outage.Delay(outages)
+		if unavailable {
+			delay = outage.Delay(inRow)
 		} else {
-			outages = 0
-			delay = contention.Delay(n)
+			delay = contention.Delay(n - outages)
 		}
 		if elapsed+delay > opts.maxElapsed() {
 			return &RetryError{Attempts: n, Elapsed: elapsed, LastErr: err, Reason: ErrTimeBudgetSpent}

@@ -140,12 +140,18 @@ func TestRunInTx_OutageBackoff(t *testing.T) {
 		t.Errorf("pauses %v: on the contention scale, not the outage scale", delays)
 	}
 
-	opts = racefree.TxOptions{OutageBaseDelay: time.Millisecond, OutageMaxDelay: time.Millisecond, MaxAttempts: 3}
+	// The wait is bounded by time, not attempts (MaxAttempts 1 aside).
+	opts = racefree.TxOptions{OutageBaseDelay: time.Millisecond, OutageMaxDelay: time.Millisecond, MaxAttempts: 3, MaxElapsed: 50 * time.Millisecond}
 	db, _ = mustFake(t, fakedb.Hooks{Begin: func(int) error { return refused }})
 	err = racefree.RunInTx(context.Background(), db, opts, func(context.Context, *racefree.Tx) error { return nil })
 	var re *racefree.RetryError
-	if !errors.As(err, &re) || re.Attempts != 3 || !errors.Is(err, racefree.ErrUnavailable) {
-		t.Fatalf("err = %v, want a RetryError after 3 attempts holding ErrUnavailable", err)
+	if !errors.As(err, &re) || re.Attempts <= 3 || !errors.Is(err, racefree.ErrTimeBudgetSpent) || !errors.Is(err, racefree.ErrUnavailable) {
+		t.Fatalf("err = %v, want a RetryError after more than 3 attempts, the time budget spent, holding ErrUnavailable", err)
+	}
+	opts.MaxAttempts = 1
+	err = racefree.RunInTx(context.Background(), db, opts, func(context.Context, *racefree.Tx) error { return nil })
+	if !errors.As(err, &re) || re.Attempts != 1 {
+		t.Fatalf("MaxAttempts 1: err = %v, want one attempt", err)
 	}
 }
 

@@ -48,7 +48,9 @@ type TxOptions struct {
 	// write lock.
 	ReadOnly bool
 	// MaxAttempts is the attempt budget: 0 means DefaultMaxAttempts, 1
-	// means no retries.
+	// means no retries. Attempts that failed because no session could be
+	// opened (ErrUnavailable) do not count: waiting for the server is
+	// bounded by MaxElapsed and the context's deadline.
 	MaxAttempts int
 	// MaxElapsed is the time budget across attempts: 0 means
 	// DefaultMaxElapsed. The context's deadline, if sooner, wins.
