@@ -44,3 +44,16 @@ func (db *DB) onPool(q dialect.Querier) bool {
 	t := reflect.TypeOf(q)
 	return t == reflect.TypeOf(db.pool) && t.Comparable() && q == dialect.Querier(db.pool)
 }
+
+// classifyCtx classifies err, as canceled when ctx has ended and err is a
+// connection failure: a statement refused because ctx had ended comes
+// back from pgx's database/sql driver as driver.ErrBadConn, and one
+// canceled in flight may close the connection; alone, either would not
+// tell the caller why.
+func (db *DB) classifyCtx(ctx context.Context, err error) *dialect.Error {
+	ce := db.d.Classify(err)
+	if ce != nil && ctx.Err() != nil && ce.Class.Outage() {
+		return &dialect.Error{Class: dialect.ClassCanceled, Err: errors.Join(ctx.Err(), err)}
+	}
+	return ce
+}

@@ -85,12 +85,10 @@ func RunInTx(ctx context.Context, ex Executor, opts TxOptions, fn TxFunc) error 
 	if h.tx != nil {
 		return h.tx.runNested(ctx, opts, fn)
 	}
-	var b session.Beginner = h.db.pool
+	r := txRun{db: h.db, opts: opts, fn: fn}
 	if h.conn != nil {
-		b = h.conn.conn
+		r.conn = h.conn.conn
 	}
-	r := txRun{db: h.db, opts: opts, fn: fn, onPool: h.conn == nil,
-		begin: func(ctx context.Context) (session.Tx, error) { return b.Begin(ctx, *opts.sqlOptions()) }}
 	if opts.VerifyCommit {
 		r.resolver, _ = h.db.d.(dialect.CommitResolver) // checkTxOptions made sure
 	}
@@ -102,8 +100,7 @@ type txRun struct {
 	db       *DB
 	opts     TxOptions
 	fn       TxFunc
-	begin    func(context.Context) (session.Tx, error)
-	onPool   bool                   // each attempt may take another connection
+	conn     session.Conn           // the *Conn's connection; nil: each attempt takes one from the pool
 	resolver dialect.CommitResolver // VerifyCommit's, or nil
 }
 
@@ -190,16 +187,43 @@ func sleep(ctx context.Context, d time.Duration) error {
 // once is one attempt: BEGIN, fn, COMMIT. Errors keep their class; an
 // error the phase shows to be safe to run again is marked so
 // (retrySafeError).
+//
+// The transaction's lifetime is the attempt's, not ctx's: on the pool the
+// attempt takes a connection with ctx, then begins on it with ctx's
+// cancellation removed, so that database/sql does not roll the transaction
+// back behind its back when ctx ends. Statements still run under ctx and
+// stop when it ends; then the attempt rolls back itself, after whatever
+// fn's statements must put back (a lock wait's session setting) has been
+// put back, and returns the connection to the pool — or closes it when
+// its state is in doubt (a failed rollback, an unknown COMMIT), so that no
+// pooled connection carries a transaction, a lock or a setting nobody
+// knows about.
 func (r *txRun) once(ctx context.Context) (err error) {
 	db := r.db
-	stx, err := r.begin(ctx)
+	if err := ctx.Err(); err != nil {
+		return db.wrapErr("begin transaction", err)
+	}
+	conn, onPool := r.conn, r.conn == nil
+	doubt := false // the connection's state is not known to be clean
+	if onPool {
+		c, err := db.pool.Acquire(ctx)
+		if err != nil {
+			return r.beginFailed(db.wrapErr("begin transaction: take connection", err))
+		}
+		conn = c
+		defer func() {
+			if doubt {
+				discardConn(conn)
+			} else {
+				_ = conn.Release()
+			}
+		}()
+	}
+	stx, err := conn.Begin(context.WithoutCancel(ctx), *r.opts.sqlOptions())
 	if err != nil {
 		err = db.wrapErr("begin transaction", err)
-		if r.onPool && db.d.Classify(err).Class == dialect.ClassConnection {
-			// Cut off under BEGIN: nothing had begun that could commit.
-			return &retrySafeError{err}
-		}
-		return err
+		doubt = db.d.Classify(err).Class.Outage()
+		return r.beginFailed(err)
 	}
 	tx := &Tx{db: db, tx: stx, opts: *r.opts.sqlOptions(), known: true}
 	if s, ok := stx.(session.SQLTx); ok {
@@ -208,24 +232,41 @@ func (r *txRun) once(ctx context.Context) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			// The rollback must happen even if ctx is what made fn panic.
-			_ = stx.Rollback(context.WithoutCancel(ctx))
+			if err := stx.Rollback(context.WithoutCancel(ctx)); err != nil {
+				doubt = true
+			}
 			panic(p)
 		}
 	}()
 	if err := r.fn(ctx, tx); err != nil {
-		return r.rollbackAfter(ctx, stx, err)
+		rolledBack, err := r.rollbackAfter(ctx, stx, err)
+		doubt = !rolledBack
+		return err
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		// ctx ended after fn's last statement: the caller gave up, so the
+		// transaction must not commit.
+		rolledBack, _ := r.rollbackAfter(ctx, stx, cerr)
+		doubt = !rolledBack
+		return fmt.Errorf("racefree: commit transaction: %w", dialect.Wrap(dialect.ClassCanceled, cerr))
 	}
 	var txID sql.NullString
 	if r.resolver != nil {
 		query, _ := r.resolver.TxIDSQL()
 		if err := stx.QueryRow(ctx, query).Scan(&txID); err != nil {
-			return r.rollbackAfter(ctx, stx, db.wrapErr("read transaction id", err))
+			rolledBack, err := r.rollbackAfter(ctx, stx, db.wrapErr("read transaction id", err))
+			doubt = !rolledBack
+			return err
 		}
 	}
 	if err := stx.Commit(ctx); err != nil {
 		err = db.commitError(ctx, err)
 		var unknown *CommitUnknownError
-		if r.resolver != nil && errors.As(err, &unknown) {
+		if !errors.As(err, &unknown) {
+			return err // the server answered: the transaction is over
+		}
+		doubt = true
+		if r.resolver != nil {
 			if !txID.Valid {
 				// The transaction wrote nothing: committed or not, the
 				// database is the same.
@@ -238,23 +279,34 @@ func (r *txRun) once(ctx context.Context) (err error) {
 	return nil
 }
 
+// beginFailed marks a failure to begin that is safe to run again on the
+// pool: a connection cut off before or under BEGIN had begun nothing that
+// could commit.
+func (r *txRun) beginFailed(err error) error {
+	if r.conn == nil && r.db.d.Classify(err).Class == dialect.ClassConnection {
+		return &retrySafeError{err}
+	}
+	return err
+}
+
 // rollbackAfter rolls back after fn failed with fnErr and returns fnErr,
-// classified, joined with the rollback's own failure if there was one.
-// When fnErr is a lost connection and the rollback shows the transaction's
-// own connection dead too, the transaction never reached COMMIT: the
-// error is marked safe to run again.
-func (r *txRun) rollbackAfter(ctx context.Context, stx session.Tx, fnErr error) error {
+// classified, joined with the rollback's own failure if there was one, and
+// whether the rollback is known to have happened. When fnErr is a lost
+// connection and the rollback shows the transaction's own connection dead
+// too, the transaction never reached COMMIT: the error is marked safe to
+// run again.
+func (r *txRun) rollbackAfter(ctx context.Context, stx session.Tx, fnErr error) (rolledBack bool, err error) {
 	db := r.db
 	classified := classifyTransparent(db.d, fnErr)
 	rbErr := stx.Rollback(context.WithoutCancel(ctx))
 	if rbErr == nil || errors.Is(rbErr, sql.ErrTxDone) {
-		return classified
+		return true, classified
 	}
-	err := errors.Join(classified, fmt.Errorf("racefree: roll back transaction: %w", db.d.Classify(rbErr)))
-	if r.onPool && db.d.Classify(fnErr).Class == dialect.ClassConnection && connectionDead(db.d, rbErr) {
-		return &retrySafeError{err}
+	err = errors.Join(classified, fmt.Errorf("racefree: roll back transaction: %w", db.d.Classify(rbErr)))
+	if r.conn == nil && db.d.Classify(fnErr).Class == dialect.ClassConnection && connectionDead(db.d, rbErr) {
+		return false, &retrySafeError{err}
 	}
-	return err
+	return false, err
 }
 
 // connectionDead reports whether err, from a statement on a connection,

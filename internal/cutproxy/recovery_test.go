@@ -2,6 +2,7 @@ package cutproxy_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -176,5 +177,78 @@ func TestRunOnce_TransfersUnderCuts(t *testing.T) {
 			t.Errorf("faults %v: want cuts of every kind", f)
 		}
 		t.Logf("%d transfers applied, faults %v", applied, f)
+	})
+}
+
+// A session lock whose connection is cut while it is held is reported
+// lost to the holder: Do cancels fn's context with ErrLockLost, and the
+// server has released the lock, so another session takes it.
+func TestSessionLock_CutIsReportedLost(t *testing.T) {
+	servers(t, func(t *testing.T, e testdb.Engine) {
+		testdb.Watchdog(t, time.Minute)
+		w, p := openVia(t, e)
+		other := e.Open(t)
+		ctx := context.Background()
+		name := testdb.UniqueName("cutlock")
+		l, err := racefree.LockSession(ctx, w.DB, name, racefree.LockOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(5, 6))
+		err = l.Do(ctx, func(ctx context.Context) error {
+			for p.Cut(rng) {
+			}
+			select {
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			case <-time.After(20 * time.Second):
+				return errors.New("fn's context never ended")
+			}
+		})
+		if !errors.Is(err, racefree.ErrLockLost) {
+			t.Fatalf("Do after the lock's connection was cut: %v, want ErrLockLost", err)
+		}
+		l2, err := racefree.LockSession(ctx, other, name, racefree.LockOptions{Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatalf("the cut session's lock was not released: %v", err)
+		}
+		l2.Unlock(ctx)
+		l.Unlock(ctx)
+	})
+}
+
+// LockSession on a pool whose connections were all cut while idle takes
+// the lock on a new connection: a session that died under the lock
+// statement holds nothing.
+func TestLockSession_RecoversCutConnections(t *testing.T) {
+	servers(t, func(t *testing.T, e testdb.Engine) {
+		testdb.Watchdog(t, time.Minute)
+		w, p := openVia(t, e)
+		ctx := context.Background()
+		w.SQL().SetMaxIdleConns(4)
+		for range 3 {
+			l, err := racefree.LockSession(ctx, w.DB, testdb.UniqueName("warm"), racefree.LockOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Unlock(ctx)
+		}
+		rng := rand.New(rand.NewPCG(7, 8))
+		for p.Cut(rng) {
+		}
+		name := testdb.UniqueName("recover")
+		l, err := racefree.LockSession(ctx, w.DB, name, racefree.LockOptions{})
+		if err != nil {
+			t.Fatalf("LockSession after the idle connections were cut: %v", err)
+		}
+		if err := l.Held(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Unlock(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if p.Faults()[cutproxy.KindCut] == 0 {
+			t.Fatal("nothing was cut")
+		}
 	})
 }
