@@ -252,3 +252,44 @@ func TestLockSession_RecoversCutConnections(t *testing.T) {
 		}
 	})
 }
+
+// A lease acquisition whose COMMIT is cut — before it reached the server
+// or after, answer dropped — is settled from the lease row: the caller
+// gets the lease, with the token the row holds, exactly once.
+func TestAcquireLease_CommitCutSettled(t *testing.T) {
+	servers(t, func(t *testing.T, e testdb.Engine) {
+		testdb.Watchdog(t, time.Minute)
+		w, p := openVia(t, e)
+		other := e.Open(t)
+		ctx := context.Background()
+		if err := racefree.CreateLeaseTable(ctx, w.DB); err != nil {
+			t.Fatal(err)
+		}
+		for _, kind := range []string{cutproxy.KindBeforeCommit, cutproxy.KindAfterCommit} {
+			name := testdb.UniqueName("cutlease")
+			p.ArmCommitCut(kind)
+			l, err := racefree.AcquireLease(ctx, w.DB, name, racefree.LeaseOptions{TTL: time.Minute, Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatalf("%s: AcquireLease = %v, want the lease", kind, err)
+			}
+			if p.Faults()[kind] != 1 {
+				t.Fatalf("%s: the cut did not happen (faults %v)", kind, p.Faults())
+			}
+			if _, err := racefree.AcquireLease(ctx, other, name, racefree.LeaseOptions{Try: true}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+				t.Errorf("%s: another holder got the lease too: %v", kind, err)
+			}
+			tx, err := other.SQL().BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = l.Check(ctx, other.WrapTx(tx, nil))
+			tx.Rollback()
+			if err != nil {
+				t.Errorf("%s: the settled token %d is not the current one: %v", kind, l.Token, err)
+			}
+			if err := l.Release(ctx); err != nil {
+				t.Errorf("%s: Release: %v", kind, err)
+			}
+		}
+	})
+}
