@@ -73,9 +73,12 @@ var (
 	ErrTimeBudgetSpent = errors.New("racefree: time budget spent")
 )
 
-// RetryError is returned when a transaction kept failing with retryable
-// errors until its budget ran out or its context ended. It matches both the
-// last attempt's error and the reason with errors.Is and errors.As.
+// RetryError is returned when work racefree retries — a transaction, a
+// get-or-create on the pool, a lock on the pool, opening a DB while the
+// server is away — kept failing with retryable errors until its budget ran
+// out or its context ended. It matches both the last attempt's error and
+// the reason with errors.Is and errors.As; the last error's message names
+// the work.
 type RetryError struct {
 	// Attempts is how many times the transaction ran.
 	Attempts int
@@ -89,7 +92,7 @@ type RetryError struct {
 }
 
 func (e *RetryError) Error() string {
-	return fmt.Sprintf("racefree: run transaction: gave up after %d attempts in %v (%v): %v",
+	return fmt.Sprintf("racefree: gave up after %d attempts in %v (%v): %v",
 		e.Attempts, e.Elapsed.Round(time.Millisecond), e.Reason, e.LastErr)
 }
 

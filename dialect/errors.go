@@ -305,6 +305,13 @@ func IsUnreachable(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
+// IsMisaddressed reports whether err says that the server's name does not
+// exist: a DSN's mistake, which no wait will fix.
+func IsMisaddressed(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr) && dnsErr.IsNotFound
+}
+
 // IsNetworkError reports whether err comes from the network rather than the
 // server: a reset or closed connection, an unexpected EOF, a dial failure.
 func IsNetworkError(err error) bool {

@@ -78,6 +78,8 @@ func (d *Dialect) Classify(err error) *dialect.Error {
 		return e
 	}
 	switch {
+	case dialect.IsMisaddressed(err):
+		return &dialect.Error{Class: dialect.ClassOther, Err: err} // no wait fixes a wrong name
 	case dialect.IsUnreachable(err):
 		// The connection was never opened (refused, dial failed): nothing
 		// was sent.

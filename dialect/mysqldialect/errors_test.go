@@ -60,6 +60,8 @@ func TestDialect_Classify(t *testing.T) {
 		{name: "refused", err: &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}, want: dialect.ClassUnavailable},
 		{name: "dial timeout", err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("i/o timeout")}, want: dialect.ClassUnavailable},
 		{name: "reset", err: &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, want: dialect.ClassConnection},
+		{name: "no such host", err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "db.invalid", IsNotFound: true}}, want: dialect.ClassOther},
+		{name: "name server down", err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "server misbehaving", Name: "db", IsTemporary: true}}, want: dialect.ClassUnavailable},
 		{name: "context", err: context.Canceled, want: dialect.ClassCanceled},
 		{name: "syntax", err: &mysql.MySQLError{Number: 1064}, want: dialect.ClassOther},
 	} {

@@ -60,6 +60,8 @@ func (d *Dialect) Classify(err error) *dialect.Error {
 		return &dialect.Error{Class: dialect.ClassConnection, Err: err}
 	case pgconn.Timeout(err), dialect.ClassifyCommon(err) != nil:
 		return &dialect.Error{Class: dialect.ClassCanceled, Err: err}
+	case dialect.IsMisaddressed(err):
+		return &dialect.Error{Class: dialect.ClassOther, Err: err} // no wait fixes a wrong name
 	case pgconn.SafeToRetry(err):
 		return &dialect.Error{Class: dialect.ClassNotSent, Err: err}
 	case dialect.IsUnreachable(err), atConnect(err) && dialect.IsNetworkError(err):

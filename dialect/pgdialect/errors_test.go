@@ -42,6 +42,8 @@ func TestDialect_Classify(t *testing.T) {
 		{name: "crash shutdown", err: &pgconn.PgError{Code: "57P02"}, want: dialect.ClassConnection},
 		{name: "refused", err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, want: dialect.ClassUnavailable},
 		{name: "reset", err: &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, want: dialect.ClassConnection},
+		{name: "no such host", err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "db.invalid", IsNotFound: true}}, want: dialect.ClassOther},
+		{name: "name server down", err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "server misbehaving", Name: "db", IsTemporary: true}}, want: dialect.ClassUnavailable},
 		{name: "bad conn", err: driver.ErrBadConn, want: dialect.ClassNotSent},
 		{name: "context", err: fmt.Errorf("query: %w", context.DeadlineExceeded), want: dialect.ClassCanceled},
 		{name: "eof", err: io.ErrUnexpectedEOF, want: dialect.ClassConnection},
