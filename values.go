@@ -205,31 +205,37 @@ const (
 	famUnknown = -1 // not looked up yet
 )
 
-// Flags added to a column's family (see columnFamily) when its engine
-// cannot store some floats as they are (dialect.FloatLimiter).
+// Flags added to a column's family for the value checks (see valueFam)
+// when its engine cannot store some floats as they are
+// (dialect.FloatLimiter).
 const (
 	famMask  = 0xff   // the family itself
 	famNoNaN = 1 << 8 // NaN would be altered or refused
 	famNoInf = 1 << 9 // ±Inf would be altered or refused
 )
 
-// columnFamily is typeFamily of a column of an engine d, with the flags
-// of the floats it cannot store: the family the catalog cache keeps per
-// column, so that a value the engine would alter (SQLite's NaN, stored as
-// NULL) or refuse (MySQL's NaN and ±Inf) is refused before anything is
-// sent.
-func columnFamily(d dialect.Dialect, typ string) int {
-	fam := typeFamily(typ)
-	if fl, ok := d.(dialect.FloatLimiter); ok {
-		if !fl.StoresFloat(math.NaN()) {
-			fam |= famNoNaN
-		}
-		if !fl.StoresFloat(math.Inf(1)) || !fl.StoresFloat(math.Inf(-1)) {
-			fam |= famNoInf
-		}
+// floatFlags are the flags of the floats engine d cannot store as they
+// are: a value the engine would alter (SQLite's NaN, stored as NULL) or
+// refuse (MySQL's NaN and ±Inf) is refused before anything is sent.
+func floatFlags(d dialect.Dialect) int {
+	fl, ok := d.(dialect.FloatLimiter)
+	if !ok {
+		return 0
 	}
-	return fam
+	flags := 0
+	if !fl.StoresFloat(math.NaN()) {
+		flags |= famNoNaN
+	}
+	if !fl.StoresFloat(math.Inf(1)) || !fl.StoresFloat(math.Inf(-1)) {
+		flags |= famNoInf
+	}
+	return flags
 }
+
+// valueFam is the family of column col for checking a value bound to it
+// (normalizeValue): its type family with the engine's float flags. Only
+// the value checks read the flags; everything else compares fams itself.
+func (t *tableInfo) valueFam(col string) int { return t.fams[col] | t.floats }
 
 func typeFamily(t string) int {
 	t = strings.ToLower(t)
