@@ -122,7 +122,7 @@ func (c *call) shapedValues(vals Values, cols []string, dst []any, lazy bool) (o
 			continue
 		}
 		col, _ := c.t.Column(name)
-		v, err := normalizeValue(col, c.t.fams[name], v)
+		v, err := normalizeValue(col, c.t.valueFam(name), v)
 		if err != nil || v == nil && !col.Nullable {
 			return dst, false
 		}

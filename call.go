@@ -252,7 +252,7 @@ func (c *call) columns(bad *badInput, rv roleValues, others ...roleValues) ([]st
 			out[i] = v
 			continue
 		}
-		v, err := normalizeValue(col, c.t.fams[name], v)
+		v, err := normalizeValue(col, c.t.valueFam(name), v)
 		if err != nil {
 			bad.add("%s", strings.TrimPrefix(err.Error(), "racefree: "))
 			continue

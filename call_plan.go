@@ -29,7 +29,7 @@ type plan struct {
 	nset    int      // the default (value) columns in icols
 	missing []string // required columns icols lacks (call.missing)
 	cols    []dialect.Column
-	fams    []int // typeFamily of each of icols
+	fams    []int // valueFam of each of icols: its type family and the engine's float flags
 	ix      *dialect.UniqueIndex
 	strat   Strategy
 	sel     string    // the lookup SELECT
@@ -145,7 +145,7 @@ func newPlan(c *call) *plan {
 	p.fams = make([]int, len(c.icols))
 	for i, name := range c.icols {
 		p.cols[i], _ = c.t.Column(name)
-		p.fams[i] = c.t.fams[name]
+		p.fams[i] = c.t.valueFam(name)
 	}
 	p.sel, _ = c.buildSelectSQL("")
 	p.ins[0] = c.buildInsertSQL(false)

@@ -42,7 +42,7 @@ func insertRow[T any](ctx context.Context, c *call, q dialect.Querier, tx *Tx, o
 		return row, false, nil, err
 	}
 	query := c.insertSQL(onConflict)
-	skipped := false
+	skipped, inserted := false, false
 	do := func(ctx context.Context) error {
 		if c.d.Features().Has(dialect.Returning) {
 			row, err = scanInto[T](c.codec, c.queryRow(ctx, q, query, c.ivals))
@@ -57,6 +57,7 @@ func insertRow[T any](ctx context.Context, c *call, q dialect.Querier, tx *Tx, o
 		if _, err := q.Exec(ctx, query, c.ivals...); err != nil {
 			return err
 		}
+		inserted = true
 		var found bool
 		row, found, err = readRow[T](ctx, c, q, "")
 		skipped = !found // deleted at once by someone else: go round again
@@ -72,10 +73,28 @@ func insertRow[T any](ctx context.Context, c *call, q dialect.Querier, tx *Tx, o
 		if ce.Class == dialect.ClassUniqueViolation {
 			return row, false, ce, nil
 		}
-		return row, false, nil, fmt.Errorf("racefree: %s: %w", c.verb, ce)
+		err = fmt.Errorf("racefree: %s: %w", c.verb, ce)
+		if tx == nil && (inserted || ce.Class == dialect.ClassConnection) {
+			// Outside a transaction the INSERT commits on its own: it did
+			// (inserted), or it may have, cut off with no answer.
+			err = &insertLostError{err: err, committed: inserted}
+		}
+		return row, false, nil, err
 	}
 	return row, !skipped, nil, nil
 }
+
+// insertLostError is the error of an autocommit INSERT that committed
+// (committed) or may have (cut off with no answer), and whose row the
+// call did not get: running the call again finds the row, and execute
+// decides what it can say about `created`.
+type insertLostError struct {
+	err       error
+	committed bool
+}
+
+func (e *insertLostError) Error() string { return e.err.Error() }
+func (e *insertLostError) Unwrap() error { return e.err }
 
 // ownIndex reports whether the unique violation ce is of the lookup's own
 // index: the row it collided with had the lookup's values.
@@ -183,33 +202,105 @@ func (c *call) errSnapshotBlind() error {
 }
 
 // execute executes a planned get-or-create with the resolved strategy.
+//
+// On the pool (outside a caller's transaction and connection) a call
+// whose statement was cut off by a lost connection is run again, within
+// the retry budget of Options.Tx: a get-or-create is idempotent, so a new
+// run settles what the lost one left — it finds the row, or creates it.
+// What it says about `created` then is exact, or says it is not: when an
+// INSERT of this call committed without an answer reaching the call, or
+// may have, and the new run finds the row, the call returns the row with
+// created false and a *CreatedUnknownError (the row may be this call's or
+// a concurrent call's); when the new run creates the row, the lost INSERT
+// had not committed (the lookup's unique index, or the lock, would have
+// stopped the new one) and created is true.
 func execute[T any](ctx context.Context, c *call, insertFirst bool) (row T, created bool, err error) {
+	var lost recovery
 	switch c.strat {
 	case StrategyConstraint:
 		if c.h.tx != nil {
 			row, created, err = constraintPath[T](ctx, c, c.h.q, c.h.tx, insertFirst)
-		} else {
-			// Outside a transaction every statement commits on its own, so
-			// the whole sequence can be run again after a deadlock (MySQL
-			// gap locks) or SQLITE_BUSY. The first attempt runs without the
-			// retry loop's closure: it is the hit path.
-			row, created, err = constraintPath[T](ctx, c, c.h.q, nil, insertFirst)
-			if txo := c.opts.Tx; err != nil && txo.maxAttempts() > 1 && c.db.d.Classify(err).Class.Retryable() {
+			break
+		}
+		// Outside a transaction every statement commits on its own, so
+		// the whole sequence can be run again after a deadlock (MySQL gap
+		// locks), SQLITE_BUSY or a lost connection. The first attempt
+		// runs without the retry loop's closure: it is the hit path.
+		row, created, err = constraintPath[T](ctx, c, c.h.q, nil, insertFirst)
+		if err != nil && c.h.conn == nil {
+			err = lost.note(c, err)
+			if txo := c.opts.Tx; txo.maxAttempts() > 1 && c.db.retryable(err) {
 				txo.MaxAttempts = txo.maxAttempts() - 1 // the first attempt is spent
 				err = c.db.retry(ctx, txo, func(ctx context.Context) error {
 					var err error
 					row, created, err = constraintPath[T](ctx, c, c.h.q, nil, insertFirst)
-					return err
+					return lost.note(c, err)
 				})
 			}
 		}
 	case StrategyLock, StrategySerializable:
 		row, created, err = lockedPath[T](ctx, c)
+		if err != nil && c.h.onPool() {
+			// RunInTx has run again what did not commit; what is left is
+			// a COMMIT whose answer was lost, which running the call
+			// again settles.
+			err = lost.note(c, err)
+			if txo := c.opts.Tx; c.db.retryable(err) {
+				err = c.db.retry(ctx, txo, func(ctx context.Context) error {
+					var err error
+					row, created, err = lockedPath[T](ctx, c)
+					return lost.note(c, err)
+				})
+			}
+		}
+	}
+	if err == nil && !created {
+		switch {
+		case lost.created:
+			created = true
+		case lost.doubt != nil:
+			err = &CreatedUnknownError{Verb: c.verb, Table: c.t.Name, Err: lost.doubt}
+		}
 	}
 	if err == nil && c.opts.Adaptive {
 		c.db.hitStat(c.statKey()).observe(!created)
 	}
 	return row, created, err
+}
+
+// recovery is what a get-or-create run again after a lost connection
+// knows about its earlier attempts' INSERTs. The zero value knows of none.
+type recovery struct {
+	doubt   error // an INSERT may have committed: the error that cut it off
+	created bool  // an INSERT committed, its row unread
+}
+
+// note looks at an attempt's error: a statement cut off by a lost
+// connection, or a COMMIT whose answer was lost, is marked safe to run
+// again (retrySafeError), and an INSERT that committed or may have is
+// remembered. Other errors are returned as they are.
+func (r *recovery) note(c *call, err error) error {
+	if err == nil {
+		return nil
+	}
+	var il *insertLostError
+	switch {
+	case errors.As(err, new(*RetryError)):
+		return err // a budget spent inside (RunInTx's) stays spent
+	case errors.As(err, &il):
+		if il.committed {
+			r.created = true
+		} else if r.doubt == nil {
+			r.doubt = il.err
+		}
+	case errors.Is(err, ErrCommitUnknown):
+		if r.doubt == nil {
+			r.doubt = err
+		}
+	case c.db.d.Classify(err).Class != dialect.ClassConnection:
+		return err
+	}
+	return &retrySafeError{err}
 }
 
 // constraintPath is the constraint strategy: read (unless insertFirst, or

@@ -59,6 +59,8 @@ type DB struct {
 	// writers queues this process's transfers on an embedded engine with
 	// one writer. See transfer_gate.go.
 	writers writerGate
+	// once is RunOnce's key tables and sweeping. See once.go.
+	once onceState
 }
 
 // Open opens the database a DSN names and detects its server:
@@ -119,7 +121,9 @@ func New(ctx context.Context, sqlDB *sql.DB, d dialect.Dialect, opts ...Option) 
 // NewSession makes a DB over a pool of another client library than
 // database/sql, through the session contract: it is for adapter packages
 // such as pgxrf, whose own constructors programs call. It reads the
-// server's version; ctx governs that. Close does not close pool.
+// server's version; ctx governs that, and a server that cannot be reached
+// or turns the session away (ErrUnavailable) is waited for within ctx
+// and DefaultMaxElapsed. Close does not close pool.
 func NewSession(ctx context.Context, pool session.Pool, d dialect.Dialect, opts ...Option) (*DB, error) {
 	if pool == nil {
 		return nil, errors.New("racefree: new: nil pool")
@@ -127,10 +131,13 @@ func NewSession(ctx context.Context, pool session.Pool, d dialect.Dialect, opts 
 	if d == nil {
 		return nil, errors.New("racefree: new: nil dialect")
 	}
-	if err := d.Detect(ctx, pool); err != nil {
+	db := &DB{pool: pool, d: d}
+	// A server restarting, or full (too many connections), is waited out
+	// within ctx and the default retry budget.
+	detect := func(ctx context.Context) error { return d.Detect(ctx, pool) }
+	if err := db.retryIdempotent(ctx, detect(ctx), detect); err != nil {
 		return nil, fmt.Errorf("racefree: connect to %s: %w", d.Name(), err)
 	}
-	db := &DB{pool: pool, d: d}
 	for _, o := range opts {
 		o(db)
 	}

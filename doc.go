@@ -30,8 +30,20 @@
 //
 // Database errors are classified (see package dialect) and match the
 // Err* sentinels with errors.Is: [ErrUniqueViolation], [ErrSerialization],
-// [ErrDeadlock], [ErrLockTimeout], [ErrBusy], [ErrNotSent], [ErrConnection],
-// [ErrCanceled]. A commit whose outcome is unknown is a
+// [ErrDeadlock], [ErrLockTimeout], [ErrBusy], [ErrNotSent], [ErrUnavailable],
+// [ErrConnection], [ErrCanceled]. A commit whose outcome is unknown is a
 // [*CommitUnknownError]; a retry budget spent is a [*RetryError] that holds
 // both the last error and the reason retrying stopped.
+//
+// # The worst day
+//
+// Work that certainly did not take effect is run again — a transaction
+// whose connection broke before COMMIT was sent, a get-or-create whose
+// statement was cut off — and a server that is restarting or full is waited
+// out ([ErrUnavailable]), within the retry budget and the context's
+// deadline. A COMMIT whose answer was lost is never run again blindly:
+// [RunOnce] makes work exactly-once by an idempotency key on every engine,
+// and [TxOptions].VerifyCommit asks the server where it can tell. What each
+// operation guarantees per engine and isolation level, and what to do with
+// each error, is in docs/GUARANTEES.md.
 package racefree

@@ -23,6 +23,12 @@ var (
 	ErrConnection      = dialect.ErrConnection
 	ErrCommitUnknown   = dialect.ErrCommitUnknown
 	ErrCanceled        = dialect.ErrCanceled
+	// ErrUnavailable: no session could be opened — the server refused or
+	// could not be reached, or turned the session away at login (too many
+	// connections, starting up, shutting down). Nothing was sent. racefree
+	// retries it with longer pauses (TxOptions.OutageBaseDelay) within the
+	// retry budget and the context's deadline before returning it.
+	ErrUnavailable = dialect.ErrUnavailable
 
 	// The data broke a constraint. ErrIntegrity matches all of them,
 	// ErrUniqueViolation included (like Django's IntegrityError).
@@ -32,18 +38,23 @@ var (
 	ErrIntegrity           = dialect.ErrIntegrity
 )
 
-// IsRetryable reports whether err, returned by racefree, means that running
-// the same work again from the start may succeed: a serialization failure,
-// a deadlock, SQLite's busy error, or a connection that failed before
-// anything was sent. It is for callers who run their own retry loops;
-// RunInTx already retries these. It is false for nil, for a commit whose
-// outcome is unknown (running it again may apply it twice), for a
+// IsRetryable reports whether err, returned by racefree, means that the
+// work certainly did not take effect and running it again from the start
+// may succeed: a serialization failure, a deadlock, SQLite's busy error, a
+// connection that failed before anything was sent, a server that could not
+// be reached (ErrUnavailable), or a transaction whose connection broke
+// before its COMMIT was sent. It is for callers who run their own retry
+// loops; RunInTx already retries these. It is false for nil, for a commit
+// whose outcome is unknown (running it again may apply it twice), for a
 // *RetryError (racefree's own budget is spent), and for an error racefree
 // did not classify: pass errors from your own statements through
 // DB.Classify first.
 func IsRetryable(err error) bool {
 	if err == nil || errors.Is(err, ErrCommitUnknown) || errors.As(err, new(*RetryError)) {
 		return false
+	}
+	if errors.As(err, new(*retrySafeError)) {
+		return true
 	}
 	var ce *dialect.Error
 	return errors.As(err, &ce) && ce != nil && ce.Class.Retryable()
@@ -62,9 +73,12 @@ var (
 	ErrTimeBudgetSpent = errors.New("racefree: time budget spent")
 )
 
-// RetryError is returned when a transaction kept failing with retryable
-// errors until its budget ran out or its context ended. It matches both the
-// last attempt's error and the reason with errors.Is and errors.As.
+// RetryError is returned when work racefree retries — a transaction, a
+// get-or-create on the pool, a lock on the pool, opening a DB while the
+// server is away — kept failing with retryable errors until its budget ran
+// out or its context ended. It matches both the last attempt's error and
+// the reason with errors.Is and errors.As; the last error's message names
+// the work.
 type RetryError struct {
 	// Attempts is how many times the transaction ran.
 	Attempts int
@@ -78,7 +92,7 @@ type RetryError struct {
 }
 
 func (e *RetryError) Error() string {
-	return fmt.Sprintf("racefree: run transaction: gave up after %d attempts in %v (%v): %v",
+	return fmt.Sprintf("racefree: gave up after %d attempts in %v (%v): %v",
 		e.Attempts, e.Elapsed.Round(time.Millisecond), e.Reason, e.LastErr)
 }
 
@@ -104,6 +118,54 @@ func (e *CommitUnknownError) Unwrap() error { return e.Err }
 
 // Is matches ErrCommitUnknown.
 func (e *CommitUnknownError) Is(target error) bool { return target == ErrCommitUnknown }
+
+// ErrCreatedUnknown is matched, together with ErrCommitUnknown, by the
+// error a get-or-create call returns beside a valid row when it cannot say
+// whether it created the row: an INSERT of its own was cut off with no
+// answer, and when it looked again the row was there — inserted by that
+// INSERT, or by a concurrent call. The row is the one the lookup names, as
+// on success; only `created` is unknown (it is returned false). See
+// *CreatedUnknownError.
+var ErrCreatedUnknown = errors.New("racefree: whether this call created the row is unknown")
+
+// CreatedUnknownError is returned, with the row, by a get-or-create call
+// whose INSERT's outcome was lost (see ErrCreatedUnknown). It matches
+// ErrCreatedUnknown and ErrCommitUnknown, and wraps the error that cut the
+// INSERT off. A caller that needs `created` exactly makes the creation's
+// side effects idempotent (RunOnce), or treats the row as possibly new.
+type CreatedUnknownError struct {
+	// Verb and Table name the call, as in other errors.
+	Verb, Table string
+	// Err is the error that cut the INSERT off.
+	Err error
+}
+
+func (e *CreatedUnknownError) Error() string {
+	return "racefree: " + e.Verb + " " + e.Table + ": row found after an INSERT whose outcome was lost, so whether this call created it is unknown: " + e.Err.Error()
+}
+
+// Unwrap returns the error that cut the INSERT off, classified as an
+// unknown commit.
+func (e *CreatedUnknownError) Unwrap() error {
+	return &dialect.Error{Class: dialect.ClassCommitUnknown, Err: e.Err}
+}
+
+// Is matches ErrCreatedUnknown and ErrCommitUnknown.
+func (e *CreatedUnknownError) Is(target error) bool {
+	return target == ErrCreatedUnknown || target == ErrCommitUnknown
+}
+
+// retrySafeError marks an attempt's error that its class alone does not
+// show to be safe to run again, but whose phase does: a connection lost
+// under BEGIN or under a statement of a transaction, before COMMIT was
+// sent, when the transaction's own connection is shown to be dead; a
+// COMMIT whose answer was lost and that the server says it rolled back; a
+// get-or-create's statement cut off, which running the call again settles.
+// It is transparent: message and chain are the error's own.
+type retrySafeError struct{ err error }
+
+func (e *retrySafeError) Error() string { return e.err.Error() }
+func (e *retrySafeError) Unwrap() error { return e.err }
 
 // ErrInvalidInput matches every error racefree returns for bad input to the
 // get-or-create family: an empty lookup, an unknown column, an invalid

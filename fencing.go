@@ -13,6 +13,7 @@ import (
 	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/internal/backoff"
 	"github.com/racefree/racefree/internal/lockkey"
+	"github.com/racefree/racefree/session"
 )
 
 // DefaultLeaseTTL is how long a lease lasts without renewal when
@@ -225,10 +226,41 @@ func (l *Lease) tryAcquire(ctx context.Context) (bool, error) {
 		got = true
 		return tx.QueryRow(ctx, "SELECT token FROM "+leaseTableName+" WHERE id = "+ph(1), l.key).Scan(&l.Token)
 	})
+	if errors.Is(err, ErrCommitUnknown) {
+		// The acquisition's COMMIT lost its answer: the row says whether
+		// it landed, since only this Lease writes its holder id.
+		return l.settleAcquire(ctx, err)
+	}
 	if err != nil {
 		return false, classifyTransparent(d, err)
 	}
 	return got, nil
+}
+
+// settleAcquire reads the lease row after an acquisition whose COMMIT's
+// outcome was lost: this Lease holds it if the row names it as holder,
+// with the row's token. Otherwise the acquisition did not land (or was
+// superseded after expiry) and the caller waits as for a lease held by
+// another.
+func (l *Lease) settleAcquire(ctx context.Context, unknown error) (bool, error) {
+	ph := l.db.d.Placeholder
+	var token int64
+	var holder string
+	read := func(ctx context.Context) error {
+		err := l.db.pool.QueryRow(ctx, "SELECT token, holder FROM "+leaseTableName+" WHERE id = "+ph(1), l.key).Scan(&token, &holder)
+		if errors.Is(err, session.ErrNoRows) {
+			return nil // the row's first insert did not land either
+		}
+		return err
+	}
+	if err := l.db.retryIdempotent(ctx, read(ctx), read); err != nil {
+		return false, errors.Join(unknown, l.db.wrapErr("acquire lease: settle the unknown commit", err))
+	}
+	if holder != l.holder {
+		return false, nil
+	}
+	l.Token = token
+	return true, nil
 }
 
 // Renew extends the lease by its TTL from now. It succeeds as long as no
@@ -244,8 +276,15 @@ func (l *Lease) Renew(ctx context.Context) error {
 		return err
 	}
 	ph := l.db.d.Placeholder
-	res, err := l.db.pool.Exec(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1, expires_ms = "+lr.NowMillisSQL()+" + "+ph(1)+
-		" WHERE id = "+ph(2)+" AND token = "+ph(3), l.TTL.Milliseconds(), l.key, l.Token)
+	var res session.Result
+	renew := func(ctx context.Context) (err error) {
+		res, err = l.db.pool.Exec(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1, expires_ms = "+lr.NowMillisSQL()+" + "+ph(1)+
+			" WHERE id = "+ph(2)+" AND token = "+ph(3), l.TTL.Milliseconds(), l.key, l.Token)
+		return err
+	}
+	// Renewing twice is renewing: a renewal whose answer was lost is sent
+	// again, and the token still decides.
+	err = l.db.retryIdempotent(ctx, renew(ctx), renew)
 	return l.oneRow(ctx, "renew lease", res, err)
 }
 
@@ -261,12 +300,38 @@ func (l *Lease) Release(ctx context.Context) error {
 	l.released = true
 	l.mu.Unlock()
 	ph := l.db.d.Placeholder
-	res, err := l.db.pool.Exec(context.WithoutCancel(ctx), "UPDATE "+leaseTableName+" SET expires_ms = 0, holder = ''"+
-		" WHERE id = "+ph(1)+" AND token = "+ph(2), l.key, l.Token)
+	ctx = context.WithoutCancel(ctx)
+	var res session.Result
+	tries := 0
+	release := func(ctx context.Context) (err error) {
+		tries++
+		res, err = l.db.pool.Exec(ctx, "UPDATE "+leaseTableName+" SET expires_ms = 0, holder = ''"+
+			" WHERE id = "+ph(1)+" AND token = "+ph(2), l.key, l.Token)
+		return err
+	}
+	// A release whose answer was lost is sent again. If the first had
+	// landed, the second changes nothing (MySQL then reports no row): the
+	// row, still of this token and expired, says the release happened.
+	err := l.db.retryIdempotent(ctx, release(ctx), release)
+	if err == nil && tries > 1 {
+		if n, rerr := res.RowsAffected(); rerr == nil && n == 0 && l.releasedAlready(ctx) {
+			l.db.observeRelease(ctx, lockKindLease, l.Name, l.at)
+			return nil
+		}
+	}
 	if err = l.oneRow(ctx, "release lease", res, err); err == nil {
 		l.db.observeRelease(ctx, lockKindLease, l.Name, l.at)
 	}
 	return err
+}
+
+// releasedAlready reports whether the lease row still has this Lease's
+// token and is released (expired, no holder).
+func (l *Lease) releasedAlready(ctx context.Context) bool {
+	ph := l.db.d.Placeholder
+	var token, expires int64
+	err := l.db.pool.QueryRow(ctx, "SELECT token, expires_ms FROM "+leaseTableName+" WHERE id = "+ph(1), l.key).Scan(&token, &expires)
+	return err == nil && token == l.Token && expires == 0
 }
 
 // Check is the fence: call it inside the transaction whose writes the

@@ -3,6 +3,7 @@ package racefree_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -114,6 +115,9 @@ func checkValuesRoundTrip(t *testing.T, vt valuesTable, s string, b []byte, i in
 		if strings.TrimSpace(err.Error()) == "" {
 			t.Fatalf("%s: an empty error", vt.name)
 		}
+		if (math.IsNaN(fl) || math.IsInf(fl, 0)) && !errors.Is(err, racefree.ErrInvalidInput) {
+			t.Fatalf("%s: %v refused by the server (%v), not before anything was sent with ErrInvalidInput", vt.name, fl, err)
+		}
 		if n := testdb.QueryInt(t, vt.db, "SELECT COUNT(*) FROM "+vt.table+" WHERE k = '"+key+"'"); n != 0 {
 			t.Fatalf("%s: GetOrCreate failed (%v) and still created %d rows", vt.name, err, n)
 		}
@@ -123,10 +127,6 @@ func checkValuesRoundTrip(t *testing.T, vt valuesTable, s string, b []byte, i in
 		t.Fatalf("%s: a new key was not created", vt.name)
 	}
 	if err := sameValues(row, s, b, i, u, fl); err != nil {
-		if vt.name == "sqlite" && math.IsNaN(fl) && row["f"] == nil {
-			t.Skipf("known core bug (issue 15), remove this skip once fixed: SQLite stores NaN as NULL, "+
-				"and racefree passes NaN on instead of refusing it with ErrInvalidInput: %v", err)
-		}
 		t.Fatalf("%s: the created row: %v", vt.name, err)
 	}
 	again, created, err := racefree.GetOrCreate[racefree.Values](ctx, vt.db, vt.table, lookup, defaults, racefree.Options{})

@@ -54,7 +54,7 @@ func (c *call) resolveLazy(ctx context.Context, cols []string, vals []any) error
 			return inputError(c.verb, "column %q: a Lazy value returned another Lazy", cols[i])
 		}
 		col, _ := c.t.Column(cols[i])
-		if got, err = normalize(c.verb, col, got); err != nil {
+		if got, err = normalizeFam(c.verb, col, c.t.valueFam(cols[i]), got); err != nil {
 			return err
 		}
 		if got == nil && !col.Nullable {

@@ -86,8 +86,29 @@ func LockSession(ctx context.Context, db *DB, name string, opts LockOptions) (*S
 	}
 	start := time.Now()
 	l, err := lockSession(ctx, db, sl, name, opts)
+	if err != nil && db.sessionGone(ctx, err) {
+		// The session died under the lock statement, and the server
+		// released whatever it had taken with it: nothing is held, so
+		// trying again on another connection is safe. An outage is waited
+		// out as everywhere (ErrUnavailable).
+		err = db.retry(ctx, TxOptions{}, func(ctx context.Context) error {
+			var err error
+			l, err = lockSession(ctx, db, sl, name, opts)
+			if err != nil && db.sessionGone(ctx, err) {
+				return &retrySafeError{err}
+			}
+			return err
+		})
+	}
 	db.observeLock(ctx, lockKindSession, name, start, err)
 	return l, err
+}
+
+// sessionGone reports whether err, from taking a session lock, says that
+// the session died (or never began), ctx still running: the connection
+// holds nothing then.
+func (db *DB) sessionGone(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && db.d.Classify(err).Class.Outage()
 }
 
 // lockSession is LockSession once it is known the engine has session
@@ -108,7 +129,7 @@ func lockSession(ctx context.Context, db *DB, sl dialect.SessionLocker, name str
 		if errors.Is(d.Classify(err), ErrLockTimeout) {
 			return nil, lockTimeoutErr(verb, name, d.Classify(err))
 		}
-		return nil, fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), d.Classify(err))
+		return nil, fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), db.classifyCtx(ctx, err))
 	}
 	if got {
 		// A lock dropped without Unlock must not pin a connection, holding
@@ -145,7 +166,7 @@ func (l *SessionLock) Held(ctx context.Context) error {
 	held, err := l.sl.SessionLockHeld(ctx, l.conn, lockKeyOf(l.name))
 	if err != nil {
 		if ctx.Err() != nil {
-			return l.db.wrapErr("check session lock", err)
+			return fmt.Errorf("racefree: check session lock %q: %w", lockkey.Label(l.name, 64), l.db.classifyCtx(ctx, err))
 		}
 		l.discardLocked()
 		return fmt.Errorf("racefree: check session lock %q: %w (%w)", lockkey.Label(l.name, 64), ErrLockLost, l.db.d.Classify(err))
@@ -155,6 +176,75 @@ func (l *SessionLock) Held(ctx context.Context) error {
 		return fmt.Errorf("racefree: check session lock %q: %w", lockkey.Label(l.name, 64), ErrLockLost)
 	}
 	return nil
+}
+
+// sessionLockCheck is how often Do asks the server whether the lock is
+// still held.
+const sessionLockCheck = time.Second
+
+// Do runs fn while watching the lock: a goroutine asks the server every
+// second whether the session still holds it, and cancels fn's context,
+// with a cause matching ErrLockLost, the moment it does not — its
+// connection died (the network, a server restart, the session killed) or
+// the check could not be answered within a second, in which case the
+// connection is closed so that the server releases the lock, if it still
+// had it, to nobody's surprise. fn must not Unlock the lock. Do returns
+// fn's error, joined with ErrLockLost when the lock was lost (fn's context
+// error says so too, through context.Cause); it does not unlock: call
+// Unlock after. ctx governs fn and the checks; Do returns only once its
+// checking goroutine has stopped.
+//
+// Between two checks the lock may be gone for up to a second before fn
+// hears of it: work that must never run unprotected checks a Lease's
+// fencing token in the write it guards.
+func (l *SessionLock) Do(ctx context.Context, fn func(ctx context.Context) error) error {
+	if fn == nil {
+		return inputError("keep session lock", "nil function")
+	}
+	if err := l.Held(ctx); err != nil {
+		return err
+	}
+	fnCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- l.watch(fnCtx, stop, cancel) }()
+	err := fn(fnCtx)
+	close(stop)
+	if lost := <-done; lost != nil {
+		return errors.Join(err, lost)
+	}
+	return err
+}
+
+// watch checks the lock until stop closes or ctx ends, and cancels with
+// the reason when it is lost, which it also returns.
+func (l *SessionLock) watch(ctx context.Context, stop <-chan struct{}, cancel context.CancelCauseFunc) error {
+	t := time.NewTicker(sessionLockCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-ctx.Done():
+			return nil // fn's own context ended: not a loss
+		case <-t.C:
+		}
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), sessionLockCheck)
+		err := l.Held(cctx)
+		ccancel()
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, ErrLockLost) {
+			// Not answered in time: nobody can vouch for the lock now.
+			// Closing the session makes the server release it.
+			l.discard()
+			err = fmt.Errorf("racefree: keep session lock %q: %w: the check was not answered (%w)", lockkey.Label(l.name, 64), ErrLockLost, err)
+		}
+		cancel(err)
+		return err
+	}
 }
 
 // Unlock releases the lock and returns the connection to the pool. If the

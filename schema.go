@@ -21,6 +21,9 @@ type tableInfo struct {
 	// fams are the columns' type families (see typeFamily), for checking
 	// values without parsing the declared type on every call.
 	fams map[string]int
+	// floats flags the floats the engine cannot store as they are
+	// (famNoNaN, famNoInf), for every column: see valueFam.
+	floats int
 }
 
 // ident returns the quoted name of column col, which the caller has
@@ -43,13 +46,20 @@ func (db *DB) table(ctx context.Context, q dialect.Querier, verb, table string) 
 		return nil, fmt.Errorf("racefree: %s: the %s dialect cannot read the catalog", verb, db.d.Name())
 	}
 	t, err := sr.ReadTable(ctx, q, table)
+	if err != nil && db.onPool(q) {
+		err = db.retryIdempotent(ctx, err, func(ctx context.Context) (err error) {
+			t, err = sr.ReadTable(ctx, q, table)
+			return err
+		})
+	}
 	if errors.Is(err, dialect.ErrNoTable) {
 		return nil, inputError(verb, "table %q does not exist", table)
 	}
 	if err != nil {
 		return nil, db.wrapErr(verb+": read catalog", err)
 	}
-	ti := &tableInfo{Table: t, quoted: quoted, cols: make(map[string]string, len(t.Columns)), fams: make(map[string]int, len(t.Columns))}
+	ti := &tableInfo{Table: t, quoted: quoted, cols: make(map[string]string, len(t.Columns)), fams: make(map[string]int, len(t.Columns)),
+		floats: floatFlags(db.d)}
 	for _, c := range t.Columns {
 		if qc, err := db.d.QuoteIdent(c.Name); err == nil {
 			ti.cols[c.Name] = qc

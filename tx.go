@@ -3,6 +3,7 @@ package racefree
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,23 +32,45 @@ type TxFunc func(ctx context.Context, tx *Tx) error
 //     which retries everything. An error from fn rolls back to the savepoint
 //     and the outer transaction goes on.
 //
-// Retried: serialization failures (ErrSerialization), deadlocks
-// (ErrDeadlock), SQLite's busy errors (ErrBusy) and connections that failed
-// before anything was sent (ErrNotSent); each of these means the transaction
-// did not commit and may succeed if run again. Everything else is returned
-// at once: unique violations, lock timeouts (MySQL's 1205 rolls back only
-// the statement, and a lock held past the timeout is news for the caller),
-// canceled contexts, and errors of fn's own. Between attempts RunInTx
-// pauses with jittered exponential backoff and checks ctx. When the attempt
-// or time budget is spent, or ctx ends while retrying, the error is a
-// *RetryError holding the last attempt's error and the reason.
+// What is retried depends on the class of the error and on the phase it
+// came from; every retried attempt certainly did not commit:
+//   - any phase: serialization failures (ErrSerialization), deadlocks
+//     (ErrDeadlock), SQLite's busy errors (ErrBusy), connections that failed
+//     before anything was sent (ErrNotSent), and a server that could not be
+//     reached or turned the session away (ErrUnavailable), the last after
+//     longer pauses (TxOptions.OutageBaseDelay): an outage is waited out
+//     within the budgets, not hammered.
+//   - BEGIN, on a *DB: a connection lost under it (ErrConnection). Nothing
+//     had begun that could commit.
+//   - a statement of fn, on a *DB: a connection lost under it, when the
+//     rollback that follows shows the transaction's own connection dead
+//     too. COMMIT was never sent, so the server rolls the transaction back.
+//     (A connection error from another connection fn used is returned: the
+//     statement it cut may have run.)
+//   - COMMIT: only an answer the server gave (a serialization failure or
+//     deadlock found at commit, a Galera certification failure), or
+//     driver.ErrBadConn, which database/sql drivers return only when
+//     nothing was written. A COMMIT cut off without an answer — a lost
+//     connection, an ended context, a session the server ended, or a
+//     driver's claim of "safe to retry" (pgx reports a COMMIT cut in
+//     flight as such) — may have committed: it returns *CommitUnknownError
+//     and is never retried, unless TxOptions.VerifyCommit settles it.
 //
-// A COMMIT whose answer never came (the connection broke or ctx ended while
-// it was in flight) returns *CommitUnknownError and is never retried.
+// Everything else is returned at once: unique violations, lock timeouts
+// (MySQL's 1205 rolls back only the statement, and a lock held past the
+// timeout is news for the caller), canceled contexts, and errors of fn's
+// own. Between attempts RunInTx pauses with jittered exponential backoff
+// and checks ctx. When the attempt or time budget is spent, or ctx ends
+// while retrying, the error is a *RetryError holding the last attempt's
+// error and the reason.
+//
+// fn must not run statements that commit on their own (MySQL's DDL, LOCK
+// TABLES): a retry after one would apply what it committed twice.
 //
 // A panic in fn rolls the transaction back and panics again. fn must not
 // commit or roll back tx itself. ctx governs the transaction: if it ends,
-// the transaction is rolled back.
+// the transaction is rolled back and its connection returned to the pool,
+// or closed when its state is in doubt.
 func RunInTx(ctx context.Context, ex Executor, opts TxOptions, fn TxFunc) error {
 	h, err := handleOf(ex)
 	if err != nil {
@@ -62,35 +85,62 @@ func RunInTx(ctx context.Context, ex Executor, opts TxOptions, fn TxFunc) error 
 	if h.tx != nil {
 		return h.tx.runNested(ctx, opts, fn)
 	}
-	var b session.Beginner = h.db.pool
+	r := txRun{db: h.db, opts: opts, fn: fn}
 	if h.conn != nil {
-		b = h.conn.conn
+		r.conn = h.conn.conn
 	}
-	begin := func(ctx context.Context) (session.Tx, error) { return b.Begin(ctx, *opts.sqlOptions()) }
-	return h.db.retry(ctx, opts, func(ctx context.Context) error {
-		return h.db.runOnce(ctx, opts, begin, fn)
-	})
+	if opts.VerifyCommit {
+		r.resolver, _ = h.db.d.(dialect.CommitResolver) // checkTxOptions made sure
+	}
+	return h.db.retry(ctx, opts, r.once)
+}
+
+// txRun is one RunInTx call: what every attempt needs.
+type txRun struct {
+	db       *DB
+	opts     TxOptions
+	fn       TxFunc
+	conn     session.Conn           // the *Conn's connection; nil: each attempt takes one from the pool
+	resolver dialect.CommitResolver // VerifyCommit's, or nil
 }
 
 // retry runs attempt until it succeeds, fails with an error that is not
-// retryable, or the budget is spent.
+// retryable, or the budget is spent. An error is retryable when its class
+// says the work did not take effect (Class.Retryable), or when the attempt
+// marked it so (retrySafeError); never when COMMIT's outcome is
+// unknown. After ErrUnavailable it pauses on the outage scale.
 func (db *DB) retry(ctx context.Context, opts TxOptions, attempt func(context.Context) error) error {
 	start := time.Now()
-	policy := opts.backoff()
+	contention, outage := opts.backoff(), opts.outageBackoff()
+	outages, inRow := 0, 0 // ErrUnavailable failures in all, and in a row
 	for n := 1; ; n++ {
 		err := attempt(ctx)
 		if err == nil {
 			return nil
 		}
-		ce := db.d.Classify(err)
-		if !ce.Class.Retryable() || errors.As(err, new(*CommitUnknownError)) {
+		if !db.retryable(err) {
 			return err
 		}
+		unavailable := db.d.Classify(err).Class == dialect.ClassUnavailable
+		if unavailable {
+			outages++
+			inRow++
+		} else {
+			inRow = 0
+		}
 		elapsed := time.Since(start)
-		if n >= opts.maxAttempts() {
+		// Waiting for the server is bounded by time, not attempts: how
+		// many attempts fit in an outage is only a matter of the pauses.
+		// MaxAttempts 1 still means no retry at all.
+		if n-outages >= opts.maxAttempts() || opts.maxAttempts() == 1 {
 			return &RetryError{Attempts: n, Elapsed: elapsed, LastErr: err, Reason: ErrAttemptsExhausted}
 		}
-		delay := policy.Delay(n)
+		var delay time.Duration
+		if unavailable {
+			delay = outage.Delay(inRow)
+		} else {
+			delay = contention.Delay(n - outages)
+		}
 		if elapsed+delay > opts.maxElapsed() {
 			return &RetryError{Attempts: n, Elapsed: elapsed, LastErr: err, Reason: ErrTimeBudgetSpent}
 		}
@@ -105,6 +155,18 @@ func (db *DB) retry(ctx context.Context, opts TxOptions, attempt func(context.Co
 			return &RetryError{Attempts: n, Elapsed: time.Since(start), LastErr: err, Reason: serr}
 		}
 	}
+}
+
+// retryable reports whether an attempt that failed with err may be run
+// again: see retry.
+func (db *DB) retryable(err error) bool {
+	if errors.Is(err, ErrCommitUnknown) {
+		return false
+	}
+	if errors.As(err, new(*retrySafeError)) {
+		return true
+	}
+	return db.d.Classify(err).Class.Retryable()
 }
 
 // sleep waits d or until ctx ends, and returns ctx's error if it ended.
@@ -122,40 +184,135 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// runOnce is one attempt: begin, fn, commit. Errors keep their class.
-func (db *DB) runOnce(ctx context.Context, opts TxOptions, begin func(context.Context) (session.Tx, error), fn TxFunc) (err error) {
-	stx, err := begin(ctx)
-	if err != nil {
+// once is one attempt: BEGIN, fn, COMMIT. Errors keep their class; an
+// error the phase shows to be safe to run again is marked so
+// (retrySafeError).
+//
+// The transaction's lifetime is the attempt's, not ctx's: on the pool the
+// attempt takes a connection with ctx, then begins on it with ctx's
+// cancellation removed, so that database/sql does not roll the transaction
+// back behind its back when ctx ends. Statements still run under ctx and
+// stop when it ends; then the attempt rolls back itself, after whatever
+// fn's statements must put back (a lock wait's session setting) has been
+// put back, and returns the connection to the pool — or closes it when
+// its state is in doubt (a failed rollback, an unknown COMMIT), so that no
+// pooled connection carries a transaction, a lock or a setting nobody
+// knows about.
+func (r *txRun) once(ctx context.Context) (err error) {
+	db := r.db
+	if err := ctx.Err(); err != nil {
 		return db.wrapErr("begin transaction", err)
 	}
-	tx := &Tx{db: db, tx: stx, opts: *opts.sqlOptions(), known: true}
+	conn, onPool := r.conn, r.conn == nil
+	doubt := false // the connection's state is not known to be clean
+	if onPool {
+		c, err := db.pool.Acquire(ctx)
+		if err != nil {
+			return r.beginFailed(db.wrapErr("begin transaction: take connection", err))
+		}
+		conn = c
+		defer func() {
+			if doubt {
+				discardConn(conn)
+			} else {
+				_ = conn.Release()
+			}
+		}()
+	}
+	stx, err := conn.Begin(context.WithoutCancel(ctx), *r.opts.sqlOptions())
+	if err != nil {
+		err = db.wrapErr("begin transaction", err)
+		doubt = db.d.Classify(err).Class.Outage()
+		return r.beginFailed(err)
+	}
+	tx := &Tx{db: db, tx: stx, opts: *r.opts.sqlOptions(), known: true}
 	if s, ok := stx.(session.SQLTx); ok {
 		tx.sql = s.Tx
 	}
 	defer func() {
 		if p := recover(); p != nil {
 			// The rollback must happen even if ctx is what made fn panic.
-			_ = stx.Rollback(context.WithoutCancel(ctx))
+			if err := stx.Rollback(context.WithoutCancel(ctx)); err != nil {
+				doubt = true
+			}
 			panic(p)
 		}
 	}()
-	if err := fn(ctx, tx); err != nil {
-		return db.rollbackAfter(ctx, stx, err)
+	if err := r.fn(ctx, tx); err != nil {
+		rolledBack, err := r.rollbackAfter(ctx, stx, err)
+		doubt = !rolledBack
+		return err
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		// ctx ended after fn's last statement: the caller gave up, so the
+		// transaction must not commit.
+		rolledBack, _ := r.rollbackAfter(ctx, stx, cerr)
+		doubt = !rolledBack
+		return fmt.Errorf("racefree: commit transaction: %w", dialect.Wrap(dialect.ClassCanceled, cerr))
+	}
+	var txID sql.NullString
+	if r.resolver != nil {
+		query, _ := r.resolver.TxIDSQL()
+		if err := stx.QueryRow(ctx, query).Scan(&txID); err != nil {
+			rolledBack, err := r.rollbackAfter(ctx, stx, db.wrapErr("read transaction id", err))
+			doubt = !rolledBack
+			return err
+		}
 	}
 	if err := stx.Commit(ctx); err != nil {
-		return db.commitError(ctx, err)
+		err = db.commitError(ctx, err)
+		var unknown *CommitUnknownError
+		if !errors.As(err, &unknown) {
+			return err // the server answered: the transaction is over
+		}
+		doubt = true
+		if r.resolver != nil {
+			if !txID.Valid {
+				// The transaction wrote nothing: committed or not, the
+				// database is the same.
+				return nil
+			}
+			return r.resolveCommit(ctx, txID.String, unknown)
+		}
+		return err
 	}
 	return nil
 }
 
-// rollbackAfter rolls back after fn failed with fnErr and returns fnErr,
-// classified, joined with the rollback's own failure if there was one.
-func (db *DB) rollbackAfter(ctx context.Context, stx session.Tx, fnErr error) error {
-	classified := classifyTransparent(db.d, fnErr)
-	if rbErr := stx.Rollback(context.WithoutCancel(ctx)); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-		return errors.Join(classified, fmt.Errorf("racefree: roll back transaction: %w", rbErr))
+// beginFailed marks a failure to begin that is safe to run again on the
+// pool: a connection cut off before or under BEGIN had begun nothing that
+// could commit.
+func (r *txRun) beginFailed(err error) error {
+	if r.conn == nil && r.db.d.Classify(err).Class == dialect.ClassConnection {
+		return &retrySafeError{err}
 	}
-	return classified
+	return err
+}
+
+// rollbackAfter rolls back after fn failed with fnErr and returns fnErr,
+// classified, joined with the rollback's own failure if there was one, and
+// whether the rollback is known to have happened. When fnErr is a lost
+// connection and the rollback shows the transaction's own connection dead
+// too, the transaction never reached COMMIT: the error is marked safe to
+// run again.
+func (r *txRun) rollbackAfter(ctx context.Context, stx session.Tx, fnErr error) (rolledBack bool, err error) {
+	db := r.db
+	classified := classifyTransparent(db.d, fnErr)
+	rbErr := stx.Rollback(context.WithoutCancel(ctx))
+	if rbErr == nil || errors.Is(rbErr, sql.ErrTxDone) {
+		return true, classified
+	}
+	err = errors.Join(classified, fmt.Errorf("racefree: roll back transaction: %w", db.d.Classify(rbErr)))
+	if r.conn == nil && db.d.Classify(fnErr).Class == dialect.ClassConnection && connectionDead(db.d, rbErr) {
+		return false, &retrySafeError{err}
+	}
+	return false, err
+}
+
+// connectionDead reports whether err, from a statement on a connection,
+// shows the connection gone.
+func connectionDead(d dialect.Dialect, err error) bool {
+	return errors.Is(err, driver.ErrBadConn) || d.Classify(err).Class.Outage()
 }
 
 // classifyTransparent returns err wrapped in its class when the class is
@@ -172,8 +329,13 @@ func classifyTransparent(d dialect.Dialect, err error) error {
 	return err
 }
 
-// commitError sorts a failed COMMIT into "known not committed" (the server
-// answered with an error, or nothing was sent) and "outcome unknown".
+// commitError sorts a failed COMMIT into "known not committed" and
+// "outcome unknown". Known: database/sql refused to send it (the
+// transaction was already done, or ctx ended first and it rolled back), a
+// driver.ErrBadConn (database/sql's contract: nothing was written), or an
+// answer of the server's that is not about the session ending. Everything
+// else may have committed — whatever the driver says: pgx reports a COMMIT
+// cut in flight as "conn closed", safe to retry.
 func (db *DB) commitError(ctx context.Context, err error) error {
 	if errors.Is(err, sql.ErrTxDone) || (ctx.Err() != nil && err == ctx.Err()) {
 		// database/sql rolled back (or refused to send COMMIT) because ctx
@@ -181,12 +343,42 @@ func (db *DB) commitError(ctx context.Context, err error) error {
 		return fmt.Errorf("racefree: commit transaction: %w", dialect.Wrap(dialect.ClassCanceled, errors.Join(err, ctx.Err())))
 	}
 	ce := db.d.Classify(err)
-	switch {
-	case ce.Class == dialect.ClassConnection, ce.Class == dialect.ClassCanceled,
-		ce.Class == dialect.ClassOther && ce.Code == "":
+	if errors.Is(err, driver.ErrBadConn) {
+		return fmt.Errorf("racefree: commit transaction: %w", ce)
+	}
+	if ce.Code == "" || ce.Class.Outage() || ce.Class == dialect.ClassCanceled {
 		return &CommitUnknownError{Err: ce}
 	}
 	return fmt.Errorf("racefree: commit transaction: %w", ce)
+}
+
+// resolveCommit asks the server what became of transaction id, whose
+// COMMIT's answer was lost, on another connection: committed, and the
+// attempt succeeded; rolled back, and it may run again; still open, and it
+// asks again after a pause, until ctx ends or the time budget is spent;
+// when the server cannot say, the outcome stays unknown.
+func (r *txRun) resolveCommit(ctx context.Context, id string, unknown *CommitUnknownError) error {
+	start := time.Now()
+	policy := r.opts.outageBackoff()
+	for n := 1; ; n++ {
+		state, err := r.resolver.TxStatus(ctx, r.db.pool, id)
+		if err == nil {
+			switch state {
+			case dialect.TxCommitted:
+				return nil
+			case dialect.TxAborted:
+				return &retrySafeError{fmt.Errorf("racefree: commit transaction: the server rolled the transaction back (its answer was lost: %w)", unknown.Err)}
+			case dialect.TxStateUnknown:
+				return unknown
+			}
+		}
+		// Still open, or the question failed (the server may be down):
+		// ask again.
+		delay := policy.Delay(n)
+		if time.Since(start)+delay > r.opts.maxElapsed() || sleep(ctx, delay) != nil {
+			return unknown
+		}
+	}
 }
 
 // runNested runs fn inside a savepoint of tx.
@@ -248,6 +440,19 @@ func (db *DB) checkTxOptions(opts TxOptions) error {
 		return fmt.Errorf("racefree: run transaction: %w: %s cannot begin read-only transactions", ErrUnsupported, db.d.Server())
 	case opts.Isolation == sql.LevelSerializable && !f.Has(dialect.SerializableIsolation):
 		return fmt.Errorf("racefree: run transaction: %w: %s has no SERIALIZABLE isolation", ErrUnsupported, db.d.Server())
+	case opts.VerifyCommit && !db.canResolveCommits():
+		return fmt.Errorf("racefree: run transaction: %w: %s cannot look up a transaction's outcome (VerifyCommit); use RunOnce", ErrUnsupported, db.d.Server())
 	}
 	return nil
+}
+
+// canResolveCommits reports whether the engine can settle a lost COMMIT
+// answer (TxOptions.VerifyCommit).
+func (db *DB) canResolveCommits() bool {
+	cr, ok := db.d.(dialect.CommitResolver)
+	if !ok {
+		return false
+	}
+	_, ok = cr.TxIDSQL()
+	return ok
 }

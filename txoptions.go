@@ -24,6 +24,15 @@ const (
 	DefaultBaseDelay = 2 * time.Millisecond
 	// DefaultMaxDelay caps the pause between two attempts.
 	DefaultMaxDelay = 250 * time.Millisecond
+	// DefaultOutageBaseDelay is the ceiling of the first pause after the
+	// server could not be reached or turned the session away
+	// (ErrUnavailable); it doubles with every such failure in a row up to
+	// DefaultOutageMaxDelay. A restart takes seconds and a fleet over the
+	// connection limit needs some of its members to wait: pausing on the
+	// contention scale would only hammer the server.
+	DefaultOutageBaseDelay = 50 * time.Millisecond
+	// DefaultOutageMaxDelay caps the pause after ErrUnavailable.
+	DefaultOutageMaxDelay = time.Second
 )
 
 // TxOptions configure RunInTx. The zero value is the sensible default: the
@@ -39,7 +48,9 @@ type TxOptions struct {
 	// write lock.
 	ReadOnly bool
 	// MaxAttempts is the attempt budget: 0 means DefaultMaxAttempts, 1
-	// means no retries.
+	// means no retries. Attempts that failed because no session could be
+	// opened (ErrUnavailable) do not count: waiting for the server is
+	// bounded by MaxElapsed and the context's deadline.
 	MaxAttempts int
 	// MaxElapsed is the time budget across attempts: 0 means
 	// DefaultMaxElapsed. The context's deadline, if sooner, wins.
@@ -47,6 +58,26 @@ type TxOptions struct {
 	// BaseDelay and MaxDelay shape the backoff between attempts: 0 means
 	// DefaultBaseDelay and DefaultMaxDelay.
 	BaseDelay, MaxDelay time.Duration
+	// OutageBaseDelay and OutageMaxDelay shape the backoff after an
+	// attempt failed because no session could be opened (ErrUnavailable):
+	// 0 means DefaultOutageBaseDelay and DefaultOutageMaxDelay. The
+	// attempt and time budgets and the context's deadline bound the wait
+	// for the server as they bound every retry.
+	OutageBaseDelay, OutageMaxDelay time.Duration
+	// VerifyCommit settles a COMMIT whose answer was lost instead of
+	// returning ErrCommitUnknown, on engines that can look a transaction
+	// up after the fact (dialect.CommitResolver: PostgreSQL 10 and
+	// later). Before COMMIT the runner reads the transaction's id — one
+	// more round trip per transaction — and when the answer is lost it
+	// asks the server, on another connection, what became of it:
+	// committed, and RunInTx returns nil; rolled back, and it runs the
+	// transaction again; still open (its session has not yet noticed the
+	// client is gone), and it asks again after a pause, within the
+	// budgets. Only when the server cannot say does ErrCommitUnknown
+	// remain. A transaction that wrote nothing has no id and nothing to
+	// settle. Refused with ErrUnsupported where the engine cannot look
+	// transactions up; RunOnce settles unknown commits on every engine.
+	VerifyCommit bool
 	// OnRetry, if set, is called after a failed attempt that will be
 	// retried, with the attempt number (1 for the first), its error and the
 	// pause before the next attempt. Use it for metrics and logs.
@@ -74,6 +105,18 @@ func (o TxOptions) backoff() backoff.Policy {
 	}
 	if p.Max <= 0 {
 		p.Max = DefaultMaxDelay
+	}
+	return p
+}
+
+// outageBackoff is the backoff after ErrUnavailable.
+func (o TxOptions) outageBackoff() backoff.Policy {
+	p := backoff.Policy{Base: o.OutageBaseDelay, Max: o.OutageMaxDelay}
+	if p.Base <= 0 {
+		p.Base = DefaultOutageBaseDelay
+	}
+	if p.Max <= 0 {
+		p.Max = DefaultOutageMaxDelay
 	}
 	return p
 }

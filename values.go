@@ -205,6 +205,38 @@ const (
 	famUnknown = -1 // not looked up yet
 )
 
+// Flags added to a column's family for the value checks (see valueFam)
+// when its engine cannot store some floats as they are
+// (dialect.FloatLimiter).
+const (
+	famMask  = 0xff   // the family itself
+	famNoNaN = 1 << 8 // NaN would be altered or refused
+	famNoInf = 1 << 9 // ±Inf would be altered or refused
+)
+
+// floatFlags are the flags of the floats engine d cannot store as they
+// are: a value the engine would alter (SQLite's NaN, stored as NULL) or
+// refuse (MySQL's NaN and ±Inf) is refused before anything is sent.
+func floatFlags(d dialect.Dialect) int {
+	fl, ok := d.(dialect.FloatLimiter)
+	if !ok {
+		return 0
+	}
+	flags := 0
+	if !fl.StoresFloat(math.NaN()) {
+		flags |= famNoNaN
+	}
+	if !fl.StoresFloat(math.Inf(1)) || !fl.StoresFloat(math.Inf(-1)) {
+		flags |= famNoInf
+	}
+	return flags
+}
+
+// valueFam is the family of column col for checking a value bound to it
+// (normalizeValue): its type family with the engine's float flags. Only
+// the value checks read the flags; everything else compares fams itself.
+func (t *tableInfo) valueFam(col string) int { return t.fams[col] | t.floats }
+
 func typeFamily(t string) int {
 	t = strings.ToLower(t)
 	switch {
@@ -277,11 +309,19 @@ func normalizeValue(col dialect.Column, fam int, v any) (any, error) {
 	return checkFamily(col, fam, v, dv)
 }
 
-// checkFamily refuses a driver value that col's type cannot take.
+// checkFamily refuses a driver value that col's type cannot take, or that
+// its engine would not store as it is.
 func checkFamily(col dialect.Column, fam int, v any, dv driver.Value) (any, error) {
 	ok := true
 	if fam == famUnknown {
 		fam = typeFamily(col.Type)
+	}
+	flags := fam &^ famMask
+	fam &= famMask
+	if x, isFloat := dv.(float64); isFloat && flags != 0 {
+		if math.IsNaN(x) && flags&famNoNaN != 0 || math.IsInf(x, 0) && flags&famNoInf != 0 {
+			return nil, fmt.Errorf("column %q: the engine cannot store %v as it is (it would be altered or refused)", col.Name, x)
+		}
 	}
 	switch x := dv.(type) {
 	case int64:

@@ -97,8 +97,9 @@ func TestError_Is(t *testing.T) {
 func TestClass_Retryable(t *testing.T) {
 	retryable := map[dialect.Class]bool{
 		dialect.ClassSerialization: true, dialect.ClassDeadlock: true, dialect.ClassBusy: true, dialect.ClassNotSent: true,
+		dialect.ClassUnavailable: true,
 	}
-	for c := dialect.ClassOther; c <= dialect.ClassIntegrityViolation; c++ {
+	for c := dialect.ClassOther; c <= dialect.ClassUnavailable; c++ {
 		if got := c.Retryable(); got != retryable[c] {
 			t.Errorf("%v.Retryable() = %v", c, got)
 		}

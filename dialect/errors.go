@@ -65,6 +65,15 @@ const (
 	// constraint trigger. See also ErrIntegrity, which matches every
 	// integrity class.
 	ClassIntegrityViolation
+	// ClassUnavailable means no session could be opened: the server
+	// refused the connection or could not be reached (connection refused,
+	// a dial timeout, a name that does not resolve for now), or it turned
+	// the session away at login because it is starting up, shutting down
+	// or has too many connections (PostgreSQL 53300, 57P03; MySQL 1040,
+	// 1203, 1226). Nothing was sent, so running the work again is safe —
+	// after a pause: the outage may last seconds, and a fleet retrying at
+	// full speed only deepens it.
+	ClassUnavailable
 )
 
 var classNames = [...]string{
@@ -83,6 +92,7 @@ var classNames = [...]string{
 	ClassForeignKeyViolation: "foreign key violation",
 	ClassCheckViolation:      "check violation",
 	ClassIntegrityViolation:  "integrity violation",
+	ClassUnavailable:         "server unavailable",
 }
 
 // String returns the class in plain words, for example "deadlock".
@@ -105,14 +115,29 @@ func (c Class) Integrity() bool {
 	return false
 }
 
-// Retryable reports whether a transaction that failed with this class can be
-// run again from the start with a good chance of success: serialization
-// failures, deadlocks, SQLITE_BUSY, and connections that failed before
-// anything was sent. Lock timeouts are not retryable: a lock held longer than
-// the timeout is held by someone the caller should hear about.
+// Retryable reports whether work that failed with this class certainly
+// did not take effect and can be run again from the start with a good
+// chance of success: serialization failures, deadlocks, SQLITE_BUSY,
+// connections that failed before anything was sent, and a server that
+// could not be reached or refused the session. Lock timeouts are not
+// retryable: a lock held longer than the timeout is held by someone the
+// caller should hear about. ClassConnection is not either: the statement
+// may have run (a transaction's runner knows more, see racefree.RunInTx).
 func (c Class) Retryable() bool {
 	switch c {
-	case ClassSerialization, ClassDeadlock, ClassBusy, ClassNotSent:
+	case ClassSerialization, ClassDeadlock, ClassBusy, ClassNotSent, ClassUnavailable:
+		return true
+	}
+	return false
+}
+
+// Outage reports whether the class says that the server, or the way to
+// it, failed rather than the work: a connection lost, not sent, or not
+// opened. A retry of such an error waits as for an outage (longer pauses)
+// rather than as for contention.
+func (c Class) Outage() bool {
+	switch c {
+	case ClassNotSent, ClassConnection, ClassUnavailable:
 		return true
 	}
 	return false
@@ -134,6 +159,7 @@ var (
 	ErrConnection      error = &classError{ClassConnection}
 	ErrCommitUnknown   error = &classError{ClassCommitUnknown}
 	ErrCanceled        error = &classError{ClassCanceled}
+	ErrUnavailable     error = &classError{ClassUnavailable}
 
 	ErrNotNullViolation    error = &classError{ClassNotNullViolation}
 	ErrForeignKeyViolation error = &classError{ClassForeignKeyViolation}
@@ -154,6 +180,7 @@ var sentinels = map[Class]error{
 	ClassConnection:      ErrConnection,
 	ClassCommitUnknown:   ErrCommitUnknown,
 	ClassCanceled:        ErrCanceled,
+	ClassUnavailable:     ErrUnavailable,
 
 	ClassNotNullViolation:    ErrNotNullViolation,
 	ClassForeignKeyViolation: ErrForeignKeyViolation,
@@ -260,6 +287,29 @@ func ClassOf(cl Classifier, err error) Class {
 		return e.Class
 	}
 	return ClassOther
+}
+
+// IsUnreachable reports whether err says that a connection could not be
+// opened at all, so that nothing was sent on it: a refused connection, a
+// failed or timed-out dial, a name that did not resolve for now. A name
+// that does not exist is not unreachable but wrong, and is left out.
+func IsUnreachable(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return !dnsErr.IsNotFound
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// IsMisaddressed reports whether err says that the server's name does not
+// exist: a DSN's mistake, which no wait will fix.
+func IsMisaddressed(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr) && dnsErr.IsNotFound
 }
 
 // IsNetworkError reports whether err comes from the network rather than the

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/internal/cutproxy"
 	"github.com/racefree/racefree/internal/lab"
 	"github.com/racefree/racefree/internal/testdb"
@@ -92,9 +93,11 @@ func TestLab_ChaosKill(t *testing.T) {
 	})
 }
 
-// Through the cut proxy: connections are reset, some around COMMIT, the
-// errors reach the report by class, and the invariants of the strategies
-// that do not depend on the core's recovery still hold.
+// Through the cut proxy: connections are reset, some around COMMIT, and
+// the racefree strategies recover: the transfer (RunOnce) surfaces no
+// error at all and applies no transfer twice, and get-or-create surfaces
+// nothing but ErrCommitUnknown (a row whose creator it cannot name); the
+// invariants hold.
 func TestLab_ChaosCut(t *testing.T) {
 	for _, name := range []string{"postgres", "mysql"} {
 		e, _ := testdb.Get(name)
@@ -109,19 +112,30 @@ func TestLab_ChaosCut(t *testing.T) {
 			if r.Faults[cutproxy.KindBeforeCommit]+r.Faults[cutproxy.KindAfterCommit] == 0 {
 				t.Errorf("no cut around COMMIT (faults %v)", r.Faults)
 			}
-			if r.Errors == 0 && r.Ambiguous.Calls == 0 {
-				t.Errorf("%d cuts and no caller saw anything: errors %v", r.FaultCount(), r.ErrorsByClass)
+			if r.Errors != 0 || r.Ambiguous.Calls != 0 {
+				t.Errorf("%d cuts surfaced errors %v (samples %v), %d unknown outcomes: RunOnce should settle every one",
+					r.FaultCount(), r.ErrorsByClass, r.ErrorSamples, r.Ambiguous.Calls)
 			}
 			if *r.Drift != 0 || r.Ledger == nil || r.Ledger.Mismatched != 0 {
 				t.Errorf("transfer racefree under cuts: %s", r.Invariant)
 			}
 			mustClean(t, r)
 			t.Run("AppliedOnce", func(t *testing.T) {
-				knownCoreBug(t, e, "postgres", "RunInTx runs a transaction again after a COMMIT pgx reports as \"conn closed\" (SafeToRetry)")
 				if r.Ledger.AppliedTwice != 0 {
 					t.Errorf("%d transfers applied twice: %s", r.Ledger.AppliedTwice, r.Invariant)
 				}
 			})
+
+			r = labJSON(t, context.Background(), slices.Concat(common, []string{"--scenario", "goc", "--strategy", "racefree"})...)["racefree"]
+			if !r.InvariantOK || r.FaultCount() == 0 {
+				t.Errorf("goc racefree under cuts: %s (faults %v)", r.Invariant, r.Faults)
+			}
+			for class, n := range r.ErrorsByClass {
+				if class != dialect.ClassCommitUnknown.String() {
+					t.Errorf("goc racefree under cuts surfaced %d errors of class %q (%s)", n, class, r.ErrorSamples[class])
+				}
+			}
+			mustClean(t, r)
 
 			r = labJSON(t, context.Background(), slices.Concat(common, []string{"--scenario", "counter", "--strategy", "racefree"})...)["racefree"]
 			if !r.InvariantOK || r.FaultCount() == 0 {
@@ -129,15 +143,6 @@ func TestLab_ChaosCut(t *testing.T) {
 			}
 			mustClean(t, r)
 		})
-	}
-}
-
-// knownCoreBug skips a test that shows a bug of the library's core on one
-// engine, naming it, until the core is fixed (issue 15).
-func knownCoreBug(t *testing.T, e testdb.Engine, engine, bug string) {
-	t.Helper()
-	if e.Name == engine {
-		t.Skipf("known core bug on %s (issue 15), remove this skip once fixed: %s", engine, bug)
 	}
 }
 

@@ -18,15 +18,19 @@ type DoctorCommand struct {
 	dsn    string
 	table  string
 	lookup string
+	procs  int // processes of the fleet, for the connection budget
+	pool   int // connections per process's pool
 }
 
-const doctorSynopsis = `doctor --dsn DSN --table T --lookup COL[,COL…]
+const doctorSynopsis = `doctor --dsn DSN --table T --lookup COL[,COL…] [--procs N --pool P]
 
 Reads the table from the database's catalog and the session's settings, and
 tells whether a get-or-create on the lookup columns is safe there and why: a
 unique index covering exactly those columns or not, NULLable lookup columns
 and NULLS NOT DISTINCT, the isolation level, SQLite's journal mode and busy
-timeout; and which strategy racefree.GetOrCreate will use.`
+timeout; and which strategy racefree.GetOrCreate will use. On a server it
+also reports the connection limit, the sessions open now, and whether a
+fleet of N processes with pools of P connections fits under the limit.`
 
 // Run runs the doctor.
 func (c *DoctorCommand) Run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -34,6 +38,8 @@ func (c *DoctorCommand) Run(ctx context.Context, args []string, stdout io.Writer
 	fs.StringVar(&c.dsn, "dsn", "", "database: postgres://…, mysql://…, sqlite:FILE")
 	fs.StringVar(&c.table, "table", "", "table (or schema.table)")
 	fs.StringVar(&c.lookup, "lookup", "", "comma-separated lookup columns")
+	fs.IntVar(&c.procs, "procs", 0, "processes of the fleet that share the server (for the connection budget)")
+	fs.IntVar(&c.pool, "pool", 0, "connections each process's pool may open (SetMaxOpenConns; for the connection budget)")
 	if err := parseFlags(fs, args, stdout, doctorSynopsis); err != nil {
 		return err
 	}
@@ -48,6 +54,10 @@ func (c *DoctorCommand) Run(ctx context.Context, args []string, stdout io.Writer
 		return usagef("--table is required")
 	case len(cols) == 0:
 		return usagef("--lookup is required: the columns a get-or-create looks rows up by")
+	case c.procs < 0 || c.pool < 0:
+		return usagef("--procs and --pool must not be negative")
+	case (c.procs == 0) != (c.pool == 0):
+		return usagef("--procs and --pool go together: the fleet's processes and each one's pool size")
 	}
 	db, err := openDB(ctx, c.dsn)
 	if err != nil {
@@ -77,6 +87,13 @@ func (c *DoctorCommand) Run(ctx context.Context, args []string, stdout io.Writer
 	}
 	for _, l := range session {
 		p(l[0], "%s", l[1])
+	}
+	conns, err := connectionFacts(ctx, db, c.procs, c.pool)
+	if err != nil {
+		return err
+	}
+	for _, l := range conns {
+		p("connections", "%s", l)
 	}
 	p("racefree", "%s", rep.strategy)
 	fmt.Fprintln(stdout)
@@ -212,4 +229,41 @@ func sessionFacts(ctx context.Context, db *racefree.DB) ([][2]string, error) {
 		bt += ": a writer that finds the database locked fails at once with SQLITE_BUSY"
 	}
 	return append(out, [2]string{"journal mode", jm}, [2]string{"busy timeout", bt}), nil
+}
+
+// connectionFacts reports the server's connection budget and, for a fleet
+// of procs processes with pools of pool connections, whether it fits: a
+// fleet over the limit has its logins refused (ErrUnavailable), which
+// racefree waits out but cannot make disappear.
+func connectionFacts(ctx context.Context, db *racefree.DB, procs, pool int) ([]string, error) {
+	cl, ok := db.Dialect().(dialect.ConnLimiter)
+	if !ok {
+		return nil, nil // an embedded engine: no sessions to count
+	}
+	l, err := cl.ConnLimits(ctx, db.Session())
+	if err != nil {
+		return nil, fmt.Errorf("read connection limits: %w", err)
+	}
+	avail := l.Available()
+	line := fmt.Sprintf("the server accepts %d sessions", l.Max)
+	if l.Reserved > 0 {
+		line += fmt.Sprintf(", %d of them kept for administrators", l.Reserved)
+	}
+	if l.PerUser > 0 {
+		line += fmt.Sprintf("; this user may open %d", l.PerUser)
+	}
+	lines := []string{line + fmt.Sprintf("; %d open now: %d left for this user", l.InUse, max(avail-l.InUse, 0))}
+	if procs == 0 {
+		return append(lines, "pass --procs N --pool P to check a fleet of N processes with pools of P connections against the limit"), nil
+	}
+	need := procs * pool
+	switch {
+	case need <= avail:
+		lines = append(lines, fmt.Sprintf("a fleet of %d processes with pools of %d needs up to %d: it fits (%d to spare, before other clients' %d open now)",
+			procs, pool, need, avail-need, l.InUse))
+	default:
+		lines = append(lines, fmt.Sprintf("a fleet of %d processes with pools of %d needs up to %d: %d over the limit of %d; logins beyond it are refused (racefree waits them out as ErrUnavailable, but the fleet only ever gets %d). Lower the pool to %d per process, raise the server's limit, or put a connection pooler in front",
+			procs, pool, need, need-avail, avail, avail, max(avail/procs, 1)))
+	}
+	return lines, nil
 }

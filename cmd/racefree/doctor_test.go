@@ -39,6 +39,38 @@ func TestDoctor(t *testing.T) {
 				}
 			})
 		}
+		t.Run("ConnectionBudget", func(t *testing.T) {
+			for _, tc := range []struct {
+				procs, pool string
+				want        string
+			}{
+				{"1", "1", "it fits"},
+				{"1000", "1000", "over the limit"},
+				{"", "", "pass --procs N --pool P"},
+			} {
+				args := []string{"doctor", "--dsn", dsn, "--table", safe, "--lookup", "email"}
+				if tc.procs != "" {
+					args = append(args, "--procs", tc.procs, "--pool", tc.pool)
+				}
+				code, stdout, stderr := run(t, context.Background(), args...)
+				if code != exitOK || stderr != "" {
+					t.Fatalf("exit %d, stderr %q", code, stderr)
+				}
+				if e.Name == "sqlite" {
+					if strings.Contains(stdout, "connections:") {
+						t.Errorf("SQLite has no sessions to count:\n%s", stdout)
+					}
+					continue
+				}
+				if !strings.Contains(stdout, "connections:   the server accepts ") || !strings.Contains(stdout, tc.want) {
+					t.Errorf("--procs %s --pool %s: output lacks the budget and %q:\n%s", tc.procs, tc.pool, tc.want, stdout)
+				}
+			}
+			code, _, stderr := run(t, context.Background(), "doctor", "--dsn", dsn, "--table", safe, "--lookup", "email", "--procs", "4")
+			if code != exitUsage || !strings.Contains(stderr, "go together") {
+				t.Errorf("--procs alone: exit %d, stderr %q", code, stderr)
+			}
+		})
 		t.Run("UnknownColumn", func(t *testing.T) {
 			code, _, stderr := run(t, context.Background(), "doctor", "--dsn", dsn, "--table", safe, "--lookup", "nope")
 			if code != exitFailure || !strings.Contains(stderr, `no column "nope"`) {

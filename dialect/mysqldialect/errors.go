@@ -29,6 +29,9 @@ const (
 	erClientIdleTimeout = 4031
 	erServerGone        = 2006
 	erServerLost        = 2013
+	erConCount          = 1040 // Too many connections (max_connections)
+	erTooManyUserConns  = 1203 // User already has more than 'max_user_connections' active connections
+	erUserLimitReached  = 1226 // User has exceeded a resource limit (max_user_connections, connections per hour)
 	erUnknown           = 1105 // what TiDB sends for errors without a code of their own
 
 	// TiDB's own numbers (docs.pingcap.com/tidb/stable/error-codes). Each
@@ -74,7 +77,14 @@ func (d *Dialect) Classify(err error) *dialect.Error {
 	if e := dialect.ClassifyCommon(err); e != nil {
 		return e
 	}
-	if errors.Is(err, mysql.ErrInvalidConn) || dialect.IsNetworkError(err) {
+	switch {
+	case dialect.IsMisaddressed(err):
+		return &dialect.Error{Class: dialect.ClassOther, Err: err} // no wait fixes a wrong name
+	case dialect.IsUnreachable(err):
+		// The connection was never opened (refused, dial failed): nothing
+		// was sent.
+		return &dialect.Error{Class: dialect.ClassUnavailable, Err: err}
+	case errors.Is(err, mysql.ErrInvalidConn), dialect.IsNetworkError(err):
 		return &dialect.Error{Class: dialect.ClassConnection, Err: err}
 	}
 	return &dialect.Error{Class: dialect.ClassOther, Err: err}
@@ -112,7 +122,13 @@ func classifyMySQLError(myErr *mysql.MySQLError, err error, tablePrefix bool) *d
 		e.Class = dialect.ClassLockTimeout
 	case erQueryInterrupted, erQueryTimeout, erStatementTimeout:
 		e.Class = dialect.ClassCanceled
+	case erConCount, erTooManyUserConns, erUserLimitReached:
+		// Turned away at login: no statement was sent.
+		e.Class = dialect.ClassUnavailable
 	case erServerShutdown, erConnectionKilled, erClientIdleTimeout, erServerGone, erServerLost:
+		// The session ended under a statement, which may have run. (1053
+		// also turns a login away while the server shuts down; as it
+		// cannot be told apart here, it stays "may have run".)
 		e.Class = dialect.ClassConnection
 	}
 	return e

@@ -3,7 +3,11 @@ package mysqldialect
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
+	"net"
+	"os"
+	"syscall"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
@@ -50,6 +54,14 @@ func TestDialect_Classify(t *testing.T) {
 		{name: "killed", err: &mysql.MySQLError{Number: 1927}, want: dialect.ClassConnection},
 		{name: "invalid conn", err: mysql.ErrInvalidConn, want: dialect.ClassConnection},
 		{name: "bad conn", err: driver.ErrBadConn, want: dialect.ClassNotSent},
+		{name: "too many connections", err: &mysql.MySQLError{Number: 1040}, want: dialect.ClassUnavailable},
+		{name: "too many user connections", err: &mysql.MySQLError{Number: 1203}, want: dialect.ClassUnavailable},
+		{name: "user limit", err: &mysql.MySQLError{Number: 1226}, want: dialect.ClassUnavailable},
+		{name: "refused", err: &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}, want: dialect.ClassUnavailable},
+		{name: "dial timeout", err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("i/o timeout")}, want: dialect.ClassUnavailable},
+		{name: "reset", err: &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, want: dialect.ClassConnection},
+		{name: "no such host", err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "db.invalid", IsNotFound: true}}, want: dialect.ClassOther},
+		{name: "name server down", err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "server misbehaving", Name: "db", IsTemporary: true}}, want: dialect.ClassUnavailable},
 		{name: "context", err: context.Canceled, want: dialect.ClassCanceled},
 		{name: "syntax", err: &mysql.MySQLError{Number: 1064}, want: dialect.ClassOther},
 	} {

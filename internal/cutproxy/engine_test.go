@@ -78,23 +78,12 @@ func TestProxy_CommitCutsOnEngines(t *testing.T) {
 	})
 }
 
-// knownCoreBug skips a test that shows a bug of the library's core on one
-// engine, naming it, until the core is fixed (issue 15).
-func knownCoreBug(t *testing.T, e testdb.Engine, engine, bug string) {
-	t.Helper()
-	if e.Name == engine {
-		t.Skipf("known core bug on %s (issue 15), remove this skip once fixed: %s", engine, bug)
-	}
-}
-
 // RunInTx must never run a transaction again after its COMMIT was sent:
 // whether the cut came before or after the server got it, the function's
 // effect is in the database at most once, and the caller gets either
 // success or ErrCommitUnknown.
 func TestRunInTx_CommitCutAppliesOnce(t *testing.T) {
 	servers(t, func(t *testing.T, e testdb.Engine) {
-		knownCoreBug(t, e, "postgres", "pgx returns its SafeToRetry \"conn closed\" error from a COMMIT it sent, "+
-			"pgdialect classifies it ErrNotSent, and RunInTx runs the transaction again: applied twice")
 		testdb.Watchdog(t, time.Minute)
 		w, p := openVia(t, e)
 		table := testdb.CreateTable(t, w.DB, "cutproxy", "id BIGINT PRIMARY KEY, k BIGINT NOT NULL")

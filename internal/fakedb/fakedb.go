@@ -20,8 +20,9 @@ import (
 
 // Hooks decide what each call returns; a nil hook succeeds.
 type Hooks struct {
-	Begin  func(n int) error // n counts calls from 1
-	Commit func(n int) error
+	Begin    func(n int) error // n counts calls from 1
+	Commit   func(n int) error
+	Rollback func(n int) error
 	// Server answers queries and may fail statements; nil answers every
 	// query with an error and runs every Exec.
 	Server *Server
@@ -137,7 +138,11 @@ func (t *tx) Rollback() error {
 	t.f.mu.Lock()
 	t.f.log = append(t.f.log, "ROLLBACK")
 	t.f.calls.Rollback++
+	n, hook := t.f.calls.Rollback, t.f.hooks.Rollback
 	t.f.mu.Unlock()
+	if hook != nil {
+		return hook(n)
+	}
 	return nil
 }
 
@@ -178,6 +183,9 @@ func (Dialect) Classify(err error) *dialect.Error {
 	}
 	if e := dialect.ClassifyCommon(err); e != nil {
 		return e
+	}
+	if dialect.IsUnreachable(err) {
+		return &dialect.Error{Class: dialect.ClassUnavailable, Err: err}
 	}
 	if dialect.IsNetworkError(err) {
 		return &dialect.Error{Class: dialect.ClassConnection, Err: err}

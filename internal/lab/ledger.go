@@ -22,6 +22,9 @@ import (
 // LedgerTable names the ledger of a transfer run.
 func LedgerTable(spec *Spec) string { return spec.Table + "_ledger" }
 
+// OnceTable names the key table of racefree.RunOnce in a transfer run.
+func OnceTable(spec *Spec) string { return spec.Table + "_once" }
+
 // Events the racefree transfer notes when a COMMIT's outcome is unknown:
 // it reads the ledger, as a careful caller would, and runs the transfer
 // again (same key) only when it finds no record.
@@ -38,12 +41,16 @@ func (w *worker) idemKey() string {
 	return w.id + "-" + strconv.FormatInt(w.seq, 10)
 }
 
-// rfTransfer locks both accounts with LockRows, which takes them in
-// ascending id order so that A→B and B→A transfers cannot deadlock, then
-// debits with a condition on the balance and records the transfer in the
-// ledger, all inside RunInTx, which retries what can be retried. When the
-// COMMIT's outcome is unknown, the error still goes to the caller (and is
-// counted), and the lab resolves it through the ledger.
+// rfTransfer runs the transfer through racefree.RunOnce under an
+// idempotency key unique to the call, so that it is applied exactly once:
+// RunOnce writes the key in the transaction, runs the transaction again
+// after a COMMIT whose answer was lost, and the key says whether the lost
+// one had landed. Inside, LockRows takes both accounts in ascending id
+// order so that A→B and B→A transfers cannot deadlock, then the debit has
+// a condition on the balance, and the transfer is recorded in the ledger.
+// Should an unknown outcome still reach the caller (RunOnce's budget spent
+// while the server was away), the error is counted, and the lab settles it
+// through the ledger as a careful caller would.
 func rfTransfer(ctx context.Context, w *worker, from, to, amount int64) error {
 	key := w.idemKey()
 	err := rfTransferOnce(ctx, w, key, from, to, amount)
@@ -54,23 +61,29 @@ func rfTransfer(ctx context.Context, w *worker, from, to, amount int64) error {
 }
 
 func rfTransferOnce(ctx context.Context, w *worker, key string, from, to, amount int64) error {
-	return racefree.RunInTx(ctx, w.db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-		if _, err := racefree.LockRows(ctx, tx, w.spec.Table, "id", []int64{from, to}, racefree.RowLock{}); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, w.q("UPDATE {t} SET balance = balance - ? WHERE id = ? AND balance >= ?"), amount, from, amount)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err // n == 0: insufficient funds, a declined transfer
-		}
-		if _, err := tx.ExecContext(ctx, w.q("UPDATE {t} SET balance = balance + ? WHERE id = ?"), amount, to); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, w.ql("INSERT INTO {l} (idem_key, from_id, to_id, amount) VALUES (?, ?, ?, ?)"), key, from, to, amount)
-		return err
+	_, _, err := racefree.RunOnce(ctx, w.db, key, racefree.OnceOptions{Table: OnceTable(w.spec)}, func(ctx context.Context, tx *racefree.Tx) (struct{}, error) {
+		return struct{}{}, rfTransferBody(ctx, w, tx, key, from, to, amount)
 	})
+	return err
+}
+
+// rfTransferBody is the transfer's transaction.
+func rfTransferBody(ctx context.Context, w *worker, tx *racefree.Tx, key string, from, to, amount int64) error {
+	if _, err := racefree.LockRows(ctx, tx, w.spec.Table, "id", []int64{from, to}, racefree.RowLock{}); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, w.q("UPDATE {t} SET balance = balance - ? WHERE id = ? AND balance >= ?"), amount, from, amount)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err // n == 0: insufficient funds, a declined transfer
+	}
+	if _, err := tx.ExecContext(ctx, w.q("UPDATE {t} SET balance = balance + ? WHERE id = ?"), amount, to); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, w.ql("INSERT INTO {l} (idem_key, from_id, to_id, amount) VALUES (?, ?, ?, ?)"), key, from, to, amount)
+	return err
 }
 
 // resolveUnknown settles a transfer whose COMMIT's outcome was unknown:

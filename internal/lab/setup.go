@@ -110,12 +110,15 @@ func seed(table, cols string, n int, v string) []string {
 	return out
 }
 
-// Drop removes spec's table (and the transfer's ledger).
+// Drop removes spec's table (and the transfer's ledger and RunOnce's key
+// table).
 func Drop(ctx context.Context, db Querier, spec *Spec) error {
 	_, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+spec.Table)
 	if spec.Scenario == "transfer" {
-		if _, lerr := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+LedgerTable(spec)); err == nil {
-			err = lerr
+		for _, t := range []string{LedgerTable(spec), OnceTable(spec)} {
+			if _, lerr := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err == nil {
+				err = lerr
+			}
 		}
 	}
 	return err

@@ -1,0 +1,155 @@
+package racefree_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/racefree/racefree"
+	"github.com/racefree/racefree/internal/testdb"
+	"github.com/racefree/racefree/session"
+)
+
+// fault is what faultPool does to a statement.
+type fault int
+
+const (
+	noFault    fault = iota
+	lostBefore       // the connection breaks before the statement reaches the server
+	lostAfter        // the statement runs, and its answer is lost
+)
+
+// faultPool is a session.Pool that loses the answer of chosen statements
+// run on the pool itself, as a connection cut under them would: the
+// statement runs (lostAfter) or not (lostBefore), and the caller gets a
+// connection reset either way. Statements in transactions and on pinned
+// connections pass untouched.
+type faultPool struct {
+	session.Pool
+	mu     sync.Mutex               // guards plan and seen
+	plan   func(query string) fault // nil: no faults yet
+	seen   []string
+	faults int
+}
+
+func (p *faultPool) decide(query string) fault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.plan == nil {
+		return noFault
+	}
+	p.seen = append(p.seen, query)
+	f := p.plan(query)
+	if f != noFault {
+		p.faults++
+	}
+	return f
+}
+
+func (p *faultPool) Exec(ctx context.Context, query string, args ...any) (session.Result, error) {
+	switch p.decide(query) {
+	case lostBefore:
+		return nil, lost
+	case lostAfter:
+		if _, err := p.Pool.Exec(ctx, query, args...); err != nil {
+			return nil, err
+		}
+		return nil, lost
+	}
+	return p.Pool.Exec(ctx, query, args...)
+}
+
+func (p *faultPool) QueryRow(ctx context.Context, query string, args ...any) session.Row {
+	switch p.decide(query) {
+	case lostBefore:
+		return errRow{lost}
+	case lostAfter:
+		rows, err := p.Pool.Query(ctx, query, args...)
+		if err != nil {
+			return errRow{err}
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		return errRow{lost}
+	}
+	return p.Pool.QueryRow(ctx, query, args...)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// once returns a plan that faults the first statement that begins with
+// verb and names table ("" for any).
+func once(verb, table string, f fault) func(string) fault {
+	done := false
+	return func(query string) fault {
+		if !done && strings.HasPrefix(query, verb) && strings.Contains(query, table) {
+			done = true
+			return f
+		}
+		return noFault
+	}
+}
+
+// A get-or-create on the pool whose statement lost its connection runs
+// again and settles what the lost one left, and says exactly what it
+// knows about `created`: a lost read or a lost INSERT that had not run
+// ends in created true; a lost INSERT that had run ends in the row, created
+// false, and an error matching ErrCreatedUnknown and ErrCommitUnknown.
+func TestGetOrCreate_RecoversLostConnection(t *testing.T) {
+	for _, name := range []string{"postgres", "mysql"} {
+		e, _ := testdb.Get(name)
+		t.Run(name, func(t *testing.T) {
+			e.Require(t)
+			testdb.Watchdog(t, time.Minute)
+			base := e.Open(t)
+			table := testdb.CreateTable(t, base, "goc_lost", "id {{id}}, k {{text}} NOT NULL, v INT, CONSTRAINT {{table}}_k UNIQUE (k)")
+			for _, tc := range []struct {
+				name        string
+				plan        func(string) fault
+				wantCreated bool
+				wantUnknown bool
+			}{
+				{name: "catalog read lost", plan: once("SELECT", "", lostBefore), wantCreated: true},
+				{name: "lookup read lost", plan: once("SELECT", table, lostBefore), wantCreated: true},
+				{name: "insert lost before it ran", plan: once("INSERT", table, lostBefore), wantCreated: true},
+				{name: "insert lost after it ran", plan: once("INSERT", table, lostAfter), wantUnknown: true},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					fp := &faultPool{Pool: session.SQLPool{DB: base.SQL()}}
+					db, err := racefree.NewSession(context.Background(), fp, base.Dialect())
+					if err != nil {
+						t.Fatal(err)
+					}
+					fp.plan = tc.plan
+					key := testdb.UniqueName("k")
+					row, created, err := racefree.GetOrCreate[racefree.Values](context.Background(), db, table,
+						racefree.Values{"k": key}, racefree.Values{"v": 7}, racefree.Options{})
+					if fp.faults != 1 {
+						t.Fatalf("%d faults injected, want 1 (statements %q)", fp.faults, fp.seen)
+					}
+					if created != tc.wantCreated {
+						t.Errorf("created = %v, want %v (err %v)", created, tc.wantCreated, err)
+					}
+					if got := errors.Is(err, racefree.ErrCreatedUnknown) && errors.Is(err, racefree.ErrCommitUnknown); got != tc.wantUnknown {
+						t.Errorf("err = %v, want created-unknown: %v", err, tc.wantUnknown)
+					}
+					if !tc.wantUnknown && err != nil {
+						t.Errorf("err = %v", err)
+					}
+					if row["k"] != key || row["v"] == nil {
+						t.Errorf("row = %v, want the row of %s", row, key)
+					}
+					if n := testdb.QueryInt(t, base, "SELECT COUNT(*) FROM "+table+" WHERE k = '"+key+"'"); n != 1 {
+						t.Errorf("%d rows for the key, want 1", n)
+					}
+				})
+			}
+		})
+	}
+}
