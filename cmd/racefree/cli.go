@@ -142,16 +142,21 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, synopsis stri
 
 // openDB opens dsn and reaches the server within a bounded time, so that an
 // unreachable server is one clear line rather than a hang.
+// openTimeout bounds how long openDB waits for a server that refuses or
+// turns away connections (racefree.Open waits out an outage): long enough
+// for a restart, short enough for a typo. Tests shorten it.
+var openTimeout = 15 * time.Second
+
 func openDB(ctx context.Context, dsn string) (*racefree.DB, error) {
 	if dsn == "" {
 		return nil, usagef("--dsn is required (for example postgres://user@localhost:5432/db, mysql://root@localhost:3306/db, sqlite:./lab.db)")
 	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	db, err := racefree.Open(ctx, dsn)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("open %s: no answer from the server within 15s: %w", redact(dsn), err)
+			return nil, fmt.Errorf("open %s: no answer from the server within %v: %w", redact(dsn), openTimeout, err)
 		}
 		return nil, fmt.Errorf("open %s: %w", redact(dsn), err)
 	}
