@@ -189,7 +189,7 @@ func constraintBatch[T any](ctx context.Context, b *batch, res *batchRows[T]) er
 	}
 	// Outside a transaction the read can be run again after a busy or
 	// unsent error; it changes nothing.
-	err = c.db.retry(ctx, c.opts.Tx, func(ctx context.Context) error {
+	err = c.db.retry(ctx, c.opts.Retry, func(ctx context.Context) error {
 		res.reset()
 		missing, err = readMissing(ctx, b, c.h.q, nil, res.all(), "", res)
 		return err

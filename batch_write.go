@@ -80,7 +80,7 @@ func writeMissing[T any](ctx context.Context, b *batch, tx *Tx, pos []int, res *
 	// One statement, atomic by itself: each may run on its own, and the
 	// whole can run again after a deadlock or SQLITE_BUSY, keeping what
 	// earlier attempts committed.
-	return c.db.retry(ctx, c.opts.Tx, func(ctx context.Context) error {
+	return c.db.retry(ctx, c.opts.Retry, func(ctx context.Context) error {
 		return settle(ctx, b, c.h.q, nil, res.unknown(slices.Clone(pos)), mode, res)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -205,7 +206,7 @@ func (c *call) errSnapshotBlind() error {
 //
 // On the pool (outside a caller's transaction and connection) a call
 // whose statement was cut off by a lost connection is run again, within
-// the retry budget of Options.Tx: a get-or-create is idempotent, so a new
+// Options.Retry: a get-or-create is idempotent, so a new
 // run settles what the lost one left — it finds the row, or creates it.
 // What it says about `created` then is exact, or says it is not: when an
 // INSERT of this call committed without an answer reaching the call, or
@@ -226,17 +227,14 @@ func execute[T any](ctx context.Context, c *call, insertFirst bool) (row T, crea
 		// the whole sequence can be run again after a deadlock (MySQL gap
 		// locks), SQLITE_BUSY or a lost connection. The first attempt
 		// runs without the retry loop's closure: it is the hit path.
+		start := time.Now()
 		row, created, err = constraintPath[T](ctx, c, c.h.q, nil, insertFirst)
 		if err != nil && c.h.conn == nil {
-			err = lost.note(c, err)
-			if txo := c.opts.Tx; txo.maxAttempts() > 1 && c.db.retryable(err) {
-				txo.MaxAttempts = txo.maxAttempts() - 1 // the first attempt is spent
-				err = c.db.retry(ctx, txo, func(ctx context.Context) error {
-					var err error
-					row, created, err = constraintPath[T](ctx, c, c.h.q, nil, insertFirst)
-					return lost.note(c, err)
-				})
-			}
+			err = c.db.retryAfter(ctx, c.opts.Retry, start, lost.note(c, err), func(ctx context.Context) error {
+				var err error
+				row, created, err = constraintPath[T](ctx, c, c.h.q, nil, insertFirst)
+				return lost.note(c, err)
+			})
 		}
 	case StrategyLock, StrategySerializable:
 		row, created, err = lockedPath[T](ctx, c)
@@ -244,14 +242,11 @@ func execute[T any](ctx context.Context, c *call, insertFirst bool) (row T, crea
 			// RunInTx has run again what did not commit; what is left is
 			// a COMMIT whose answer was lost, which running the call
 			// again settles.
-			err = lost.note(c, err)
-			if txo := c.opts.Tx; c.db.retryable(err) {
-				err = c.db.retry(ctx, txo, func(ctx context.Context) error {
-					var err error
-					row, created, err = lockedPath[T](ctx, c)
-					return lost.note(c, err)
-				})
-			}
+			err = c.db.retryAfter(ctx, c.opts.Retry, time.Now(), lost.note(c, err), func(ctx context.Context) error {
+				var err error
+				row, created, err = lockedPath[T](ctx, c)
+				return lost.note(c, err)
+			})
 		}
 	}
 	if err == nil && !created {
@@ -335,9 +330,7 @@ func lockedPath[T any](ctx context.Context, c *call) (row T, created bool, err e
 		err = body(ctx, c.h.tx)
 		return row, created, err
 	}
-	txo := c.opts.Tx
-	txo.ReadOnly = false
-	txo.Isolation = sql.LevelDefault
+	txo := TxOptions{Retry: c.opts.Retry}
 	switch {
 	case c.d.Features().Has(dialect.SingleWriter):
 		// One level only, and one writer at a time: nothing to choose.
@@ -460,9 +453,7 @@ func (c *call) inTx(ctx context.Context, fn TxFunc) error {
 		}
 		return fn(ctx, c.h.tx)
 	}
-	txo := c.opts.Tx
-	txo.ReadOnly = false
-	txo.Isolation = sql.LevelDefault
+	txo := TxOptions{Retry: c.opts.Retry}
 	if !c.d.Features().Has(dialect.SingleWriter) {
 		switch c.strat {
 		case StrategySerializable:

@@ -26,7 +26,7 @@ var (
 	// ErrUnavailable: no session could be opened — the server refused or
 	// could not be reached, or turned the session away at login (too many
 	// connections, starting up, shutting down). Nothing was sent. racefree
-	// retries it with longer pauses (TxOptions.OutageBaseDelay) within the
+	// retries it with longer pauses (Backoff.OutageBaseDelay) within the
 	// retry budget and the context's deadline before returning it.
 	ErrUnavailable = dialect.ErrUnavailable
 

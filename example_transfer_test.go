@@ -24,15 +24,14 @@ func ExampleTransfer() {
 		fmt.Println(err)
 		return
 	}
-	accounts := racefree.Balances{Table: "accounts", Column: "balance"}
 
-	err = racefree.Transfer(ctx, db, accounts, 1, 2, 70, racefree.TransferOptions{})
+	err = racefree.Transfer(ctx, db, "accounts", "balance", 1, 2, 70, racefree.TransferOptions{})
 	fmt.Println("70 from 1 to 2:", err)
 
-	err = racefree.Transfer(ctx, db, accounts, 1, 2, 70, racefree.TransferOptions{})
+	err = racefree.Transfer(ctx, db, "accounts", "balance", 1, 2, 70, racefree.TransferOptions{})
 	fmt.Println("70 more:", errors.Is(err, racefree.ErrBelowFloor))
 
-	err = racefree.Transfer(ctx, db, accounts, 1, 3, 10, racefree.TransferOptions{})
+	err = racefree.Transfer(ctx, db, "accounts", "balance", 1, 3, 10, racefree.TransferOptions{})
 	fmt.Println("to account 3:", errors.Is(err, racefree.ErrNoRow))
 
 	var a, b int
@@ -65,10 +64,9 @@ func ExampleTransfer_inTransaction() {
 		fmt.Println(err)
 		return
 	}
-	stock := racefree.Balances{Table: "stock", Key: "sku", Column: "qty"}
 	err = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
 		// Keep 2 in the warehouse.
-		if err := racefree.Transfer(ctx, tx, stock, "warehouse", "store", 10, racefree.TransferOptions{Floor: 2}); err != nil {
+		if err := racefree.Transfer(ctx, tx, "stock", "qty", "warehouse", "store", 10, racefree.TransferOptions{KeyColumn: "sku", Floor: 2}); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO moves VALUES ('warehouse', 'store', 10)")

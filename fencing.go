@@ -106,7 +106,7 @@ func CreateLeaseTable(ctx context.Context, db *DB) error {
 	}
 	// On a Galera cluster even these autocommit statements can be aborted
 	// by a conflicting replicated write or DDL (a deadlock error): retry.
-	err = db.retry(ctx, TxOptions{}, func(ctx context.Context) error { return createLeaseTable(ctx, db, l) })
+	err = db.retry(ctx, nil, func(ctx context.Context) error { return createLeaseTable(ctx, db, l) })
 	if err == nil {
 		db.leases.ready.Store(true)
 	}

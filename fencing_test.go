@@ -43,7 +43,7 @@ func TestLease_ExcludesExpiresFences(t *testing.T) {
 		}
 		time.Sleep(700 * time.Millisecond) // past the TTL
 		check := func(l *racefree.Lease) error {
-			return racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+			return racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 				return l.Check(ctx, tx)
 			})
 		}

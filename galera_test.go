@@ -75,11 +75,11 @@ func TestGalera_RunInTxRetriesCertificationFailures(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					opts := racefree.TxOptions{OnRetry: func(_ int, err error, _ time.Duration) {
+					opts := racefree.TxOptions{Retry: onRetry(racefree.Backoff{}, func(_ int, err error, _ time.Duration) {
 						if db.Classify(err).Class == dialect.ClassDeadlock {
 							deadlocks.Add(1)
 						}
-					}}
+					})}
 					for range iters {
 						var err error
 						if mode == "runintx" {

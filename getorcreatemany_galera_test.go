@@ -56,7 +56,7 @@ func TestGalera_GetOrCreateManyAcrossNodes(t *testing.T) {
 			var ledger galeraLedger
 			conflicts := galeraConflicts(t, dbs)
 			var created, retried atomic.Int64
-			opts := racefree.Options{Strategy: tc.strategy, Tx: countCertFailures(dbs[0], &retried)}
+			opts := racefree.Options{Strategy: tc.strategy, Retry: countCertFailures(dbs[0], &retried)}
 			next := make([]atomic.Int64, len(dbs)) // per node: the next batch to take
 			errs := onEveryNode(dbs, func(db *racefree.DB, g int) error {
 				n := g / galeraGoroutines
@@ -191,14 +191,15 @@ func onEveryNode(dbs []*racefree.DB, work func(db *racefree.DB, g int) error) []
 	return errs
 }
 
-// countCertFailures returns transaction options that count the retried
-// deadlock errors, which is how a Galera certification failure arrives.
-func countCertFailures(db *racefree.DB, n *atomic.Int64) racefree.TxOptions {
-	return racefree.TxOptions{OnRetry: func(_ int, err error, _ time.Duration) {
+// countCertFailures returns the default retry policy, counting the
+// retried deadlock errors, which is how a Galera certification failure
+// arrives.
+func countCertFailures(db *racefree.DB, n *atomic.Int64) racefree.RetryPolicy {
+	return onRetry(racefree.Backoff{}, func(_ int, err error, _ time.Duration) {
 		if db.Classify(err).Class == dialect.ClassDeadlock {
 			n.Add(1)
 		}
-	}}
+	})
 }
 
 // galeraCaughtUp waits until every node has applied every write set

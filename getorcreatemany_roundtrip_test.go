@@ -133,7 +133,7 @@ func TestGetOrCreateManyRoundTripsChild(t *testing.T) {
 				return
 			}
 			var retries atomic.Int64
-			opts := racefree.Options{Tx: racefree.TxOptions{OnRetry: func(int, error, time.Duration) { retries.Add(1) }}}
+			opts := racefree.Options{Retry: onRetry(racefree.Backoff{}, func(int, error, time.Duration) { retries.Add(1) })}
 			for round := range rtRounds {
 				items := make([]racefree.Item, rtBatch)
 				for i := range items {

@@ -66,7 +66,7 @@ func Link(ctx context.Context, ex Executor, table string, link Values, opts Opti
 	if c.h.tx != nil {
 		err = attempt(ctx)
 	} else {
-		err = c.db.retry(ctx, opts.Tx, attempt)
+		err = c.db.retry(ctx, opts.Retry, attempt)
 	}
 	if err != nil {
 		return false, err

@@ -91,7 +91,7 @@ func LockSession(ctx context.Context, db *DB, name string, opts LockOptions) (*S
 		// released whatever it had taken with it: nothing is held, so
 		// trying again on another connection is safe. An outage is waited
 		// out as everywhere (ErrUnavailable).
-		err = db.retry(ctx, TxOptions{}, func(ctx context.Context) error {
+		err = db.retry(ctx, nil, func(ctx context.Context) error {
 			var err error
 			l, err = lockSession(ctx, db, sl, name, opts)
 			if err != nil && db.sessionGone(ctx, err) {

@@ -52,7 +52,7 @@ func TestLockNamed_LockTableOnPostgres(t *testing.T) {
 	// Creation on first use, inside a caller's transaction: the missing
 	// table must not abort it.
 	testdb.Exec(t, db, "DROP TABLE IF EXISTS racefree_locks")
-	err := racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+	err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 		if err := racefree.LockNamed(ctx, tx, "first", racefree.LockOptions{}); err != nil {
 			return err
 		}
@@ -91,7 +91,7 @@ func TestLockNamed_LockTableOnPostgres(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+			err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 				err := racefree.LockNamed(ctx, tx, name, tc.opts)
 				if !errors.Is(err, tc.want) {
 					t.Errorf("%+v: want %v, got %v", tc.opts, tc.want, err)
@@ -128,7 +128,7 @@ func TestLockNamed_LockTableCreatedInTransaction(t *testing.T) {
 		other := testdb.CreateTable(t, db, "firstuse", "id INTEGER PRIMARY KEY")
 		ctx := context.Background()
 		var retries []error
-		opts := racefree.TxOptions{OnRetry: func(_ int, err error, _ time.Duration) { retries = append(retries, err) }}
+		opts := racefree.TxOptions{Retry: onRetry(racefree.Backoff{}, func(_ int, err error, _ time.Duration) { retries = append(retries, err) })}
 		err := racefree.RunInTx(ctx, db, opts, func(ctx context.Context, tx *racefree.Tx) error {
 			// A statement first, so that the transaction has begun (and
 			// taken its snapshot) before the table exists.

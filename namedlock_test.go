@@ -225,7 +225,7 @@ func TestLockNamed_TryAndTimeout(t *testing.T) {
 
 		t.Run("TryFailsFast", func(t *testing.T) {
 			start := time.Now()
-			err := racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+			err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 				err := racefree.LockNamed(ctx, tx, name, racefree.LockOptions{Try: true})
 				if err == nil {
 					return errors.New("got a lock another transaction holds")
@@ -247,7 +247,7 @@ func TestLockNamed_TryAndTimeout(t *testing.T) {
 
 		t.Run("TimeoutIsLockTimeout", func(t *testing.T) {
 			start := time.Now()
-			err := racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+			err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 				err := racefree.LockNamed(ctx, tx, name, racefree.LockOptions{Timeout: 200 * time.Millisecond})
 				if !errors.Is(err, racefree.ErrLockTimeout) {
 					return fmt.Errorf("want ErrLockTimeout, got %v", err)
@@ -270,7 +270,7 @@ func TestLockNamed_TryAndTimeout(t *testing.T) {
 		t.Run("ContextEndsWait", func(t *testing.T) {
 			cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 			defer cancel()
-			err := racefree.RunInTx(cctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+			err := racefree.RunInTx(cctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 				return racefree.LockNamed(ctx, tx, name, racefree.LockOptions{})
 			})
 			if err == nil {
@@ -316,7 +316,7 @@ func TestLockNamed_TryAndTimeout(t *testing.T) {
 			if err := racefree.LockNamed(ctx, holder.WrapTx(sqlTx, nil), other, racefree.LockOptions{Timeout: time.Second}); err != nil {
 				t.Fatal(err)
 			}
-			err = racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+			err = racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 				return racefree.LockNamed(ctx, tx, other, racefree.LockOptions{Try: true})
 			})
 			if !errors.Is(err, racefree.ErrLockNotAcquired) {
@@ -516,7 +516,7 @@ func TestLockNamed_PlainReadAfterLockWait(t *testing.T) {
 		locking := make(chan struct{})
 		done := make(chan error, 1)
 		go func() {
-			done <- racefree.RunInTx(ctx, db, racefree.TxOptions{Isolation: sql.LevelRepeatableRead, MaxAttempts: 1},
+			done <- racefree.RunInTx(ctx, db, racefree.TxOptions{Isolation: sql.LevelRepeatableRead, Retry: racefree.NoRetry},
 				func(ctx context.Context, tx *racefree.Tx) error {
 					close(locking)
 					if err := racefree.LockNamed(ctx, tx, name, racefree.LockOptions{}); err != nil { // waits for the holder

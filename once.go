@@ -119,6 +119,7 @@ func RunOnce[T any](ctx context.Context, db *DB, key string, opts OnceOptions, f
 		return result, false, err
 	}
 	k, owner := onceKey(key), newOwner()
+	policy := policyOrDefault(opts.Tx.Retry)
 	start := time.Now()
 	var unknown error // the last unknown COMMIT, while it is not settled
 	for attempt := 1; ; attempt++ {
@@ -166,8 +167,11 @@ func RunOnce[T any](ctx context.Context, db *DB, key string, opts OnceOptions, f
 			return v, storedOwner == owner, nil
 		case errors.Is(err, ErrCommitUnknown):
 			unknown = err
-			if attempt < opts.Tx.maxAttempts() && time.Since(start) < opts.Tx.maxElapsed() && ctx.Err() == nil {
-				continue // the key settles it
+			// Running again is safe here, though not for RunInTx: the key
+			// settles it. The policy bounds how often.
+			delay, stop := policy.NextRetry(FailedAttempt{Attempt: attempt, Elapsed: time.Since(start), Class: dialect.ClassCommitUnknown, Err: err})
+			if stop == nil && sleep(ctx, delay) == nil {
+				continue
 			}
 			return result, false, err
 		}

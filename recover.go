@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"time"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -18,7 +19,7 @@ func (db *DB) retryIdempotent(ctx context.Context, err error, read func(context.
 	if err == nil || !db.lostOrRetryable(err) {
 		return err
 	}
-	return db.retry(ctx, TxOptions{MaxAttempts: DefaultMaxAttempts - 1}, func(ctx context.Context) error {
+	return db.retryAfter(ctx, nil, time.Now(), &retrySafeError{err}, func(ctx context.Context) error {
 		err := read(ctx)
 		if err != nil && db.lostOrRetryable(err) {
 			return &retrySafeError{err}

@@ -102,7 +102,7 @@ func TestLockRows_BadInput(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				// Each case in its own transaction: on PostgreSQL an
 				// unknown table aborts the transaction, as it should.
-				err := racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+				err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 					_, err := racefree.LockRows(ctx, tx, tc.table, tc.column, tc.keys, racefree.RowLock{})
 					return err
 				})
@@ -155,7 +155,7 @@ func TestLockRows_NoWaitSkipLockedAndWait(t *testing.T) {
 				t.Skipf("%s has no NOWAIT", db.Dialect().Server())
 			}
 			start := time.Now()
-			err := racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+			err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 				_, err := racefree.LockRows(ctx, tx, table, "id", []int64{3, 2, 1}, racefree.RowLock{Wait: racefree.NoWait})
 				if !errors.Is(err, racefree.ErrLockNotAcquired) {
 					t.Errorf("want ErrLockNotAcquired, got %v", err)
@@ -174,7 +174,7 @@ func TestLockRows_NoWaitSkipLockedAndWait(t *testing.T) {
 			if !hasRowLock(db, racefree.RowLock{Wait: racefree.SkipLocked}) {
 				t.Skipf("%s has no SKIP LOCKED", db.Dialect().Server())
 			}
-			err := racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+			err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 				got, err := racefree.LockRows(ctx, tx, table, "id", []int64{3, 2, 1}, racefree.RowLock{Wait: racefree.SkipLocked})
 				if err == nil && !slices.Equal(got, []int64{1, 3}) {
 					t.Errorf("SKIP LOCKED returned %v, want [1 3]", got)
@@ -229,12 +229,12 @@ func TestLockRows_RandomOrderNoDeadlock(t *testing.T) {
 			retries   atomic.Int64
 		)
 		opts := lockedReadTx(db)
-		opts.OnRetry = func(_ int, err error, _ time.Duration) {
+		opts.Retry = onRetry(racefree.Backoff{}, func(_ int, err error, _ time.Duration) {
 			retries.Add(1)
 			if errors.Is(err, racefree.ErrDeadlock) {
 				deadlocks.Add(1)
 			}
-		}
+		})
 		for w := range workers {
 			wg.Add(1)
 			go func() {

@@ -88,12 +88,13 @@ type Options struct {
 	// column may not be in both. GetOrCreate, CreateOrGet and
 	// GetOrCreateMany refuse it: their defaults are create-only already.
 	CreateOnly Values
-	// Tx configures the transaction that the lock and serializable
-	// strategies begin when the executor is a *DB or *Conn, and the retries
-	// of retryable errors (deadlocks, busy, serialization failures) of
-	// statements run outside a transaction. Its Isolation is ignored: the
-	// strategy sets it.
-	Tx TxOptions
+	// Retry decides whether and when the call runs again after a
+	// retryable failure where it runs on its own — on a *DB or *Conn:
+	// deadlocks, busy errors, serialization failures, a lost connection
+	// (on the pool), the transaction of the lock and serializable
+	// strategies. nil is Backoff{}. Inside a *Tx nothing is retried on its
+	// own: the caller's RunInTx retries the whole transaction.
+	Retry RetryPolicy
 }
 
 // maxVanished bounds the loop "insert lost the race, the winner's row is

@@ -155,7 +155,7 @@ func TestLockTable_WriteBlocksWritersNotReaders(t *testing.T) {
 		}
 		if e.Name != "sqlite" {
 			// Try from another transaction fails fast.
-			err := racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+			err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 				return racefree.LockTable(ctx, tx, table, racefree.LockTableWrite, racefree.LockOptions{Try: true})
 			})
 			if !errors.Is(err, racefree.ErrLockNotAcquired) {

@@ -5,40 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/racefree/racefree/dialect"
 )
 
-// Balances names where Transfer moves amounts: a numeric column of a
-// table, one row per key — account balances, stock levels, quotas.
-type Balances struct {
-	// Table is the table, "name" or "schema.name".
-	Table string
-	// Key is the column whose value names one row: a unique index must
-	// cover exactly it (the primary key, best). "" means "id".
-	Key string
-	// Column is the NOT NULL integer or decimal column that holds each
-	// row's balance.
-	Column string
+// transferTarget names where Transfer moves amounts: the value column of
+// a table, one row per key.
+type transferTarget struct {
+	Table, Key, Column string
 }
 
-// TransferOptions configure Transfer. The zero value is a floor of 0 and
-// RunInTx's default retry budget.
+// TransferOptions configure Transfer. The zero value keys rows by column
+// "id", has a floor of 0 and retries as Backoff{} does.
 type TransferOptions struct {
+	// KeyColumn is the column whose value names one row: a unique index
+	// must cover exactly it (the primary key, best). "" means "id".
+	KeyColumn string
 	// Floor is the least value the debited row may be left with: an
 	// integer or a decimal string, as the amount, and may be negative (an
 	// overdraft limit). nil means 0.
 	Floor any
-	// MaxAttempts, MaxElapsed and OnRetry bound and report the retries of
-	// a transfer on a *DB or *Conn, as in TxOptions: deadlocks,
-	// serialization failures and SQLite's busy errors are retried; 0
-	// means the default. A transfer inside a *Tx is never retried on its
-	// own: the error dooms the caller's transaction, whose RunInTx retries
-	// it whole.
-	MaxAttempts int
-	MaxElapsed  time.Duration
-	OnRetry     func(attempt int, err error, delay time.Duration)
+	// Retry decides whether and when a transfer on a *DB or *Conn runs
+	// again after a deadlock, a serialization failure or SQLite's busy
+	// error; nil is Backoff{}. A transfer inside a *Tx is never retried
+	// on its own: the error dooms the caller's transaction, whose RunInTx
+	// retries it whole.
+	Retry RetryPolicy
 }
 
 // Errors of a transfer that moved nothing, for errors.Is; the error is a
@@ -82,12 +74,13 @@ func (e *TransferError) Is(target error) bool {
 	return target == ErrBelowFloor
 }
 
-// Transfer moves amount from the row of b whose key is from to the row
-// whose key is to, unless that would leave the first below the floor
-// (opts.Floor, 0 by default): both rows change, or neither does.
+// Transfer moves amount from one row of table to another — from the row
+// whose key (opts.KeyColumn, "id" by default) is from to the row whose key
+// is to — in the numeric column, unless that would leave the first below
+// the floor (opts.Floor, 0 by default): both rows change, or neither does.
+// Account balances, stock levels, quotas.
 //
-//	accounts := racefree.Balances{Table: "accounts", Column: "balance"}
-//	err := racefree.Transfer(ctx, db, accounts, from, to, 250, racefree.TransferOptions{})
+//	err := racefree.Transfer(ctx, db, "accounts", "balance", from, to, 250, racefree.TransferOptions{})
 //	switch {
 //	case errors.Is(err, racefree.ErrBelowFloor): // declined: not enough money
 //	case errors.Is(err, racefree.ErrNoRow):      // no such account
@@ -130,8 +123,9 @@ func (e *TransferError) Is(target error) bool {
 // returns an error matching ErrInvalidInput that names every problem,
 // with nothing written. ctx governs the statements and the pauses between
 // retries.
-func Transfer(ctx context.Context, ex Executor, b Balances, from, to, amount any, opts TransferOptions) error {
+func Transfer(ctx context.Context, ex Executor, table, column string, from, to, amount any, opts TransferOptions) error {
 	const verb = "transfer"
+	b := transferTarget{Table: table, Key: opts.KeyColumn, Column: column}
 	h, err := handleOf(ex)
 	if err != nil {
 		return fmt.Errorf("racefree: %s: %w", verb, err)
@@ -177,7 +171,7 @@ func transferOutcome(table string, t dialect.Transfer, r dialect.TransferResult)
 // transferAutocommit runs a transfer on a pool or a connection: the
 // dialect's statement, retried, or the fallback transaction.
 func (h handle) transferAutocommit(ctx context.Context, t dialect.Transfer, opts TransferOptions) (dialect.TransferResult, error) {
-	txOpts := TxOptions{MaxAttempts: opts.MaxAttempts, MaxElapsed: opts.MaxElapsed, OnRetry: opts.OnRetry}
+	txOpts := TxOptions{Retry: opts.Retry}
 	tr, ok := h.db.d.(dialect.Transferer)
 	if !ok {
 		return h.transferFallback(ctx, t, txOpts)
@@ -189,7 +183,7 @@ func (h handle) transferAutocommit(ctx context.Context, t dialect.Transfer, opts
 	var r dialect.TransferResult
 	unsupported, queued := false, false
 	gated := h.db.gated()
-	err := h.db.retry(ctx, txOpts, func(ctx context.Context) error {
+	err := h.db.retry(ctx, opts.Retry, func(ctx context.Context) error {
 		if gated {
 			if err := h.db.writers.enter(ctx); err != nil {
 				queued = true // ctx ended in the queue: nothing was sent
@@ -204,7 +198,7 @@ func (h handle) transferAutocommit(ctx context.Context, t dialect.Transfer, opts
 			unsupported = true
 			return nil
 		case err != nil:
-			// Classified, so that OnRetry sees ErrDeadlock and the like,
+			// Classified, so that the retry policy sees ErrDeadlock and the like,
 			// as RunInTx's does.
 			return classifyTransparent(h.db.d, err)
 		}
@@ -223,6 +217,7 @@ func (h handle) transferAutocommit(ctx context.Context, t dialect.Transfer, opts
 	if !queued && (ce.Class == dialect.ClassConnection || ce.Class == dialect.ClassCanceled) {
 		// The statement commits by itself: its answer, not its effect, is
 		// what was lost.
+		h.db.observe(ctx, Event{Kind: EventCommitUnknown, Class: dialect.ClassCommitUnknown, Err: ce})
 		return r, &CommitUnknownError{Err: ce}
 	}
 	return r, transferErr(h.db, err)

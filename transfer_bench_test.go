@@ -56,15 +56,15 @@ func BenchmarkTransfer(b *testing.B) {
 						op   func(ctx context.Context, from, to, amount int64) error
 					}{
 						{"Transfer", func(ctx context.Context, from, to, amount int64) error {
-							return racefree.Transfer(ctx, db, bal, from, to, amount, racefree.TransferOptions{})
+							return transfer(ctx, db, bal, from, to, amount, racefree.TransferOptions{})
 						}},
 						{"Transfer-in-tx", func(ctx context.Context, from, to, amount int64) error {
 							return racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-								return racefree.Transfer(ctx, tx, bal, from, to, amount, racefree.TransferOptions{})
+								return transfer(ctx, tx, bal, from, to, amount, racefree.TransferOptions{})
 							})
 						}},
 						{"fallback", func(ctx context.Context, from, to, amount int64) error {
-							return racefree.Transfer(ctx, fallback, bal, from, to, amount, racefree.TransferOptions{})
+							return transfer(ctx, fallback, bal, from, to, amount, racefree.TransferOptions{})
 						}},
 					} {
 						b.Run(v.name, func(b *testing.B) {
@@ -84,7 +84,7 @@ func BenchmarkTransfer(b *testing.B) {
 // handWrittenTransfer is the transfer as a careful programmer writes it
 // without racefree: one transaction, the two conditional UPDATEs in
 // ascending id order so that A→B and B→A cannot deadlock, no retries.
-func handWrittenTransfer(db *racefree.DB, bal racefree.Balances) func(ctx context.Context, from, to, amount int64) error {
+func handWrittenTransfer(db *racefree.DB, bal target) func(ctx context.Context, from, to, amount int64) error {
 	ph := db.Dialect().Placeholder
 	debit := "UPDATE " + bal.Table + " SET balance = balance - " + ph(1) + " WHERE id = " + ph(2) + " AND balance - " + ph(3) + " >= " + ph(4)
 	credit := "UPDATE " + bal.Table + " SET balance = balance + " + ph(1) + " WHERE id = " + ph(2)

@@ -27,7 +27,7 @@ const (
 // transferPlan checks a transfer against the table's catalog (read once
 // per DB) and returns it as a dialect takes it, or an error matching
 // ErrInvalidInput that names every problem found.
-func (db *DB) transferPlan(ctx context.Context, h handle, b Balances, from, to, amount, floor any) (dialect.Transfer, error) {
+func (db *DB) transferPlan(ctx context.Context, h handle, b transferTarget, from, to, amount, floor any) (dialect.Transfer, error) {
 	const verb = "transfer"
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }

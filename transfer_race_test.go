@@ -58,13 +58,13 @@ func sumReports(t *testing.T, results []proctest.Result) raceCounts {
 }
 
 // mustRaceBalances creates the accounts of the race tests.
-func mustRaceBalances(t *testing.T, db *racefree.DB) racefree.Balances {
+func mustRaceBalances(t *testing.T, db *racefree.DB) target {
 	t.Helper()
 	return mustBalancesDDL(t, db, raceAccounts, raceBalance, "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0)")
 }
 
 // mustRaceInvariants checks conservation and the floor.
-func mustRaceInvariants(t *testing.T, db *racefree.DB, b racefree.Balances, accounts int) {
+func mustRaceInvariants(t *testing.T, db *racefree.DB, b target, accounts int) {
 	t.Helper()
 	sum := testdb.QueryInt(t, db, "SELECT SUM(balance) FROM "+b.Table)
 	low := testdb.QueryInt(t, db, "SELECT MIN(balance) FROM "+b.Table)
@@ -172,7 +172,7 @@ func TestTransferRaceChild(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := runTransfers(t, db, racefree.Balances{Table: args.Values["table"], Column: "balance"},
+	c := runTransfers(t, db, target{Table: args.Values["table"], Column: "balance"},
 		args.Int("accounts", raceAccounts), args.Index, raceGoroutines, args.Int("each", raceTransfers))
 	proctest.Report("moved", c.moved)
 	proctest.Report("declined", c.declined)
@@ -183,17 +183,17 @@ func TestTransferRaceChild(t *testing.T) {
 
 // runTransfers runs goroutines × each random transfers on db and counts
 // what happened; any error but a declined transfer fails t.
-func runTransfers(t *testing.T, db *racefree.DB, b racefree.Balances, accounts, seed, goroutines, each int) raceCounts {
+func runTransfers(t *testing.T, db *racefree.DB, b target, accounts, seed, goroutines, each int) raceCounts {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
 	var moved, declined, retries, deadlocks, overlapped atomic.Int64
-	onRetry := func(_ int, err error, _ time.Duration) {
+	count := onRetry(racefree.Backoff{}, func(_ int, err error, _ time.Duration) {
 		retries.Add(1)
 		if errors.Is(db.Classify(err), racefree.ErrDeadlock) {
 			deadlocks.Add(1)
 		}
-	}
-	opts := racefree.TransferOptions{Floor: raceFloor, OnRetry: onRetry}
+	})
+	opts := racefree.TransferOptions{Floor: raceFloor, Retry: count}
 	// inFlight counts this process's transfers running per account, to
 	// show that transfers of one account overlapped.
 	inFlight := make([]atomic.Int32, accounts+1)
@@ -216,11 +216,11 @@ func runTransfers(t *testing.T, db *racefree.DB, b racefree.Balances, accounts, 
 				}
 				var err error
 				if i%4 == 3 {
-					err = racefree.RunInTx(ctx, db, racefree.TxOptions{OnRetry: onRetry}, func(ctx context.Context, tx *racefree.Tx) error {
-						return racefree.Transfer(ctx, tx, b, from, to, amount, opts)
+					err = racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: count}, func(ctx context.Context, tx *racefree.Tx) error {
+						return transfer(ctx, tx, b, from, to, amount, opts)
 					})
 				} else {
-					err = racefree.Transfer(ctx, db, b, from, to, amount, opts)
+					err = transfer(ctx, db, b, from, to, amount, opts)
 				}
 				inFlight[from].Add(-1)
 				inFlight[to].Add(-1)

@@ -55,24 +55,36 @@ func fallbackDB(ctx context.Context, db *racefree.DB) (*racefree.DB, error) {
 
 // mustBalances creates a table of n rows with keys 1..n and the given
 // balance each, and returns its Balances.
-func mustBalances(t testing.TB, db *racefree.DB, n int, balance int64) racefree.Balances {
+func mustBalances(t testing.TB, db *racefree.DB, n int, balance int64) target {
 	t.Helper()
 	return mustBalancesDDL(t, db, n, balance, "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL")
 }
 
 // mustBalancesDDL is mustBalances with the table's columns and
 // constraints in ddl.
-func mustBalancesDDL(t testing.TB, db *racefree.DB, n int, balance int64, ddl string) racefree.Balances {
+func mustBalancesDDL(t testing.TB, db *racefree.DB, n int, balance int64, ddl string) target {
 	t.Helper()
 	table := testdb.CreateTable(t, db, "rf_transfer", ddl)
 	for i := 1; i <= n; i++ {
 		testdb.Exec(t, db, "INSERT INTO "+table+" (id, balance) VALUES ("+strconv.Itoa(i)+", "+strconv.FormatInt(balance, 10)+")")
 	}
-	return racefree.Balances{Table: table, Column: "balance"}
+	return target{Table: table, Column: "balance"}
 }
 
 // balances reads every balance, by key.
-func balances(t testing.TB, db *racefree.DB, b racefree.Balances) map[int64]int64 {
+// target names where the tests move amounts: a table's value column and
+// its key column ("" for "id").
+type target struct{ Table, Key, Column string }
+
+// transfer is racefree.Transfer on b.
+func transfer(ctx context.Context, ex racefree.Executor, b target, from, to, amount any, opts racefree.TransferOptions) error {
+	if b.Key != "" {
+		opts.KeyColumn = b.Key
+	}
+	return racefree.Transfer(ctx, ex, b.Table, b.Column, from, to, amount, opts)
+}
+
+func balances(t testing.TB, db *racefree.DB, b target) map[int64]int64 {
 	t.Helper()
 	rows, err := db.SQL().QueryContext(context.Background(), "SELECT id, balance FROM "+b.Table)
 	if err != nil {
@@ -113,20 +125,20 @@ func TestTransfer(t *testing.T) {
 				// the debited one and once the credited one: 60 is more
 				// than half, so a statement that checked the floor again
 				// after changing the first row would change only one.
-				if err := racefree.Transfer(ctx, db, b, 1, 2, 60, racefree.TransferOptions{}); err != nil {
+				if err := transfer(ctx, db, b, 1, 2, 60, racefree.TransferOptions{}); err != nil {
 					t.Fatal(err)
 				}
 				mustBalancesEqual(t, balances(t, db, b), map[int64]int64{1: 40, 2: 160, 3: 100})
-				if err := racefree.Transfer(ctx, db, b, int64(2), int64(1), int32(100), racefree.TransferOptions{}); err != nil {
+				if err := transfer(ctx, db, b, int64(2), int64(1), int32(100), racefree.TransferOptions{}); err != nil {
 					t.Fatal(err)
 				}
 				mustBalancesEqual(t, balances(t, db, b), map[int64]int64{1: 140, 2: 60, 3: 100})
 
 				// Down to the floor exactly, and not one unit below it.
-				if err := racefree.Transfer(ctx, db, b, 3, 1, "100", racefree.TransferOptions{}); err != nil {
+				if err := transfer(ctx, db, b, 3, 1, "100", racefree.TransferOptions{}); err != nil {
 					t.Fatal(err)
 				}
-				err := racefree.Transfer(ctx, db, b, 3, 2, 1, racefree.TransferOptions{})
+				err := transfer(ctx, db, b, 3, 2, 1, racefree.TransferOptions{})
 				var te *racefree.TransferError
 				if !errors.Is(err, racefree.ErrBelowFloor) || errors.Is(err, racefree.ErrNoRow) || !errors.As(err, &te) || len(te.Missing) != 0 {
 					t.Fatalf("below the floor: got %v, want ErrBelowFloor", err)
@@ -134,13 +146,13 @@ func TestTransfer(t *testing.T) {
 				mustBalancesEqual(t, balances(t, db, b), map[int64]int64{1: 240, 2: 60, 3: 0})
 
 				// A floor: 60 - 50 < 20. A negative floor is an overdraft limit.
-				if err := racefree.Transfer(ctx, db, b, 2, 1, 50, racefree.TransferOptions{Floor: 20}); !errors.Is(err, racefree.ErrBelowFloor) {
+				if err := transfer(ctx, db, b, 2, 1, 50, racefree.TransferOptions{Floor: 20}); !errors.Is(err, racefree.ErrBelowFloor) {
 					t.Fatalf("floor 20: got %v, want ErrBelowFloor", err)
 				}
-				if err := racefree.Transfer(ctx, db, b, 3, 1, 30, racefree.TransferOptions{Floor: "-30"}); err != nil {
+				if err := transfer(ctx, db, b, 3, 1, 30, racefree.TransferOptions{Floor: "-30"}); err != nil {
 					t.Fatalf("overdraft within the limit: %v", err)
 				}
-				if err := racefree.Transfer(ctx, db, b, 3, 1, 1, racefree.TransferOptions{Floor: -30}); !errors.Is(err, racefree.ErrBelowFloor) {
+				if err := transfer(ctx, db, b, 3, 1, 1, racefree.TransferOptions{Floor: -30}); !errors.Is(err, racefree.ErrBelowFloor) {
 					t.Fatalf("overdraft past the limit: got %v, want ErrBelowFloor", err)
 				}
 				mustBalancesEqual(t, balances(t, db, b), map[int64]int64{1: 270, 2: 60, 3: -30})
@@ -167,7 +179,7 @@ func TestTransfer_MissingRow(t *testing.T) {
 					{name: "Both", from: 8, to: 9, missing: []int64{8, 9}},
 				} {
 					t.Run(tc.name, func(t *testing.T) {
-						err := racefree.Transfer(ctx, db, b, tc.from, tc.to, 10, racefree.TransferOptions{})
+						err := transfer(ctx, db, b, tc.from, tc.to, 10, racefree.TransferOptions{})
 						var te *racefree.TransferError
 						if !errors.Is(err, racefree.ErrNoRow) || errors.Is(err, racefree.ErrBelowFloor) || !errors.As(err, &te) {
 							t.Fatalf("got %v, want ErrNoRow", err)
@@ -198,12 +210,12 @@ func TestTransfer_InTx(t *testing.T) {
 				// the statement.
 				table := testdb.CreateTable(t, db, "rf_transfer_tx", "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance <= 150)")
 				testdb.Exec(t, db, "INSERT INTO "+table+" (id, balance) VALUES (1, 100), (2, 100)")
-				b := racefree.Balances{Table: table, Column: "balance"}
+				b := target{Table: table, Column: "balance"}
 
 				// Rolled back with the caller's transaction.
 				errRollback := errors.New("roll back")
 				err := racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-					if err := racefree.Transfer(ctx, tx, b, 1, 2, 30, racefree.TransferOptions{}); err != nil {
+					if err := transfer(ctx, tx, b, 1, 2, 30, racefree.TransferOptions{}); err != nil {
 						return err
 					}
 					return errRollback
@@ -214,14 +226,14 @@ func TestTransfer_InTx(t *testing.T) {
 				mustBalancesEqual(t, balances(t, db, b), map[int64]int64{1: 100, 2: 100})
 
 				err = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-					if err := racefree.Transfer(ctx, tx, b, 1, 2, 30, racefree.TransferOptions{}); err != nil {
+					if err := transfer(ctx, tx, b, 1, 2, 30, racefree.TransferOptions{}); err != nil {
 						return err
 					}
 					// Declined, and the transaction goes on.
-					if err := racefree.Transfer(ctx, tx, b, 1, 2, 71, racefree.TransferOptions{}); !errors.Is(err, racefree.ErrBelowFloor) {
+					if err := transfer(ctx, tx, b, 1, 2, 71, racefree.TransferOptions{}); !errors.Is(err, racefree.ErrBelowFloor) {
 						t.Errorf("in tx, below the floor: got %v", err)
 					}
-					return racefree.Transfer(ctx, tx, b, 2, 1, 5, racefree.TransferOptions{})
+					return transfer(ctx, tx, b, 2, 1, 5, racefree.TransferOptions{})
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -233,7 +245,7 @@ func TestTransfer_InTx(t *testing.T) {
 				// failed transfer stays. On PostgreSQL it aborts the
 				// caller's transaction, as any failed statement does.
 				err = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-					return racefree.Transfer(ctx, tx, b, 1, 2, 40, racefree.TransferOptions{})
+					return transfer(ctx, tx, b, 1, 2, 40, racefree.TransferOptions{})
 				})
 				if !errors.Is(err, racefree.ErrCheckViolation) {
 					t.Errorf("in tx, credit past the CHECK: got %v, want ErrCheckViolation", err)
@@ -254,7 +266,7 @@ func TestTransfer_Conn(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if err := racefree.Transfer(ctx, c, b, 2, 1, 25, racefree.TransferOptions{}); err != nil {
+		if err := transfer(ctx, c, b, 2, 1, 25, racefree.TransferOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		mustBalancesEqual(t, balances(t, db, b), map[int64]int64{1: 125, 2: 75})
@@ -269,14 +281,14 @@ func TestTransfer_Decimal(t *testing.T) {
 				ctx := context.Background()
 				table := testdb.CreateTable(t, db, "rf_transfer_dec", "id BIGINT NOT NULL PRIMARY KEY, balance DECIMAL(18,2) NOT NULL")
 				testdb.Exec(t, db, "INSERT INTO "+table+" (id, balance) VALUES (1, 100.25), (2, 0)")
-				b := racefree.Balances{Table: table, Column: "balance"}
-				if err := racefree.Transfer(ctx, db, b, 1, 2, "12.50", racefree.TransferOptions{}); err != nil {
+				b := target{Table: table, Column: "balance"}
+				if err := transfer(ctx, db, b, 1, 2, "12.50", racefree.TransferOptions{}); err != nil {
 					t.Fatal(err)
 				}
-				if err := racefree.Transfer(ctx, db, b, 1, 2, "87.75", racefree.TransferOptions{Floor: "0.01"}); !errors.Is(err, racefree.ErrBelowFloor) {
+				if err := transfer(ctx, db, b, 1, 2, "87.75", racefree.TransferOptions{Floor: "0.01"}); !errors.Is(err, racefree.ErrBelowFloor) {
 					t.Fatalf("87.75 of 87.75 above a floor of 0.01: got %v, want ErrBelowFloor", err)
 				}
-				if err := racefree.Transfer(ctx, db, b, 1, 2, "87.75", racefree.TransferOptions{Floor: "0.00"}); err != nil {
+				if err := transfer(ctx, db, b, 1, 2, "87.75", racefree.TransferOptions{Floor: "0.00"}); err != nil {
 					t.Fatal(err)
 				}
 				// In hundredths, exact on every engine.
@@ -285,7 +297,7 @@ func TestTransfer_Decimal(t *testing.T) {
 				if got != 10025 {
 					t.Fatalf("balance of 2 = %d hundredths, want 10025", got)
 				}
-				err := racefree.Transfer(ctx, db, b, 2, 1, "1.005", racefree.TransferOptions{})
+				err := transfer(ctx, db, b, 2, 1, "1.005", racefree.TransferOptions{})
 				if !errors.Is(err, racefree.ErrInvalidInput) || !strings.Contains(err.Error(), "rounded") {
 					t.Fatalf("3 decimal places into DECIMAL(18,2): got %v, want ErrInvalidInput", err)
 				}
@@ -302,7 +314,7 @@ func TestTransfer_BadInput(t *testing.T) {
 		plain := testdb.CreateTable(t, db, "rf_transfer_bad", "id BIGINT NOT NULL, balance BIGINT, note {{text}} NOT NULL")
 		for _, tc := range []struct {
 			name             string
-			b                racefree.Balances
+			b                target
 			from, to, amount any
 			floor            any
 			want             []string // every one must be named
@@ -315,16 +327,16 @@ func TestTransfer_BadInput(t *testing.T) {
 			{name: "SameKey", b: b, from: 1, to: int64(1), amount: 1, want: []string{"same key"}},
 			{name: "NilKeys", b: b, from: nil, to: nil, amount: 1, want: []string{"nil from key", "nil to key"}},
 			{name: "KeyOfWrongType", b: b, from: "one", to: 2, amount: 1, want: []string{"from key"}},
-			{name: "UnknownTable", b: racefree.Balances{Table: "rf_no_such_table", Column: "balance"}, from: 1, to: 2, amount: 1, want: []string{"does not exist"}},
-			{name: "InjectedTable", b: racefree.Balances{Table: b.Table + " --", Column: "balance"}, from: 1, to: 2, amount: 1, want: []string{"does not exist"}},
-			{name: "UnknownColumn", b: racefree.Balances{Table: b.Table, Column: "nope"}, from: 1, to: 2, amount: 1, want: []string{`no column "nope"`}},
-			{name: "NoColumn", b: racefree.Balances{Table: b.Table}, from: 1, to: 2, amount: 1, want: []string{"no value column"}},
-			{name: "NotUnique", b: racefree.Balances{Table: plain, Column: "note"}, from: 1, to: 2, amount: 1, want: []string{"unique index", "not a number"}},
-			{name: "Nullable", b: racefree.Balances{Table: plain, Column: "balance"}, from: 1, to: 2, amount: 1, want: []string{"unique index", "NULL"}},
-			{name: "Everything", b: racefree.Balances{Table: plain, Column: "balance"}, from: 1, to: 1, amount: -1, floor: 0.5, want: []string{"unique index", "NULL", "same key", "amount -1", "floor 0.5"}},
+			{name: "UnknownTable", b: target{Table: "rf_no_such_table", Column: "balance"}, from: 1, to: 2, amount: 1, want: []string{"does not exist"}},
+			{name: "InjectedTable", b: target{Table: b.Table + " --", Column: "balance"}, from: 1, to: 2, amount: 1, want: []string{"does not exist"}},
+			{name: "UnknownColumn", b: target{Table: b.Table, Column: "nope"}, from: 1, to: 2, amount: 1, want: []string{`no column "nope"`}},
+			{name: "NoColumn", b: target{Table: b.Table}, from: 1, to: 2, amount: 1, want: []string{"no value column"}},
+			{name: "NotUnique", b: target{Table: plain, Column: "note"}, from: 1, to: 2, amount: 1, want: []string{"unique index", "not a number"}},
+			{name: "Nullable", b: target{Table: plain, Column: "balance"}, from: 1, to: 2, amount: 1, want: []string{"unique index", "NULL"}},
+			{name: "Everything", b: target{Table: plain, Column: "balance"}, from: 1, to: 1, amount: -1, floor: 0.5, want: []string{"unique index", "NULL", "same key", "amount -1", "floor 0.5"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				err := racefree.Transfer(ctx, db, tc.b, tc.from, tc.to, tc.amount, racefree.TransferOptions{Floor: tc.floor})
+				err := transfer(ctx, db, tc.b, tc.from, tc.to, tc.amount, racefree.TransferOptions{Floor: tc.floor})
 				if !errors.Is(err, racefree.ErrInvalidInput) {
 					t.Fatalf("want ErrInvalidInput, got %v", err)
 				}
@@ -336,7 +348,7 @@ func TestTransfer_BadInput(t *testing.T) {
 			})
 		}
 		mustBalancesEqual(t, balances(t, db, b), map[int64]int64{1: 100, 2: 100})
-		if err := racefree.Transfer(ctx, (*racefree.DB)(nil), b, 1, 2, 1, racefree.TransferOptions{}); err == nil {
+		if err := transfer(ctx, (*racefree.DB)(nil), b, 1, 2, 1, racefree.TransferOptions{}); err == nil {
 			t.Fatal("nil executor: no error")
 		}
 	})
@@ -356,7 +368,7 @@ func TestTransfer_SameRowByCollation(t *testing.T) {
 			t.Run(path, func(t *testing.T) {
 				table := testdb.CreateTable(t, db, "rf_transfer_ci", "k "+keyType+" NOT NULL PRIMARY KEY, balance BIGINT NOT NULL")
 				testdb.Exec(t, db, "INSERT INTO "+table+" (k, balance) VALUES ('a', 100)")
-				err := racefree.Transfer(context.Background(), db, racefree.Balances{Table: table, Key: "k", Column: "balance"}, "a", "A", 10, racefree.TransferOptions{})
+				err := transfer(context.Background(), db, target{Table: table, Key: "k", Column: "balance"}, "a", "A", 10, racefree.TransferOptions{})
 				if !errors.Is(err, racefree.ErrInvalidInput) || !strings.Contains(err.Error(), "same row") {
 					t.Fatalf("got %v, want ErrInvalidInput naming the same row", err)
 				}
@@ -376,9 +388,9 @@ func TestTransfer_UnsignedColumn(t *testing.T) {
 	db := e.Open(t)
 	table := testdb.CreateTable(t, db, "rf_transfer_u", "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT UNSIGNED NOT NULL")
 	testdb.Exec(t, db, "INSERT INTO "+table+" (id, balance) VALUES (1, 5), (2, 5)")
-	b := racefree.Balances{Table: table, Column: "balance"}
+	b := target{Table: table, Column: "balance"}
 	for _, from := range []int64{1, 2} {
-		if err := racefree.Transfer(context.Background(), db, b, from, 3-from, 10, racefree.TransferOptions{}); !errors.Is(err, racefree.ErrBelowFloor) {
+		if err := transfer(context.Background(), db, b, from, 3-from, 10, racefree.TransferOptions{}); !errors.Is(err, racefree.ErrBelowFloor) {
 			t.Fatalf("from %d: got %v, want ErrBelowFloor", from, err)
 		}
 	}
@@ -414,7 +426,7 @@ func TestTransfer_DecidesOnLatestValue(t *testing.T) {
 						t.Fatal(err)
 					}
 					done := make(chan error, 1)
-					go func() { done <- racefree.Transfer(ctx, db, b, 1, 2, 150, racefree.TransferOptions{}) }()
+					go func() { done <- transfer(ctx, db, b, 1, 2, 150, racefree.TransferOptions{}) }()
 					select {
 					case err := <-done:
 						t.Fatalf("the transfer did not wait for the row another transaction holds: %v", err)
@@ -472,7 +484,7 @@ func TestTransfer_LocksInKeyOrder(t *testing.T) {
 				}
 				done := make(chan error, 1)
 				// The debited row is the held one: the transfer must wait.
-				go func() { done <- racefree.Transfer(ctx, db, b, tc.held, tc.other, 10, racefree.TransferOptions{}) }()
+				go func() { done <- transfer(ctx, db, b, tc.held, tc.other, 10, racefree.TransferOptions{}) }()
 				time.Sleep(300 * time.Millisecond)
 				probe, err := db.SQL().BeginTx(ctx, nil)
 				if err != nil {
@@ -514,7 +526,7 @@ func TestTransfer_Context(t *testing.T) {
 		b := mustBalances(t, db, 2, 100)
 		ended, cancel := context.WithCancel(context.Background())
 		cancel()
-		err := racefree.Transfer(ended, db, b, 1, 2, 10, racefree.TransferOptions{})
+		err := transfer(ended, db, b, 1, 2, 10, racefree.TransferOptions{})
 		if !errors.Is(err, racefree.ErrCanceled) || errors.Is(err, racefree.ErrCommitUnknown) {
 			t.Fatalf("ended context: got %v, want ErrCanceled", err)
 		}
@@ -531,7 +543,7 @@ func TestTransfer_Context(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
-		err = racefree.Transfer(ctx, db, b, 1, 2, 10, racefree.TransferOptions{})
+		err = transfer(ctx, db, b, 1, 2, 10, racefree.TransferOptions{})
 		var cu *racefree.CommitUnknownError
 		if !errors.As(err, &cu) {
 			t.Fatalf("context ended while the statement waited: got %v, want *CommitUnknownError", err)

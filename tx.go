@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/internal/backoff"
 	"github.com/racefree/racefree/session"
 )
 
@@ -92,7 +93,7 @@ func RunInTx(ctx context.Context, ex Executor, opts TxOptions, fn TxFunc) error 
 	if opts.VerifyCommit {
 		r.resolver, _ = h.db.d.(dialect.CommitResolver) // checkTxOptions made sure
 	}
-	return h.db.retry(ctx, opts, r.once)
+	return h.db.retry(ctx, opts.Retry, r.once)
 }
 
 // txRun is one RunInTx call: what every attempt needs.
@@ -102,86 +103,6 @@ type txRun struct {
 	fn       TxFunc
 	conn     session.Conn           // the *Conn's connection; nil: each attempt takes one from the pool
 	resolver dialect.CommitResolver // VerifyCommit's, or nil
-}
-
-// retry runs attempt until it succeeds, fails with an error that is not
-// retryable, or the budget is spent. An error is retryable when its class
-// says the work did not take effect (Class.Retryable), or when the attempt
-// marked it so (retrySafeError); never when COMMIT's outcome is
-// unknown. After ErrUnavailable it pauses on the outage scale.
-func (db *DB) retry(ctx context.Context, opts TxOptions, attempt func(context.Context) error) error {
-	start := time.Now()
-	contention, outage := opts.backoff(), opts.outageBackoff()
-	outages, inRow := 0, 0 // ErrUnavailable failures in all, and in a row
-	for n := 1; ; n++ {
-		err := attempt(ctx)
-		if err == nil {
-			return nil
-		}
-		if !db.retryable(err) {
-			return err
-		}
-		unavailable := db.d.Classify(err).Class == dialect.ClassUnavailable
-		if unavailable {
-			outages++
-			inRow++
-		} else {
-			inRow = 0
-		}
-		elapsed := time.Since(start)
-		// Waiting for the server is bounded by time, not attempts: how
-		// many attempts fit in an outage is only a matter of the pauses.
-		// MaxAttempts 1 still means no retry at all.
-		if n-outages >= opts.maxAttempts() || opts.maxAttempts() == 1 {
-			return &RetryError{Attempts: n, Elapsed: elapsed, LastErr: err, Reason: ErrAttemptsExhausted}
-		}
-		var delay time.Duration
-		if unavailable {
-			delay = outage.Delay(inRow)
-		} else {
-			delay = contention.Delay(n - outages)
-		}
-		if elapsed+delay > opts.maxElapsed() {
-			return &RetryError{Attempts: n, Elapsed: elapsed, LastErr: err, Reason: ErrTimeBudgetSpent}
-		}
-		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(delay).After(deadline) {
-			// Sleeping would only run into the deadline: give up now.
-			return &RetryError{Attempts: n, Elapsed: elapsed, LastErr: err, Reason: context.DeadlineExceeded}
-		}
-		if opts.OnRetry != nil {
-			opts.OnRetry(n, err, delay)
-		}
-		if serr := sleep(ctx, delay); serr != nil {
-			return &RetryError{Attempts: n, Elapsed: time.Since(start), LastErr: err, Reason: serr}
-		}
-	}
-}
-
-// retryable reports whether an attempt that failed with err may be run
-// again: see retry.
-func (db *DB) retryable(err error) bool {
-	if errors.Is(err, ErrCommitUnknown) {
-		return false
-	}
-	if errors.As(err, new(*retrySafeError)) {
-		return true
-	}
-	return db.d.Classify(err).Class.Retryable()
-}
-
-// sleep waits d or until ctx ends, and returns ctx's error if it ended.
-func sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // once is one attempt: BEGIN, fn, COMMIT. Errors keep their class; an
@@ -356,10 +277,12 @@ func (db *DB) commitError(ctx context.Context, err error) error {
 // COMMIT's answer was lost, on another connection: committed, and the
 // attempt succeeded; rolled back, and it may run again; still open, and it
 // asks again after a pause, until ctx ends or the time budget is spent;
-// when the server cannot say, the outcome stays unknown.
+// when the server cannot say, the outcome stays unknown. It asks on the
+// outage scale for up to DefaultMaxElapsed, whatever the retry policy: the
+// policy decides about attempts, and this is still the same attempt.
 func (r *txRun) resolveCommit(ctx context.Context, id string, unknown *CommitUnknownError) error {
 	start := time.Now()
-	policy := r.opts.outageBackoff()
+	policy := backoff.Policy{Base: DefaultOutageBaseDelay, Max: DefaultOutageMaxDelay}
 	for n := 1; ; n++ {
 		state, err := r.resolver.TxStatus(ctx, r.db.pool, id)
 		if err == nil {
@@ -375,7 +298,7 @@ func (r *txRun) resolveCommit(ctx context.Context, id string, unknown *CommitUnk
 		// Still open, or the question failed (the server may be down):
 		// ask again.
 		delay := policy.Delay(n)
-		if time.Since(start)+delay > r.opts.maxElapsed() || sleep(ctx, delay) != nil {
+		if time.Since(start)+delay > DefaultMaxElapsed || sleep(ctx, delay) != nil {
 			return unknown
 		}
 	}

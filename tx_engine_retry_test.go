@@ -50,7 +50,7 @@ func testRunInTxLockTimeout(t *testing.T, e testdb.Engine) {
 		other = testdb.Open(t, dsn+"?_pragma=busy_timeout(50)")
 	}
 	start := time.Now()
-	err = racefree.RunInTx(ctx, other, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+	err = racefree.RunInTx(ctx, other, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 		if setup != "" {
 			if _, err := tx.ExecContext(ctx, setup); err != nil {
 				return err
@@ -136,7 +136,7 @@ func testRetryDeadlock(t *testing.T, e testdb.Engine) {
 		go func() {
 			defer wg.Done()
 			first := true
-			errs[i] = racefree.RunInTx(context.Background(), db, racefree.TxOptions{OnRetry: log.onRetry}, func(ctx context.Context, tx *racefree.Tx) error {
+			errs[i] = racefree.RunInTx(context.Background(), db, racefree.TxOptions{Retry: onRetry(racefree.Backoff{}, log.onRetry)}, func(ctx context.Context, tx *racefree.Tx) error {
 				if _, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = n + 1 WHERE id = "+txItoa(order[0])); err != nil {
 					return err
 				}
@@ -188,7 +188,7 @@ func testRetrySerialization(t *testing.T, e testdb.Engine) {
 		go func() {
 			defer wg.Done()
 			first := true
-			opts := racefree.TxOptions{Isolation: sql.LevelSerializable, OnRetry: log.onRetry}
+			opts := racefree.TxOptions{Isolation: sql.LevelSerializable, Retry: onRetry(racefree.Backoff{}, log.onRetry)}
 			errs[i] = racefree.RunInTx(context.Background(), db, opts, func(ctx context.Context, tx *racefree.Tx) error {
 				var sum int
 				if err := tx.QueryRowContext(ctx, "SELECT SUM(n) FROM "+tbl).Scan(&sum); err != nil {
@@ -249,7 +249,7 @@ func testRetryBusy(t *testing.T, e testdb.Engine) {
 		}()
 		<-holding
 		time.AfterFunc(300*time.Millisecond, func() { close(release) })
-		err := racefree.RunInTx(ctx, impatient, racefree.TxOptions{OnRetry: log.onRetry}, func(ctx context.Context, tx *racefree.Tx) error {
+		err := racefree.RunInTx(ctx, impatient, racefree.TxOptions{Retry: onRetry(racefree.Backoff{}, log.onRetry)}, func(ctx context.Context, tx *racefree.Tx) error {
 			_, err := tx.ExecContext(ctx, "UPDATE "+tbl+" SET n = n + 10")
 			return err
 		})
@@ -271,7 +271,7 @@ func testRetryBusy(t *testing.T, e testdb.Engine) {
 			go func() {
 				defer wg.Done()
 				for range 25 {
-					err := racefree.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+					err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 						var n int
 						if err := tx.QueryRowContext(ctx, "SELECT n FROM "+tbl).Scan(&n); err != nil {
 							return err
@@ -371,7 +371,7 @@ func testRetryWriteConflict(t *testing.T, e testdb.Engine) {
 		go func() {
 			defer wg.Done()
 			first := true
-			errs[i] = racefree.RunInTx(context.Background(), db, racefree.TxOptions{OnRetry: log.onRetry}, func(ctx context.Context, tx *racefree.Tx) error {
+			errs[i] = racefree.RunInTx(context.Background(), db, racefree.TxOptions{Retry: onRetry(racefree.Backoff{}, log.onRetry)}, func(ctx context.Context, tx *racefree.Tx) error {
 				var n int
 				if err := tx.QueryRowContext(ctx, "SELECT n FROM "+tbl+" WHERE id = 1").Scan(&n); err != nil {
 					return err

@@ -114,14 +114,13 @@ func TestRunInTx_OutageBackoff(t *testing.T) {
 		return nil
 	}})
 	var delays []time.Duration
-	opts := racefree.TxOptions{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond,
-		OutageBaseDelay: 2 * time.Millisecond, OutageMaxDelay: 8 * time.Millisecond,
-		OnRetry: func(_ int, err error, d time.Duration) {
+	opts := racefree.TxOptions{Retry: onRetry(racefree.Backoff{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond,
+		OutageBaseDelay: 2 * time.Millisecond, OutageMaxDelay: 8 * time.Millisecond}, func(_ int, err error, d time.Duration) {
 			if !errors.Is(err, racefree.ErrUnavailable) {
 				t.Errorf("retried %v, want ErrUnavailable", err)
 			}
 			delays = append(delays, d)
-		}}
+		})}
 	err := racefree.RunInTx(context.Background(), db, opts, func(context.Context, *racefree.Tx) error { return nil })
 	if err != nil {
 		t.Fatal(err)
@@ -141,14 +140,16 @@ func TestRunInTx_OutageBackoff(t *testing.T) {
 	}
 
 	// The wait is bounded by time, not attempts (MaxAttempts 1 aside).
-	opts = racefree.TxOptions{OutageBaseDelay: time.Millisecond, OutageMaxDelay: time.Millisecond, MaxAttempts: 3, MaxElapsed: 50 * time.Millisecond}
+	backoff := racefree.Backoff{OutageBaseDelay: time.Millisecond, OutageMaxDelay: time.Millisecond, MaxAttempts: 3, MaxElapsed: 50 * time.Millisecond}
+	opts = racefree.TxOptions{Retry: backoff}
 	db, _ = mustFake(t, fakedb.Hooks{Begin: func(int) error { return refused }})
 	err = racefree.RunInTx(context.Background(), db, opts, func(context.Context, *racefree.Tx) error { return nil })
 	var re *racefree.RetryError
 	if !errors.As(err, &re) || re.Attempts <= 3 || !errors.Is(err, racefree.ErrTimeBudgetSpent) || !errors.Is(err, racefree.ErrUnavailable) {
 		t.Fatalf("err = %v, want a RetryError after more than 3 attempts, the time budget spent, holding ErrUnavailable", err)
 	}
-	opts.MaxAttempts = 1
+	backoff.MaxAttempts = 1
+	opts.Retry = backoff
 	err = racefree.RunInTx(context.Background(), db, opts, func(context.Context, *racefree.Tx) error { return nil })
 	if !errors.As(err, &re) || re.Attempts != 1 {
 		t.Fatalf("MaxAttempts 1: err = %v, want one attempt", err)
@@ -214,7 +215,6 @@ func TestRunInTx_VerifyCommit(t *testing.T) {
 			}
 			opts := fast
 			opts.VerifyCommit = true
-			opts.OutageBaseDelay, opts.OutageMaxDelay = time.Millisecond, time.Millisecond
 			runs := 0
 			err = racefree.RunInTx(context.Background(), db, opts, func(context.Context, *racefree.Tx) error {
 				runs++

@@ -89,7 +89,7 @@ func TestRunInTx_ChildIncrements(t *testing.T) {
 		return err
 	}
 	var failed, retries atomic.Int64
-	onRetry := func(int, error, time.Duration) { retries.Add(1) }
+	count := onRetry(racefree.Backoff{}, func(int, error, time.Duration) { retries.Add(1) })
 	var wg sync.WaitGroup
 	for w := range counterWorkers {
 		wg.Add(1)
@@ -99,7 +99,7 @@ func TestRunInTx_ChildIncrements(t *testing.T) {
 				id := (w + i + args.Index) % counterRows
 				var err error
 				if mode == "runintx" {
-					err = racefree.RunInTx(ctx, db, racefree.TxOptions{Isolation: sql.LevelSerializable, OnRetry: onRetry}, func(ctx context.Context, tx *racefree.Tx) error {
+					err = racefree.RunInTx(ctx, db, racefree.TxOptions{Isolation: sql.LevelSerializable, Retry: count}, func(ctx context.Context, tx *racefree.Tx) error {
 						return increment(tx, ctx, id)
 					})
 				} else {

@@ -27,21 +27,37 @@ func mustFake(t *testing.T, hooks fakedb.Hooks) (*racefree.DB, *fakedb.DB) {
 
 func serverErr(c dialect.Class) error { return &fakedb.ServerError{Class: c, Code: "X"} }
 
-// fast keeps backoff pauses short in unit tests.
-var fast = racefree.TxOptions{BaseDelay: time.Microsecond, MaxDelay: time.Microsecond}
+// fastBackoff keeps backoff pauses short in unit tests; fast is RunInTx's
+// options with it.
+var (
+	fastBackoff = racefree.Backoff{BaseDelay: time.Microsecond, MaxDelay: time.Microsecond}
+	fast        = racefree.TxOptions{Retry: fastBackoff}
+)
+
+// onRetry is policy b that also calls f before each retry it allows, with
+// the failed attempt's number, its error and the pause: how tests count
+// and inspect retries.
+func onRetry(b racefree.Backoff, f func(attempt int, err error, delay time.Duration)) racefree.RetryPolicy {
+	return racefree.RetryFunc(func(a racefree.FailedAttempt) (time.Duration, error) {
+		delay, stop := b.NextRetry(a)
+		if stop == nil {
+			f(a.Attempt, a.Err, delay)
+		}
+		return delay, stop
+	})
+}
 
 func TestRunInTx_RetriesRetryableClasses(t *testing.T) {
 	for _, c := range []dialect.Class{dialect.ClassSerialization, dialect.ClassDeadlock, dialect.ClassBusy, dialect.ClassNotSent} {
 		t.Run(c.String(), func(t *testing.T) {
 			db, fake := mustFake(t, fakedb.Hooks{})
 			calls, retries := 0, 0
-			opts := fast
-			opts.OnRetry = func(attempt int, err error, _ time.Duration) {
+			opts := racefree.TxOptions{Retry: onRetry(fastBackoff, func(attempt int, err error, _ time.Duration) {
 				retries++
 				if attempt != retries || db.Classify(err).Class != c {
-					t.Errorf("OnRetry(%d, %v), want attempt %d of class %v", attempt, err, retries, c)
+					t.Errorf("retry after attempt %d (%v), want attempt %d of class %v", attempt, err, retries, c)
 				}
-			}
+			})}
 			err := racefree.RunInTx(context.Background(), db, opts, func(context.Context, *racefree.Tx) error {
 				if calls++; calls < 3 {
 					return serverErr(c)
@@ -95,8 +111,9 @@ func TestRunInTx_BudgetSpent(t *testing.T) {
 	always := func(context.Context, *racefree.Tx) error { return serverErr(dialect.ClassDeadlock) }
 
 	t.Run("Attempts", func(t *testing.T) {
-		opts := fast
-		opts.MaxAttempts = 3
+		b := fastBackoff
+		b.MaxAttempts = 3
+		opts := racefree.TxOptions{Retry: b}
 		err := racefree.RunInTx(context.Background(), db, opts, always)
 		var re *racefree.RetryError
 		if !errors.As(err, &re) || re.Attempts != 3 {
@@ -110,8 +127,9 @@ func TestRunInTx_BudgetSpent(t *testing.T) {
 		}
 	})
 	t.Run("Time", func(t *testing.T) {
-		opts := fast
-		opts.MaxElapsed = time.Nanosecond
+		b := fastBackoff
+		b.MaxElapsed = time.Nanosecond
+		opts := racefree.TxOptions{Retry: b}
 		err := racefree.RunInTx(context.Background(), db, opts, always)
 		if !errors.Is(err, racefree.ErrTimeBudgetSpent) || !errors.Is(err, racefree.ErrDeadlock) {
 			t.Fatalf("err = %v, want ErrTimeBudgetSpent and ErrDeadlock", err)
@@ -120,7 +138,7 @@ func TestRunInTx_BudgetSpent(t *testing.T) {
 	t.Run("ContextEndsWhilePausing", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 		defer cancel()
-		opts := racefree.TxOptions{BaseDelay: time.Hour, MaxDelay: time.Hour, MaxElapsed: 2 * time.Hour}
+		opts := racefree.TxOptions{Retry: racefree.Backoff{BaseDelay: time.Hour, MaxDelay: time.Hour, MaxElapsed: 2 * time.Hour}}
 		start := time.Now()
 		err := racefree.RunInTx(ctx, db, opts, always)
 		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, racefree.ErrDeadlock) {
@@ -133,7 +151,7 @@ func TestRunInTx_BudgetSpent(t *testing.T) {
 	t.Run("ContextCanceledWhilePausing", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(30*time.Millisecond, cancel)
-		opts := racefree.TxOptions{BaseDelay: time.Hour, MaxDelay: time.Hour, MaxElapsed: 2 * time.Hour}
+		opts := racefree.TxOptions{Retry: racefree.Backoff{BaseDelay: time.Hour, MaxDelay: time.Hour, MaxElapsed: 2 * time.Hour}}
 		err := racefree.RunInTx(ctx, db, opts, always)
 		var re *racefree.RetryError
 		if !errors.As(err, &re) || !errors.Is(re.Reason, context.Canceled) || !errors.Is(err, racefree.ErrDeadlock) {

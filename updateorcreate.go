@@ -48,7 +48,7 @@ func UpdateOrCreate[T any](ctx context.Context, ex Executor, table string, looku
 		if c.h.tx != nil {
 			err = attempt(ctx, c.h.tx)
 		} else {
-			err = c.db.retry(ctx, c.opts.Tx, func(ctx context.Context) error { return attempt(ctx, nil) })
+			err = c.db.retry(ctx, c.opts.Retry, func(ctx context.Context) error { return attempt(ctx, nil) })
 		}
 		return row, created, err
 	}

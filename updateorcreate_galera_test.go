@@ -71,7 +71,7 @@ func TestGalera_UpdateOrCreateAcrossNodes(t *testing.T) {
 			var tally uocTally
 			var retried atomic.Int64
 			conflicts := galeraConflicts(t, dbs)
-			opts := racefree.Options{Strategy: tc.strategy, Tx: countCertFailures(dbs[0], &retried)}
+			opts := racefree.Options{Strategy: tc.strategy, Retry: countCertFailures(dbs[0], &retried)}
 			errs := onEveryNode(dbs, func(db *racefree.DB, g int) error {
 				for i := range galeraUocCalls {
 					key := "hot" + strconv.Itoa((g+i)%galeraHotKeys)

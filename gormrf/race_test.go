@@ -117,7 +117,7 @@ func firstOrCreate(ctx context.Context, gdb *gorm.DB, how, table, key string, re
 			return err
 		})
 	case gormrfRunInTx:
-		opts := racefree.TxOptions{OnRetry: func(int, error, time.Duration) { retries.Add(1) }}
+		opts := racefree.TxOptions{Retry: onRetry(racefree.Backoff{}, func(int, error, time.Duration) { retries.Add(1) })}
 		if gdb.Dialector.Name() != "sqlite" {
 			opts.Isolation = sql.LevelSerializable
 		}

@@ -35,7 +35,7 @@ func TestRunInTx_Retries(t *testing.T) {
 		}
 		const goroutines, each = 16, 5
 		var retries atomic.Int64
-		opts := racefree.TxOptions{OnRetry: func(int, error, time.Duration) { retries.Add(1) }}
+		opts := racefree.TxOptions{Retry: onRetry(racefree.Backoff{}, func(int, error, time.Duration) { retries.Add(1) })}
 		if e.Name != "sqlite" {
 			opts.Isolation = sql.LevelSerializable
 		}

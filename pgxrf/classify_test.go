@@ -143,7 +143,7 @@ func TestRunInTx_RetriesDeadlock(t *testing.T) {
 	for i, order := range [][2]int{{1, 2}, {2, 1}} {
 		wg.Go(func() {
 			first := true
-			errs[i] = pgxrf.RunInTx(context.Background(), db, racefree.TxOptions{OnRetry: log.onRetry}, func(ctx context.Context, tx pgx.Tx) error {
+			errs[i] = pgxrf.RunInTx(context.Background(), db, racefree.TxOptions{Retry: onRetry(racefree.Backoff{}, log.onRetry)}, func(ctx context.Context, tx pgx.Tx) error {
 				if _, err := tx.Exec(ctx, fmt.Sprintf("UPDATE %s SET n = n + 1 WHERE id = %d", table, order[0])); err != nil {
 					return err
 				}
@@ -182,7 +182,7 @@ func TestRunInTx_RetriesSerializationFailure(t *testing.T) {
 	for i, id := range []int{1, 2} {
 		wg.Go(func() {
 			first := true
-			opts := racefree.TxOptions{Isolation: sql.LevelSerializable, OnRetry: log.onRetry}
+			opts := racefree.TxOptions{Isolation: sql.LevelSerializable, Retry: onRetry(racefree.Backoff{}, log.onRetry)}
 			errs[i] = pgxrf.RunInTx(context.Background(), db, opts, func(ctx context.Context, tx pgx.Tx) error {
 				var sum int
 				if err := tx.QueryRow(ctx, "SELECT SUM(n) FROM "+table).Scan(&sum); err != nil {

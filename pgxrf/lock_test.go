@@ -248,7 +248,7 @@ func TestLease(t *testing.T) {
 	}
 	must(t, a.Renew(ctx))
 	check := func(l *racefree.Lease) error {
-		return pgxrf.RunInTx(ctx, db, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx pgx.Tx) error {
+		return pgxrf.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx pgx.Tx) error {
 			return l.Check(ctx, pgxrf.WrapTx(db, tx, nil))
 		})
 	}

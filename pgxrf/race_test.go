@@ -244,8 +244,8 @@ func (w *raceWork) meet(ctx context.Context, r int) error {
 // call runs verb on key k.
 func (w *raceWork) call(ctx context.Context, verb int, k string) (raceCall, error) {
 	lookup := racefree.Values{"k": k}
-	txOpts := racefree.TxOptions{MaxAttempts: w.tc.attempts, MaxElapsed: time.Minute}
-	opts := racefree.Options{Strategy: w.tc.strategy, Tx: txOpts}
+	txOpts := racefree.TxOptions{Retry: racefree.Backoff{MaxAttempts: w.tc.attempts, MaxElapsed: time.Minute}}
+	opts := racefree.Options{Strategy: w.tc.strategy, Retry: txOpts.Retry}
 	var c raceCall
 	var row raceRow
 	var err error
@@ -265,14 +265,14 @@ func (w *raceWork) call(ctx context.Context, verb int, k string) (raceCall, erro
 		}, opts)
 		c.Inc = err == nil
 	case 4: // inside pgxrf.RunInTx at rcIso
-		err = pgxrf.RunInTx(ctx, w.db, racefree.TxOptions{Isolation: w.tc.rcIso, MaxAttempts: w.tc.attempts, MaxElapsed: time.Minute}, func(ctx context.Context, tx pgx.Tx) error {
+		err = pgxrf.RunInTx(ctx, w.db, racefree.TxOptions{Isolation: w.tc.rcIso, Retry: racefree.Backoff{MaxAttempts: w.tc.attempts, MaxElapsed: time.Minute}}, func(ctx context.Context, tx pgx.Tx) error {
 			var err error
 			row, c.Created, err = racefree.GetOrCreate[raceRow](context.WithValue(ctx, selectFirst{}, true), pgxrf.WrapTx(w.db, tx, nil), w.table, lookup, racefree.Values{"v": "rc"}, opts)
 			return err
 		})
 	case 5: // inside pgxrf.RunInTx at txIso: a lost race restarts the transaction
 		attempts := 0
-		err = pgxrf.RunInTx(ctx, w.db, racefree.TxOptions{Isolation: w.tc.txIso, MaxAttempts: w.tc.attempts, MaxElapsed: time.Minute}, func(ctx context.Context, tx pgx.Tx) error {
+		err = pgxrf.RunInTx(ctx, w.db, racefree.TxOptions{Isolation: w.tc.txIso, Retry: racefree.Backoff{MaxAttempts: w.tc.attempts, MaxElapsed: time.Minute}}, func(ctx context.Context, tx pgx.Tx) error {
 			attempts++
 			var err error
 			row, c.Created, err = racefree.GetOrCreate[raceRow](context.WithValue(ctx, selectFirst{}, true), pgxrf.WrapTx(w.db, tx, nil), w.table, lookup, racefree.Values{"v": "runintx"}, opts)
@@ -334,7 +334,7 @@ func (w *raceWork) many(ctx context.Context, keys []string) {
 		items[i] = racefree.Item{Lookup: racefree.Values{"k": k}, Defaults: racefree.Values{"v": "many"}}
 	}
 	start := time.Now().UnixNano()
-	res, err := racefree.GetOrCreateMany[raceRow](ctx, w.db, w.table, items, racefree.Options{Strategy: w.tc.strategy, Tx: racefree.TxOptions{MaxAttempts: w.tc.attempts}})
+	res, err := racefree.GetOrCreateMany[raceRow](ctx, w.db, w.table, items, racefree.Options{Strategy: w.tc.strategy, Retry: racefree.Backoff{MaxAttempts: w.tc.attempts}})
 	end := time.Now().UnixNano()
 	for i, k := range keys {
 		c := raceCall{Key: k, Proc: w.proc, Verb: 7, Start: start, End: end}

@@ -134,13 +134,13 @@ func TestSQLCIncrementChild(t *testing.T) {
 	defer cancel()
 	var failed, retries atomic.Int64
 	opts := racefree.TxOptions{
-		Isolation:   sql.LevelSerializable,
-		MaxAttempts: 200, MaxElapsed: time.Minute, // the rows are the point, not the budget
-		OnRetry: func(_ int, err error, _ time.Duration) {
+		Isolation: sql.LevelSerializable,
+		// The rows are the point, not the budget.
+		Retry: onRetry(racefree.Backoff{MaxAttempts: 200, MaxElapsed: time.Minute}, func(_ int, err error, _ time.Duration) {
 			if errors.Is(err, racefree.ErrSerialization) {
 				retries.Add(1)
 			}
-		},
+		}),
 	}
 	var wg sync.WaitGroup
 	for g := range ledgerGoroutines {
@@ -213,11 +213,11 @@ func TestSQLCTransferChild(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 160*time.Second)
 	defer cancel()
 	var done, deadlocks, held atomic.Int64
-	opts := racefree.TxOptions{OnRetry: func(_ int, err error, _ time.Duration) {
+	opts := racefree.TxOptions{Retry: onRetry(racefree.Backoff{}, func(_ int, err error, _ time.Duration) {
 		if db.Classify(err).Class == dialect.ClassDeadlock {
 			deadlocks.Add(1)
 		}
-	}}
+	})}
 	var wg sync.WaitGroup
 	for g := range ledgerGoroutines {
 		wg.Go(func() {

@@ -23,10 +23,9 @@ func transferPrimitiveOps(ctx context.Context, env Env) (Pair, error) {
 	if err != nil {
 		return Pair{}, err
 	}
-	accounts := racefree.Balances{Table: env.Table, Key: "id", Column: "balance"}
 	p.Racefree = func(ctx context.Context, w *Worker) error {
 		from, to, amount := transferArgs(w, env.Accounts)
-		err := racefree.Transfer(ctx, env.DB, accounts, from, to, amount, racefree.TransferOptions{})
+		err := racefree.Transfer(ctx, env.DB, env.Table, "balance", from, to, amount, racefree.TransferOptions{})
 		if errors.Is(err, racefree.ErrBelowFloor) {
 			return errDeclined
 		}

@@ -36,8 +36,9 @@ type Ledger struct {
 	DB *racefree.DB
 	// Accounts and Transfers name the two tables.
 	Accounts, Transfers string
-	// TxOptions configure each transfer's transaction (retry budget,
-	// OnRetry for metrics). The zero value is RunInTx's default.
+	// TxOptions configure each transfer's transaction (its retry policy,
+	// which may also count retries for metrics). The zero value is
+	// RunInTx's default.
 	TxOptions racefree.TxOptions
 }
 
@@ -96,9 +97,8 @@ func (l *Ledger) Transfer(ctx context.Context, key string, from, to, amount int6
 		if err := checkTransfer(from, to, amount); err != nil {
 			return false, err
 		}
-		o := l.TxOptions
-		err := racefree.Transfer(ctx, l.DB, l.balances(), from, to, amount,
-			racefree.TransferOptions{MaxAttempts: o.MaxAttempts, MaxElapsed: o.MaxElapsed, OnRetry: o.OnRetry})
+		err := racefree.Transfer(ctx, l.DB, l.Accounts, "balance", from, to, amount,
+			racefree.TransferOptions{Retry: l.TxOptions.Retry})
 		if err != nil {
 			return false, transferError(err)
 		}
@@ -149,15 +149,10 @@ func (l *Ledger) TransferTx(ctx context.Context, tx *racefree.Tx, key string, fr
 			return false, nil
 		}
 	}
-	if err := racefree.Transfer(ctx, tx, l.balances(), from, to, amount, racefree.TransferOptions{}); err != nil {
+	if err := racefree.Transfer(ctx, tx, l.Accounts, "balance", from, to, amount, racefree.TransferOptions{}); err != nil {
 		return false, transferError(err)
 	}
 	return true, nil
-}
-
-// balances names the accounts' balances for racefree.Transfer.
-func (l *Ledger) balances() racefree.Balances {
-	return racefree.Balances{Table: l.Accounts, Key: "id", Column: "balance"}
 }
 
 // checkTransfer refuses what no database needs to see.

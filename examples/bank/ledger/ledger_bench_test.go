@@ -58,13 +58,13 @@ func BenchmarkTransfer(b *testing.B) {
 					b.Fatalf("invariant broken: total %d, min %d, %v", sum, minBal, err)
 				}
 			}
-			onRetry := func(retries, deadlocks *atomic.Int64) func(int, error, time.Duration) {
-				return func(_ int, err error, _ time.Duration) {
+			countRetries := func(retries, deadlocks *atomic.Int64) racefree.RetryPolicy {
+				return onRetry(racefree.Backoff{}, func(_ int, err error, _ time.Duration) {
 					retries.Add(1)
 					if errors.Is(err, racefree.ErrDeadlock) {
 						deadlocks.Add(1)
 					}
-				}
+				})
 			}
 
 			b.Run("raw_select", func(b *testing.B) {
@@ -76,7 +76,7 @@ func BenchmarkTransfer(b *testing.B) {
 			b.Run("transfer", func(b *testing.B) {
 				run(b, func(ctx context.Context, r *rand.Rand, retries, deadlocks *atomic.Int64) error {
 					lr := *l
-					lr.TxOptions.OnRetry = onRetry(retries, deadlocks)
+					lr.TxOptions.Retry = countRetries(retries, deadlocks)
 					from, to, amount := pair(r)
 					_, err := lr.Transfer(ctx, "", from, to, amount)
 					return err
@@ -85,7 +85,7 @@ func BenchmarkTransfer(b *testing.B) {
 			b.Run("transfer_idem", func(b *testing.B) {
 				run(b, func(ctx context.Context, r *rand.Rand, retries, deadlocks *atomic.Int64) error {
 					lr := *l
-					lr.TxOptions.OnRetry = onRetry(retries, deadlocks)
+					lr.TxOptions.Retry = countRetries(retries, deadlocks)
 					from, to, amount := pair(r)
 					_, err := lr.Transfer(ctx, fmt.Sprintf("bench-%d-%d", seq.Add(1), r.Int64()), from, to, amount)
 					return err
@@ -94,7 +94,7 @@ func BenchmarkTransfer(b *testing.B) {
 			b.Run("serializable", func(b *testing.B) {
 				run(b, func(ctx context.Context, r *rand.Rand, retries, deadlocks *atomic.Int64) error {
 					from, to, amount := pair(r)
-					opts := racefree.TxOptions{Isolation: sql.LevelSerializable, OnRetry: onRetry(retries, deadlocks)}
+					opts := racefree.TxOptions{Isolation: sql.LevelSerializable, Retry: countRetries(retries, deadlocks)}
 					return racefree.RunInTx(ctx, db, opts, func(ctx context.Context, tx *racefree.Tx) error {
 						var fb, tb int64
 						q := "SELECT balance FROM " + l.Accounts + " WHERE id = " + ph(1)
@@ -122,7 +122,7 @@ func BenchmarkTransfer(b *testing.B) {
 				}
 				run(b, func(ctx context.Context, r *rand.Rand, retries, deadlocks *atomic.Int64) error {
 					from, to, amount := pair(r)
-					opts := racefree.TxOptions{OnRetry: onRetry(retries, deadlocks)}
+					opts := racefree.TxOptions{Retry: countRetries(retries, deadlocks)}
 					return racefree.RunInTx(ctx, db, opts, func(ctx context.Context, tx *racefree.Tx) error {
 						for _, id := range []int64{from, to} {
 							var got int64

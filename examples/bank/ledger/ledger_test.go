@@ -123,12 +123,12 @@ func TestTransferChild(t *testing.T) {
 	db.SQL().SetMaxOpenConns(poolSize)
 	var deadlocks, retries atomic.Int64
 	l := &ledger.Ledger{DB: db, Accounts: args.Values["accounts"], Transfers: args.Values["transfers"],
-		TxOptions: racefree.TxOptions{OnRetry: func(_ int, err error, _ time.Duration) {
+		TxOptions: racefree.TxOptions{Retry: onRetry(racefree.Backoff{}, func(_ int, err error, _ time.Duration) {
 			retries.Add(1)
 			if errors.Is(err, racefree.ErrDeadlock) {
 				deadlocks.Add(1)
 			}
-		}}}
+		})}}
 	transfer := l.Transfer
 	duration, _ := time.ParseDuration(args.Values["duration"])
 	if args.Values["order"] == "argument" {
@@ -182,7 +182,7 @@ func TestTransferChild(t *testing.T) {
 func argumentOrderTransfer(l *ledger.Ledger, deadlocks *atomic.Int64) func(ctx context.Context, key string, from, to, amount int64) (bool, error) {
 	return func(ctx context.Context, key string, from, to, amount int64) (bool, error) {
 		ph := l.DB.Dialect().Placeholder
-		err := racefree.RunInTx(ctx, l.DB, racefree.TxOptions{MaxAttempts: 1}, func(ctx context.Context, tx *racefree.Tx) error {
+		err := racefree.RunInTx(ctx, l.DB, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
 			for _, id := range []int64{from, to} {
 				var got int64
 				if err := tx.QueryRowContext(ctx, "SELECT id FROM "+l.Accounts+" WHERE id = "+ph(1)+" FOR UPDATE", id).Scan(&got); err != nil {
