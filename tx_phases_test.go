@@ -116,11 +116,11 @@ func TestRunInTx_OutageBackoff(t *testing.T) {
 	var delays []time.Duration
 	opts := racefree.TxOptions{Retry: onRetry(racefree.Backoff{BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond,
 		OutageBaseDelay: 2 * time.Millisecond, OutageMaxDelay: 8 * time.Millisecond}, func(_ int, err error, d time.Duration) {
-			if !errors.Is(err, racefree.ErrUnavailable) {
-				t.Errorf("retried %v, want ErrUnavailable", err)
-			}
-			delays = append(delays, d)
-		})}
+		if !errors.Is(err, racefree.ErrUnavailable) {
+			t.Errorf("retried %v, want ErrUnavailable", err)
+		}
+		delays = append(delays, d)
+	})}
 	err := racefree.RunInTx(context.Background(), db, opts, func(context.Context, *racefree.Tx) error { return nil })
 	if err != nil {
 		t.Fatal(err)
