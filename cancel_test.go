@@ -206,17 +206,17 @@ func TestCancel_AtEveryStep(t *testing.T) {
 			return testdb.UniqueName("cancel_lockt")
 		}, run: func(ctx context.Context, db *racefree.DB, st any, _ string) error {
 			return racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-				return racefree.LockNamed(ctx, tx, st.(string), racefree.LockOptions{Timeout: time.Second})
+				return racefree.LockNamed(ctx, tx, st.(string), racefree.LockOptions{Wait: racefree.Wait{Timeout: time.Second}})
 			})
 		}},
 		{name: "LockSession", skip: func(engine string) bool { return engine == "sqlite" }, setup: func(t *testing.T, base *racefree.DB) any {
 			return testdb.UniqueName("cancel_slock")
 		}, run: func(ctx context.Context, db *racefree.DB, st any, _ string) error {
-			l, err := racefree.LockSession(ctx, db, st.(string), racefree.LockOptions{})
+			l, err := racefree.AcquireSessionLock(ctx, db, st.(string), racefree.LockOptions{})
 			if err != nil {
 				return err
 			}
-			return errors.Join(l.Held(ctx), l.Unlock(ctx))
+			return errors.Join(l.Check(ctx), l.Release(ctx))
 		}},
 	}
 	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {

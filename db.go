@@ -77,7 +77,7 @@ type DB struct {
 // so that a program pays only for the drivers it uses. ctx governs the
 // first connection, which Open makes to read the server's version. opts
 // configure the DB (WithObserver).
-func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
+func Open(ctx context.Context, dsn string, opts ...DBOption) (*DB, error) {
 	scheme, err := dialect.SchemeOf(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("racefree: open: %w", err)
@@ -106,7 +106,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 // For SQLite, open sqlDB with sqlitedialect.DriverDSN so that write
 // transactions begin IMMEDIATE; otherwise a transaction that reads before
 // it writes can fail with SQLITE_BUSY whatever the busy timeout.
-func New(ctx context.Context, sqlDB *sql.DB, d dialect.Dialect, opts ...Option) (*DB, error) {
+func New(ctx context.Context, sqlDB *sql.DB, d dialect.Dialect, opts ...DBOption) (*DB, error) {
 	if sqlDB == nil {
 		return nil, errors.New("racefree: new: nil *sql.DB")
 	}
@@ -124,7 +124,7 @@ func New(ctx context.Context, sqlDB *sql.DB, d dialect.Dialect, opts ...Option) 
 // server's version; ctx governs that, and a server that cannot be reached
 // or turns the session away (ErrUnavailable) is waited for within ctx
 // and DefaultMaxElapsed. Close does not close pool.
-func NewSession(ctx context.Context, pool session.Pool, d dialect.Dialect, opts ...Option) (*DB, error) {
+func NewSession(ctx context.Context, pool session.Pool, d dialect.Dialect, opts ...DBOption) (*DB, error) {
 	if pool == nil {
 		return nil, errors.New("racefree: new: nil pool")
 	}
@@ -144,11 +144,11 @@ func NewSession(ctx context.Context, pool session.Pool, d dialect.Dialect, opts 
 	return db, nil
 }
 
-// Option configures a DB when it is opened (Open, New, NewSession).
-type Option func(*DB)
+// DBOption configures a DB when it is opened (Open, New, NewSession).
+type DBOption func(*DB)
 
 // WithObserver sends racefree's events on the DB to o (see Observer).
-func WithObserver(o Observer) Option { return func(db *DB) { db.observer = o } }
+func WithObserver(o Observer) DBOption { return func(db *DB) { db.observer = o } }
 
 // SQL returns the underlying *sql.DB, or nil when the DB was made over
 // another client library (see NewSession).

@@ -17,7 +17,16 @@ var (
 	ErrUniqueViolation = dialect.ErrUniqueViolation
 	ErrSerialization   = dialect.ErrSerialization
 	ErrDeadlock        = dialect.ErrDeadlock
-	ErrLockTimeout     = dialect.ErrLockTimeout
+	// ErrLockNotAcquired: a lock or lease another session holds was not
+	// granted as the call's Wait allowed — at once (Try), within its
+	// Timeout, or within a lock timeout of the server's (PostgreSQL's
+	// lock_timeout, MySQL's innodb_lock_wait_timeout) — or a NOWAIT in
+	// your own query (LockClause) was refused. Every racefree call that
+	// waits returns it the same way; classify your own statements' errors
+	// with DB.Classify to match theirs. Nothing was locked, and the
+	// transaction is still usable. RunInTx does not retry it: the holder
+	// is news for the caller.
+	ErrLockNotAcquired = dialect.ErrLockNotAcquired
 	ErrBusy            = dialect.ErrBusy
 	ErrNotSent         = dialect.ErrNotSent
 	ErrConnection      = dialect.ErrConnection
@@ -224,12 +233,6 @@ func (e *invalidInputError) Unwrap() error { return e.err }
 // Errors of the locks and leases (lock.go, namedlock*.go, rowlock.go,
 // tablelock.go, fencing.go).
 
-// ErrLockNotAcquired is returned by a lock call with LockOptions.Try when
-// another session holds the lock. Nothing was locked and the transaction
-// is still usable. It is not a database error class: RunInTx does not retry
-// it.
-var ErrLockNotAcquired = errors.New("racefree: lock not acquired: another session holds it")
-
 // ErrLockUnsupported is returned when the engine cannot take the lock asked
 // for in the place it was asked for, for example a named lock in a
 // read-only SQLite transaction, or FOR SHARE on a server without it. It is
@@ -260,8 +263,9 @@ var (
 // nothing. It matches ErrRowGone when Gone is set and ErrVersionChanged
 // otherwise.
 type VersionConflictError struct {
-	Table string
-	Key   any
+	// Table and Lookup are the call's: they name the row.
+	Table  string
+	Lookup Values
 	// Expected is the version the caller read; Current the one found, when
 	// the row still exists.
 	Expected, Current int64
@@ -270,9 +274,9 @@ type VersionConflictError struct {
 
 func (e *VersionConflictError) Error() string {
 	if e.Gone {
-		return fmt.Sprintf("racefree: update %s if version %d: row %v gone", e.Table, e.Expected, e.Key)
+		return fmt.Sprintf("racefree: update %s if version %d: row %v gone", e.Table, e.Expected, map[string]any(e.Lookup))
 	}
-	return fmt.Sprintf("racefree: update %s if version %d: row %v is at version %d", e.Table, e.Expected, e.Key, e.Current)
+	return fmt.Sprintf("racefree: update %s if version %d: row %v is at version %d", e.Table, e.Expected, map[string]any(e.Lookup), e.Current)
 }
 
 // Is matches ErrRowGone or ErrVersionChanged.

@@ -133,7 +133,7 @@ func ExampleLink() {
 		created, err := racefree.Link(ctx, db, "post_tags", link, racefree.Options{})
 		fmt.Println(created, err)
 	}
-	deleted, err := racefree.Unlink(ctx, db, "post_tags", link)
+	deleted, err := racefree.Unlink(ctx, db, "post_tags", link, racefree.Options{})
 	fmt.Println(deleted, err)
 	// Output:
 	// true <nil>

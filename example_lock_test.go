@@ -28,7 +28,7 @@ func ExampleLockNamed() {
 	var next int
 	err = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
 		// Take the lock before reading what it protects.
-		if err := racefree.LockNamed(ctx, tx, "invoice-number", racefree.LockOptions{Timeout: 5 * time.Second}); err != nil {
+		if err := racefree.LockNamed(ctx, tx, "invoice-number", racefree.LockOptions{Wait: racefree.Wait{Timeout: 5 * time.Second}}); err != nil {
 			return err
 		}
 		if err := tx.QueryRowContext(ctx, "SELECT n FROM seq WHERE name = 'invoice'").Scan(&next); err != nil {
@@ -58,7 +58,7 @@ func ExampleLockRows() {
 		return
 	}
 	err = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-		locked, err := racefree.LockRows(ctx, tx, "accounts", "id", []int64{2, 1, 7}, racefree.RowLock{})
+		locked, err := racefree.LockRows(ctx, tx, "accounts", "id", []int64{2, 1, 7}, racefree.RowLockOptions{})
 		if err != nil {
 			return err
 		}
@@ -86,10 +86,11 @@ func ExampleUpdateIfVersion() {
 		fmt.Println(err)
 		return
 	}
-	row := racefree.VersionedRow{Table: "docs", KeyColumn: "id", Key: 1, Version: 1}
-	v, err := racefree.UpdateIfVersion(ctx, db, row, racefree.Values{"body": "first edit"})
+	// Two editors read version 1 of doc 1; the first to write wins.
+	doc := racefree.Values{"id": 1}
+	v, err := racefree.UpdateIfVersion(ctx, db, "docs", doc, 1, racefree.Values{"body": "first edit"}, racefree.VersionOptions{})
 	fmt.Println(v, err)
-	_, err = racefree.UpdateIfVersion(ctx, db, row, racefree.Values{"body": "lost edit"})
+	_, err = racefree.UpdateIfVersion(ctx, db, "docs", doc, 1, racefree.Values{"body": "lost edit"}, racefree.VersionOptions{})
 	var conflict *racefree.VersionConflictError
 	if errors.As(err, &conflict) {
 		fmt.Println(errors.Is(err, racefree.ErrVersionChanged), errors.Is(err, racefree.ErrRowGone), conflict.Current)
@@ -127,6 +128,6 @@ func ExampleAcquireLease() {
 		_, err := tx.ExecContext(ctx, "INSERT INTO reports VALUES ('2026-11-21', 'ok')")
 		return err
 	})
-	fmt.Println(lease.Token, err)
+	fmt.Println(lease.Token(), err)
 	// Output: 1 <nil>
 }

@@ -24,11 +24,11 @@ const DefaultLeaseTTL = 30 * time.Second
 // DefaultLeaseTTL, waited for until ctx ends.
 type LeaseOptions struct {
 	// TTL is how long the lease lasts unless renewed; 0 means
-	// DefaultLeaseTTL. Renew well within it (every TTL/3, say).
+	// DefaultLeaseTTL. Renew well within it (every TTL/3, say), or let
+	// Lease.Do renew it.
 	TTL time.Duration
-	// Timeout and Try bound the wait as in LockOptions.
-	Timeout time.Duration
-	Try     bool
+	// Wait says how long to wait for a lease another holder has.
+	Wait Wait
 }
 
 // Lease is a named lock kept in a table, racefree_leases, with an expiry
@@ -55,13 +55,9 @@ type LeaseOptions struct {
 // A Lease is safe for concurrent use (a renewal goroutine beside the
 // worker).
 type Lease struct {
-	// Name is the name given to AcquireLease.
-	Name string
-	// Token is the fencing token: strictly greater than every token issued
-	// for this name before.
-	Token int64
-	// TTL is the lease's time to live.
-	TTL time.Duration
+	name  string
+	token int64
+	ttl   time.Duration
 
 	db     *DB
 	key    int64
@@ -71,6 +67,18 @@ type Lease struct {
 	mu       sync.Mutex // guards released
 	released bool
 }
+
+// Name returns the name the lease was acquired under.
+func (l *Lease) Name() string { return l.name }
+
+// Token returns the fencing token: strictly greater than every token
+// issued for this name before. Store it with what the lease guards, and
+// refuse a write that carries a smaller one; or let Check do it inside
+// the guarded transaction.
+func (l *Lease) Token() int64 { return l.token }
+
+// TTL returns the lease's time to live: how long it lasts unless renewed.
+func (l *Lease) TTL() time.Duration { return l.ttl }
 
 // leaseTableName is the table that holds leases.
 const leaseTableName = "racefree_leases"
@@ -134,10 +142,10 @@ func createLeaseTable(ctx context.Context, db *DB, l dialect.Leaser) error {
 	return nil
 }
 
-// AcquireLease acquires the lease called name, waiting as opts say (Try
-// fails with ErrLockNotAcquired, Timeout with an ErrLockTimeout-class
-// error). Each acquisition runs in a transaction of its own, retried by
-// RunInTx; ctx governs the wait and each attempt.
+// AcquireLease acquires the lease called name, waiting as opts.Wait says:
+// a lease another holder keeps past it is not acquired
+// (ErrLockNotAcquired). Each acquisition runs in a transaction of its own,
+// retried by RunInTx; ctx governs the wait and each attempt.
 func AcquireLease(ctx context.Context, db *DB, name string, opts LeaseOptions) (_ *Lease, err error) {
 	const verb = "acquire lease"
 	if db == nil || db.pool == nil {
@@ -146,8 +154,11 @@ func AcquireLease(ctx context.Context, db *DB, name string, opts LeaseOptions) (
 	if err := validateLockName(verb, name); err != nil {
 		return nil, err
 	}
-	if opts.TTL < 0 || opts.Timeout < 0 {
-		return nil, inputError(verb, "negative TTL or Timeout")
+	if opts.TTL < 0 {
+		return nil, inputError(verb, "negative TTL %v", opts.TTL)
+	}
+	if err := opts.Wait.check(verb); err != nil {
+		return nil, err
 	}
 	ttl := opts.TTL
 	if ttl == 0 {
@@ -161,12 +172,12 @@ func AcquireLease(ctx context.Context, db *DB, name string, opts LeaseOptions) (
 	}
 	var id [12]byte
 	_, _ = rand.Read(id[:])
-	l := &Lease{Name: name, TTL: ttl, db: db, key: lockkey.Key64(name), holder: hex.EncodeToString(id[:])}
+	l := &Lease{name: name, ttl: ttl, db: db, key: lockkey.Key64(name), holder: hex.EncodeToString(id[:])}
 	start := time.Now()
 	defer func() { db.observeLock(ctx, lockKindLease, name, start, err) }()
 	var deadline time.Time
-	if opts.Timeout > 0 {
-		deadline = time.Now().Add(opts.Timeout)
+	if opts.Wait.Timeout > 0 {
+		deadline = time.Now().Add(opts.Wait.Timeout)
 	}
 	policy := backoff.Policy{Base: 5 * time.Millisecond, Max: 250 * time.Millisecond}
 	for attempt := 1; ; attempt++ {
@@ -178,15 +189,15 @@ func AcquireLease(ctx context.Context, db *DB, name string, opts LeaseOptions) (
 			l.at = time.Now()
 			return l, nil
 		}
-		if opts.Try {
-			return nil, lockNotAcquiredErr(verb, name)
+		if opts.Wait.Try {
+			return nil, notAcquired(verb, name, opts.Wait, nil)
 		}
 		delay := policy.Delay(attempt)
 		if !deadline.IsZero() && time.Now().Add(delay).After(deadline) {
 			if rest := time.Until(deadline); rest > 0 {
 				delay = rest
 			} else {
-				return nil, lockTimeoutErr(verb, name, fmt.Errorf("held by another holder after %v", opts.Timeout))
+				return nil, notAcquired(verb, name, opts.Wait, errors.New("another holder keeps it"))
 			}
 		}
 		if err := sleep(ctx, delay); err != nil {
@@ -213,10 +224,10 @@ func (l *Lease) tryAcquire(ctx context.Context) (bool, error) {
 	var got bool
 	err = RunInTx(ctx, db, TxOptions{}, func(ctx context.Context, tx *Tx) error {
 		got = false
-		if _, err := tx.Exec(ctx, ensure, l.key, lockkey.Label(l.Name, 255)); err != nil {
+		if _, err := tx.Exec(ctx, ensure, l.key, lockkey.Label(l.name, 255)); err != nil {
 			return err
 		}
-		res, err := tx.Exec(ctx, take, l.holder, l.TTL.Milliseconds(), l.key)
+		res, err := tx.Exec(ctx, take, l.holder, l.ttl.Milliseconds(), l.key)
 		if err != nil {
 			return err
 		}
@@ -224,7 +235,7 @@ func (l *Lease) tryAcquire(ctx context.Context) (bool, error) {
 			return err
 		}
 		got = true
-		return tx.QueryRow(ctx, "SELECT token FROM "+leaseTableName+" WHERE id = "+ph(1), l.key).Scan(&l.Token)
+		return tx.QueryRow(ctx, "SELECT token FROM "+leaseTableName+" WHERE id = "+ph(1), l.key).Scan(&l.token)
 	})
 	if errors.Is(err, ErrCommitUnknown) {
 		// The acquisition's COMMIT lost its answer: the row says whether
@@ -259,7 +270,7 @@ func (l *Lease) settleAcquire(ctx context.Context, unknown error) (bool, error) 
 	if holder != l.holder {
 		return false, nil
 	}
-	l.Token = token
+	l.token = token
 	return true, nil
 }
 
@@ -279,7 +290,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	var res session.Result
 	renew := func(ctx context.Context) (err error) {
 		res, err = l.db.pool.Exec(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1, expires_ms = "+lr.NowMillisSQL()+" + "+ph(1)+
-			" WHERE id = "+ph(2)+" AND token = "+ph(3), l.TTL.Milliseconds(), l.key, l.Token)
+			" WHERE id = "+ph(2)+" AND token = "+ph(3), l.ttl.Milliseconds(), l.key, l.token)
 		return err
 	}
 	// Renewing twice is renewing: a renewal whose answer was lost is sent
@@ -306,7 +317,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	release := func(ctx context.Context) (err error) {
 		tries++
 		res, err = l.db.pool.Exec(ctx, "UPDATE "+leaseTableName+" SET expires_ms = 0, holder = ''"+
-			" WHERE id = "+ph(1)+" AND token = "+ph(2), l.key, l.Token)
+			" WHERE id = "+ph(1)+" AND token = "+ph(2), l.key, l.token)
 		return err
 	}
 	// A release whose answer was lost is sent again. If the first had
@@ -315,12 +326,12 @@ func (l *Lease) Release(ctx context.Context) error {
 	err := l.db.retryIdempotent(ctx, release(ctx), release)
 	if err == nil && tries > 1 {
 		if n, rerr := res.RowsAffected(); rerr == nil && n == 0 && l.releasedAlready(ctx) {
-			l.db.observeRelease(ctx, lockKindLease, l.Name, l.at)
+			l.db.observeRelease(ctx, lockKindLease, l.name, l.at)
 			return nil
 		}
 	}
 	if err = l.oneRow(ctx, "release lease", res, err); err == nil {
-		l.db.observeRelease(ctx, lockKindLease, l.Name, l.at)
+		l.db.observeRelease(ctx, lockKindLease, l.name, l.at)
 	}
 	return err
 }
@@ -331,7 +342,7 @@ func (l *Lease) releasedAlready(ctx context.Context) bool {
 	ph := l.db.d.Placeholder
 	var token, expires int64
 	err := l.db.pool.QueryRow(ctx, "SELECT token, expires_ms FROM "+leaseTableName+" WHERE id = "+ph(1), l.key).Scan(&token, &expires)
-	return err == nil && token == l.Token && expires == 0
+	return err == nil && token == l.token && expires == 0
 }
 
 // Check is the fence: call it inside the transaction whose writes the
@@ -356,7 +367,7 @@ func (l *Lease) Check(ctx context.Context, tx *Tx) error {
 		return err
 	}
 	ph := tx.db.d.Placeholder
-	res, err := tx.tx.Exec(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1 WHERE id = "+ph(1)+" AND token = "+ph(2), l.key, l.Token)
+	res, err := tx.tx.Exec(ctx, "UPDATE "+leaseTableName+" SET writes = writes + 1 WHERE id = "+ph(1)+" AND token = "+ph(2), l.key, l.token)
 	return l.oneRow(ctx, verb, res, err)
 }
 
@@ -367,7 +378,7 @@ func (l *Lease) usable(verb string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.released {
-		return fmt.Errorf("racefree: %s %q: %w (released)", verb, lockkey.Label(l.Name, 64), ErrLeaseLost)
+		return fmt.Errorf("racefree: %s %q: %w (released)", verb, lockkey.Label(l.name, 64), ErrLeaseLost)
 	}
 	return nil
 }
@@ -383,8 +394,8 @@ func (l *Lease) oneRow(ctx context.Context, verb string, res interface{ RowsAffe
 		return l.db.wrapErr(verb, err)
 	}
 	if n == 0 {
-		err := fmt.Errorf("racefree: %s %q (token %d): %w", verb, lockkey.Label(l.Name, 64), l.Token, ErrLeaseLost)
-		l.db.observe(ctx, Event{Kind: EventLeaseLost, Lock: lockkey.Label(l.Name, 64), LockKind: lockKindLease, Err: err})
+		err := fmt.Errorf("racefree: %s %q (token %d): %w", verb, lockkey.Label(l.name, 64), l.token, ErrLeaseLost)
+		l.db.observe(ctx, Event{Kind: EventLeaseLost, Lock: lockkey.Label(l.name, 64), LockKind: lockKindLease, Err: err})
 		return err
 	}
 	return nil

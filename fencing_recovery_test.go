@@ -39,9 +39,9 @@ func TestLease_RenewReleaseRecoverLostAnswers(t *testing.T) {
 					t.Errorf("fault %d: Release = %v after %d faults, want nil after 2", f, err, fp.faults)
 				}
 				fp.plan = nil
-				l2, err := racefree.AcquireLease(ctx, base, l.Name, racefree.LeaseOptions{Try: true})
-				if err != nil || l2.Token != l.Token+1 {
-					t.Errorf("fault %d: after the release, AcquireLease = %v (token %v, want %d)", f, err, l2, l.Token+1)
+				l2, err := racefree.AcquireLease(ctx, base, l.Name(), racefree.LeaseOptions{Wait: racefree.Wait{Try: true}})
+				if err != nil || l2.Token() != l.Token()+1 {
+					t.Errorf("fault %d: after the release, AcquireLease = %v (token %v, want %d)", f, err, l2, l.Token()+1)
 				} else {
 					l2.Release(ctx)
 				}

@@ -28,11 +28,11 @@ func TestLease_ExcludesExpiresFences(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Try: true}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+		if _, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Wait: racefree.Wait{Try: true}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
 			t.Fatalf("Try on a held lease: %v", err)
 		}
 		start := time.Now()
-		if _, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Timeout: 200 * time.Millisecond}); !errors.Is(err, racefree.ErrLockTimeout) {
+		if _, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Wait: racefree.Wait{Timeout: 200 * time.Millisecond}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
 			t.Fatalf("Timeout on a held lease: %v", err)
 		}
 		if d := time.Since(start); d < 150*time.Millisecond || d > 5*time.Second {
@@ -51,12 +51,12 @@ func TestLease_ExcludesExpiresFences(t *testing.T) {
 		if err := check(a); err != nil {
 			t.Fatalf("Check of an expired lease nobody took: %v", err)
 		}
-		b, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Try: true, TTL: time.Minute})
+		b, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{TTL: time.Minute, Wait: racefree.Wait{Try: true}})
 		if err != nil {
 			t.Fatalf("acquire an expired lease: %v", err)
 		}
-		if b.Token <= a.Token {
-			t.Fatalf("token %d after %d: not increasing", b.Token, a.Token)
+		if b.Token() <= a.Token() {
+			t.Fatalf("token %d after %d: not increasing", b.Token(), a.Token())
 		}
 		if err := a.Renew(ctx); !errors.Is(err, racefree.ErrLeaseLost) {
 			t.Fatalf("Renew of a superseded lease: %v", err)
@@ -76,12 +76,12 @@ func TestLease_ExcludesExpiresFences(t *testing.T) {
 		if err := b.Renew(ctx); !errors.Is(err, racefree.ErrLeaseLost) {
 			t.Fatalf("Renew after Release: %v", err)
 		}
-		c, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Try: true})
+		c, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Wait: racefree.Wait{Try: true}})
 		if err != nil {
 			t.Fatalf("acquire a released lease: %v", err)
 		}
-		if c.Token <= b.Token {
-			t.Fatalf("token %d after %d", c.Token, b.Token)
+		if c.Token() <= b.Token() {
+			t.Fatalf("token %d after %d", c.Token(), b.Token())
 		}
 		c.Release(ctx)
 	})
@@ -108,7 +108,7 @@ func TestLease_CheckHoldsOffAcquirers(t *testing.T) {
 				return err
 			}
 			go func() {
-				b, err := racefree.AcquireLease(ctx, other, name, racefree.LeaseOptions{Timeout: 20 * time.Second})
+				b, err := racefree.AcquireLease(ctx, other, name, racefree.LeaseOptions{Wait: racefree.Wait{Timeout: 20 * time.Second}})
 				if err != nil {
 					t.Error(err)
 					acquired <- time.Time{}
@@ -212,13 +212,13 @@ func TestLease_KilledHolder(t *testing.T) {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() && !strings.HasPrefix(sc.Text(), "PROCTEST acquired=") {
 		}
-		if _, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Try: true}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+		if _, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Wait: racefree.Wait{Try: true}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
 			t.Fatalf("the child's lease is not held: %v", err)
 		}
 		cmd.Process.Kill()
 		cmd.Wait()
 		start := time.Now()
-		l, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Timeout: 10 * time.Second})
+		l, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Wait: racefree.Wait{Timeout: 10 * time.Second}})
 		if err != nil {
 			t.Fatalf("lease of a killed holder not freed: %v", err)
 		}

@@ -9,18 +9,24 @@ import (
 // Item is one input of GetOrCreateMany: the lookup that identifies the row
 // and the defaults it is created with.
 type Item struct {
-	Lookup, Defaults Values
+	// Lookup names the row, as GetOrCreate's lookup does.
+	Lookup Values
+	// Defaults are the values the row is created with, besides the
+	// lookup's.
+	Defaults Values
 }
 
-// Result is one output of GetOrCreateMany: the row and whether this call
-// created it.
-type Result[T any] struct {
-	Row     T
+// ItemResult is one output of GetOrCreateMany, for the Item at the same
+// index.
+type ItemResult[T any] struct {
+	// Row is the row the item's lookup names.
+	Row T
+	// Created reports whether this call created it.
 	Created bool
 }
 
 // GetOrCreateMany is GetOrCreate for many lookups in one call. It returns
-// one Result per item, in input order. Items with the same lookup get the
+// one ItemResult per item, in input order. Items with the same lookup get the
 // same row; the first of them is the one created, with its defaults, and
 // only it reports Created. Rows that already existed are returned too, on
 // every engine.
@@ -87,7 +93,7 @@ type Result[T any] struct {
 // keys); the serializable strategy runs the same statements in one
 // SERIALIZABLE transaction. The guarantees, recovery rules and errors are
 // GetOrCreate's.
-func GetOrCreateMany[T any](ctx context.Context, ex Executor, table string, items []Item, opts Options) ([]Result[T], error) {
+func GetOrCreateMany[T any](ctx context.Context, ex Executor, table string, items []Item, opts Options) ([]ItemResult[T], error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
@@ -126,7 +132,7 @@ func GetOrCreateMany[T any](ctx context.Context, ex Executor, table string, item
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Result[T], len(items))
+	out := make([]ItemResult[T], len(items))
 	for i, j := range b.of {
 		out[i].Row = res.row[j]
 		out[i].Created = res.created[j] && b.keys[j].first == i

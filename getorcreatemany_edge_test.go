@@ -210,7 +210,7 @@ func TestGetOrCreateMany_RepeatableReadRace(t *testing.T) {
 				items := manyItems(r, 40, 30)
 				<-start
 				attempts := 0
-				var res []racefree.Result[gocmRow]
+				var res []racefree.ItemResult[gocmRow]
 				err := racefree.RunInTx(ctx, db, racefree.TxOptions{Isolation: sql.LevelRepeatableRead}, func(ctx context.Context, tx *racefree.Tx) error {
 					attempts++
 					if _, err := tx.ExecContext(ctx, "SELECT COUNT(*) FROM "+table); err != nil {

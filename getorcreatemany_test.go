@@ -228,7 +228,7 @@ func TestLink_Race(t *testing.T) {
 		if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); n != 1 {
 			t.Errorf("rows = %d, want 1", n)
 		}
-		if n := race(func() (bool, error) { return racefree.Unlink(ctx, db, table, link) }); n != 1 {
+		if n := race(func() (bool, error) { return racefree.Unlink(ctx, db, table, link, racefree.Options{}) }); n != 1 {
 			t.Errorf("%d callers deleted the link, want 1", n)
 		}
 		if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); n != 0 {
@@ -246,13 +246,20 @@ func TestUnlink_AnyTable(t *testing.T) {
 		table := testdb.CreateTable(t, db, "unlink", `post_id INTEGER NOT NULL, tag_id INTEGER NOT NULL, note {{text}} NOT NULL`)
 		testdb.Exec(t, db, "INSERT INTO "+table+" (post_id, tag_id, note) VALUES (1, 2, 'x')")
 		for i, want := range []bool{true, false} {
-			deleted, err := racefree.Unlink(ctx, db, table, racefree.Values{"post_id": 1, "tag_id": 2})
+			deleted, err := racefree.Unlink(ctx, db, table, racefree.Values{"post_id": 1, "tag_id": 2}, racefree.Options{})
 			if err != nil || deleted != want {
 				t.Fatalf("call %d: deleted=%v err=%v, want %v", i, deleted, err, want)
 			}
 		}
-		if _, err := racefree.Unlink(ctx, db, table, racefree.Values{}); !errors.Is(err, racefree.ErrInvalidInput) {
+		if _, err := racefree.Unlink(ctx, db, table, racefree.Values{}, racefree.Options{}); !errors.Is(err, racefree.ErrInvalidInput) {
 			t.Fatalf("empty link: err = %v, want ErrInvalidInput", err)
+		}
+		// Options that cannot apply to a delete are refused, not ignored.
+		link := racefree.Values{"post_id": 1, "tag_id": 2}
+		for _, opts := range []racefree.Options{{Strategy: racefree.StrategyLock}, {Adaptive: true}, {CreateOnly: racefree.Values{"note": "x"}}} {
+			if _, err := racefree.Unlink(ctx, db, table, link, opts); !errors.Is(err, racefree.ErrInvalidInput) {
+				t.Fatalf("Unlink with %+v: err = %v, want ErrInvalidInput", opts, err)
+			}
 		}
 	})
 }

@@ -45,7 +45,7 @@ func TestLazy_NeverRunsOnAHit(t *testing.T) {
 			case "CreateOrGet":
 				r, created, err = racefree.CreateOrGet[row](ctx, db, table, racefree.Values{"email": "a@x"}, defaults("t2"), racefree.Options{})
 			case "GetOrCreateMany":
-				var res []racefree.Result[row]
+				var res []racefree.ItemResult[row]
 				res, err = racefree.GetOrCreateMany[row](ctx, db, table, []racefree.Item{{Lookup: racefree.Values{"email": "a@x"}, Defaults: defaults("t2")}}, racefree.Options{})
 				if err == nil {
 					r, created = res[0].Row, res[0].Created

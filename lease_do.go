@@ -41,7 +41,7 @@ func (l *Lease) Do(ctx context.Context, fn func(ctx context.Context, token int64
 	stop := make(chan struct{})
 	done := make(chan error, 1)
 	go func() { done <- l.keep(fnCtx, stop, cancel) }()
-	err := fn(fnCtx, l.Token)
+	err := fn(fnCtx, l.token)
 	close(stop)
 	lost := <-done
 	if lost != nil {
@@ -53,9 +53,9 @@ func (l *Lease) Do(ctx context.Context, fn func(ctx context.Context, token int64
 // keep renews the lease until stop closes, and cancels with the reason
 // when it is lost, which it also returns.
 func (l *Lease) keep(ctx context.Context, stop <-chan struct{}, cancel context.CancelCauseFunc) error {
-	every := l.TTL / 3
-	margin := l.TTL / 10
-	safeUntil := l.at.Add(l.TTL - margin) // from the acquisition, which set the expiry
+	every := l.ttl / 3
+	margin := l.ttl / 10
+	safeUntil := l.at.Add(l.ttl - margin) // from the acquisition, which set the expiry
 	retry := max(every/4, time.Millisecond)
 	next := every
 	for {
@@ -70,8 +70,8 @@ func (l *Lease) keep(ctx context.Context, stop <-chan struct{}, cancel context.C
 		case <-t.C:
 		}
 		if !time.Now().Before(safeUntil) {
-			lost := fmt.Errorf("racefree: keep lease %q (token %d): %w: not renewed before its safety margin", lockkey.Label(l.Name, 64), l.Token, ErrLeaseLost)
-			l.db.observe(ctx, Event{Kind: EventLeaseLost, Lock: lockkey.Label(l.Name, 64), LockKind: lockKindLease, Err: lost})
+			lost := fmt.Errorf("racefree: keep lease %q (token %d): %w: not renewed before its safety margin", lockkey.Label(l.name, 64), l.token, ErrLeaseLost)
+			l.db.observe(ctx, Event{Kind: EventLeaseLost, Lock: lockkey.Label(l.name, 64), LockKind: lockKindLease, Err: lost})
 			cancel(lost)
 			return lost
 		}
@@ -79,7 +79,7 @@ func (l *Lease) keep(ctx context.Context, stop <-chan struct{}, cancel context.C
 		err := l.Renew(context.WithoutCancel(ctx))
 		switch {
 		case err == nil:
-			safeUntil = sent.Add(l.TTL - margin)
+			safeUntil = sent.Add(l.ttl - margin)
 			next = every
 		case errors.Is(err, ErrLeaseLost):
 			cancel(err)
@@ -87,7 +87,7 @@ func (l *Lease) keep(ctx context.Context, stop <-chan struct{}, cancel context.C
 		case transientRenewal(l.db, err):
 			next = retry // try again, until the margin
 		default:
-			lost := fmt.Errorf("racefree: keep lease %q (token %d): %w: renewal failed: %w", lockkey.Label(l.Name, 64), l.Token, ErrLeaseLost, err)
+			lost := fmt.Errorf("racefree: keep lease %q (token %d): %w: renewal failed: %w", lockkey.Label(l.name, 64), l.token, ErrLeaseLost, err)
 			cancel(lost)
 			return lost
 		}
@@ -99,7 +99,7 @@ func (l *Lease) keep(ctx context.Context, stop <-chan struct{}, cancel context.C
 func transientRenewal(db *DB, err error) bool {
 	switch dialect.ClassOf(db.d, err) {
 	case dialect.ClassConnection, dialect.ClassNotSent, dialect.ClassBusy, dialect.ClassDeadlock,
-		dialect.ClassSerialization, dialect.ClassLockTimeout, dialect.ClassCanceled:
+		dialect.ClassSerialization, dialect.ClassLockNotAcquired, dialect.ClassCanceled:
 		return true
 	}
 	return false

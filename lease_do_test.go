@@ -25,12 +25,12 @@ func TestLease_DoRenews(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = l.Do(ctx, func(ctx context.Context, token int64) error {
-			if token != l.Token {
-				t.Errorf("fn got token %d, the lease has %d", token, l.Token)
+			if token != l.Token() {
+				t.Errorf("fn got token %d, the lease has %d", token, l.Token())
 			}
 			for range 4 {
 				time.Sleep(300 * time.Millisecond) // a TTL each
-				if _, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Try: true}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+				if _, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Wait: racefree.Wait{Try: true}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
 					t.Errorf("another holder got the lease while Do kept it: %v", err)
 				}
 			}

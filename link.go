@@ -77,19 +77,41 @@ func Link(ctx context.Context, ex Executor, table string, link Values, opts Opti
 // Unlink deletes the join row that matches link. deleted reports whether
 // this call removed it; concurrent Unlinks of the same link leave no row
 // and report deleted to exactly one caller. It needs no index.
-func Unlink(ctx context.Context, ex Executor, table string, link Values) (deleted bool, err error) {
+//
+// On a *DB or *Conn a DELETE that failed retryably (a deadlock, a busy
+// error) runs again as opts.Retry decides. The other options are about
+// creating rows and do not apply: a Strategy other than StrategyAuto,
+// Adaptive or CreateOnly is refused with ErrInvalidInput.
+func Unlink(ctx context.Context, ex Executor, table string, link Values, opts Options) (deleted bool, err error) {
+	switch {
+	case opts.Strategy != StrategyAuto:
+		return false, inputError(verbUnlink+" "+table, "a Strategy (%v) does not apply: a delete needs none", opts.Strategy)
+	case opts.Adaptive:
+		return false, inputError(verbUnlink+" "+table, "Adaptive does not apply: a delete has no order to adapt")
+	case opts.CreateOnly != nil:
+		return false, inputError(verbUnlink+" "+table, "CreateOnly does not apply: a delete creates nothing")
+	}
 	c, err := planCall[Values](ctx, ex, verbUnlink, table, link, nil, Options{})
 	if err != nil {
 		return false, err
 	}
 	query, args := c.deleteSQL()
-	res, err := c.h.q.Exec(ctx, query, args...)
-	if err != nil {
-		return false, c.db.wrapErr(c.verb, err)
+	attempt := func(ctx context.Context) error {
+		res, err := c.h.q.Exec(ctx, query, args...)
+		if err != nil {
+			return c.db.wrapErr(c.verb, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return c.db.wrapErr(c.verb, err)
+		}
+		deleted = n > 0
+		return nil
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, c.db.wrapErr(c.verb, err)
+	if c.h.tx != nil {
+		err = attempt(ctx)
+	} else {
+		err = c.db.retry(ctx, opts.Retry, attempt)
 	}
-	return n > 0, nil
+	return deleted, err
 }

@@ -10,45 +10,88 @@ import (
 	"github.com/racefree/racefree/internal/lockkey"
 )
 
-// LockOptions say how long a lock call waits for a lock another session
-// holds. The zero value waits until ctx ends.
+// Wait says how long a call waits for a lock or a lease that another
+// session holds. Every call that can wait takes one (in LockOptions,
+// RowLockOptions and LeaseOptions), and every one of them that does not
+// get the lock as its Wait allows returns an error matching
+// ErrLockNotAcquired. The zero value waits until ctx ends.
 //
 // On MySQL/MariaDB the server's innodb_lock_wait_timeout (50 s by default)
 // would end a wait earlier; racefree waits again after it fires, so the
 // zero value really waits until ctx ends. On PostgreSQL a lock_timeout set
-// on the role, database or session still applies and returns
-// ErrLockTimeout. On SQLite a wait for the write lock is SQLite's busy
-// wait, which does not watch ctx: racefree waits in slices of 100 ms and
-// checks ctx between them.
-type LockOptions struct {
+// on the role, database or session still applies, and its expiry matches
+// ErrLockNotAcquired too. On SQLite a wait for the write lock is SQLite's
+// busy wait, which does not watch ctx: racefree waits in slices of 100 ms
+// and checks ctx between them.
+type Wait struct {
 	// Timeout, if positive, bounds the wait: a lock not granted within it
-	// returns an error matching ErrLockTimeout, and the transaction stays
-	// usable. MySQL/MariaDB count lock waits in whole seconds, so a timeout
-	// there is rounded up to the next second.
+	// is not acquired, and the transaction stays usable. MySQL/MariaDB
+	// count lock waits in whole seconds, so a timeout there is rounded up
+	// to the next second.
 	Timeout time.Duration
-	// Try fails at once with ErrLockNotAcquired instead of waiting when
-	// another session holds the lock. It overrides Timeout. (MySQL before
-	// 8.0/MariaDB before 10.3 cannot refuse at once and wait one second;
-	// so does TiDB.)
+	// Try takes the lock only if it is free: held by another session, it
+	// is not acquired, at once. (MySQL before 8.0, MariaDB before 10.3
+	// and TiDB cannot refuse at once: they wait one second.) It cannot be
+	// combined with a Timeout.
 	Try bool
 }
 
-// wait is opts as a dialect reads them.
-func (o LockOptions) wait() dialect.Wait { return dialect.Wait{Try: o.Try, Timeout: o.Timeout} }
-
-// lockTimeoutErr is the ErrLockTimeout-class error racefree returns when a
-// wait it bounded itself ran out.
-func lockTimeoutErr(verb, name string, err error) error {
-	var ce *dialect.Error
-	if !errors.As(err, &ce) || ce.Class != dialect.ClassLockTimeout {
-		err = dialect.Wrap(dialect.ClassLockTimeout, err)
+// check refuses a Wait that cannot be honoured: a negative Timeout, or a
+// Timeout with Try.
+func (w Wait) check(verb string) error {
+	switch {
+	case w.Timeout < 0:
+		return inputError(verb, "negative wait timeout %v", w.Timeout)
+	case w.Try && w.Timeout > 0:
+		return inputError(verb, "a wait cannot both Try (not wait at all) and have a Timeout (%v)", w.Timeout)
 	}
-	return fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), err)
+	return nil
 }
 
-// lockNotAcquiredErr names the lock a Try did not get.
-func lockNotAcquiredErr(verb, name string) error {
-	return fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), ErrLockNotAcquired)
+// dialect is w as a dialect reads it.
+func (w Wait) dialect() dialect.Wait { return dialect.Wait{Try: w.Try, Timeout: w.Timeout} }
+
+// String says how w waits, for errors: "at once", "within 2s", "until
+// the context ended".
+func (w Wait) String() string {
+	switch {
+	case w.Try:
+		return "at once"
+	case w.Timeout > 0:
+		return "within " + w.Timeout.String()
+	}
+	return "before the server's lock timeout"
+}
+
+// LockOptions configure the calls that take a lock: LockNamed, LockTable
+// and AcquireSessionLock. The zero value waits until ctx ends.
+type LockOptions struct {
+	// Wait says how long to wait for a lock another session holds.
+	Wait Wait
+}
+
+// notAcquired is the error of a lock call whose lock was not granted as w
+// allowed: it names the lock and how long the call waited, and matches
+// ErrLockNotAcquired and, when the server said so, cause's class.
+func notAcquired(verb, name string, w Wait, cause error) error {
+	return notGranted(fmt.Sprintf("%s %q", verb, lockkey.Label(name, 64)), w, cause)
+}
+
+// notGranted is notAcquired for a call that what already names.
+func notGranted(what string, w Wait, cause error) error {
+	if cause == nil || !errors.Is(cause, ErrLockNotAcquired) {
+		cause = dialect.Wrap(dialect.ClassLockNotAcquired, orHeld(cause))
+	}
+	return fmt.Errorf("racefree: %s: not granted %v: %w", what, w, cause)
+}
+
+// orHeld is err, or the plain reason a lock is not granted when there is
+// no error to tell it.
+func orHeld(err error) error {
+	if err == nil {
+		return errors.New("another session holds it")
+	}
+	return err
 }
 
 // unsupportedErr says why the engine cannot take the lock called name.
@@ -91,38 +134,28 @@ func (tx *Tx) waitForLocks(ctx context.Context, w dialect.Wait, fn func(context.
 		return lw.WaitForLocks(ctx, lockingTx{tx}, w, fn)
 	}
 	if w.Bounded() {
-		return fmt.Errorf("%w: %s cannot bound a lock wait (Try, Timeout)", ErrLockUnsupported, tx.db.d.Server())
+		return fmt.Errorf("%w: %s cannot bound a lock wait (Wait.Try, Wait.Timeout)", ErrLockUnsupported, tx.db.d.Server())
 	}
 	return fn(ctx)
 }
 
-// takeLock runs lock, statements that take a lock, waiting as opts say,
-// and turns the outcome into racefree's lock errors, naming the lock:
-// ErrLockNotAcquired when Try found it held, an ErrLockTimeout-class error
-// when the Timeout ran out, the classified error otherwise.
-func (tx *Tx) takeLock(ctx context.Context, verb, name string, opts LockOptions, lock func(context.Context) error) error {
-	return tx.lockOutcome(verb, name, opts, tx.waitForLocks(ctx, opts.wait(), lock))
+// takeLock runs lock, statements that take a lock, waiting as w says,
+// and turns the outcome into racefree's lock errors, naming the lock: a
+// wait that ran out (Try, a Timeout, the server's lock timeout) matches
+// ErrLockNotAcquired; other errors are classified.
+func (tx *Tx) takeLock(ctx context.Context, verb, name string, w Wait, lock func(context.Context) error) error {
+	return tx.lockOutcome(verb, name, w, tx.waitForLocks(ctx, w.dialect(), lock))
 }
 
-// lockOutcome is takeLock's verdict on the error of a lock wait.
-func (tx *Tx) lockOutcome(verb, name string, opts LockOptions, err error) error {
-	if err != nil && opts.Try && tx.db.waitRanOut(err) {
-		return lockNotAcquiredErr(verb, name)
-	}
-	return tx.lockResult(verb, name, err)
-}
-
-// lockResult turns the error of a lock call into racefree's lock errors,
+// lockOutcome turns the error of a lock call into racefree's lock errors,
 // naming the lock.
-func (tx *Tx) lockResult(verb, name string, err error) error {
+func (tx *Tx) lockOutcome(verb, name string, w Wait, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrLockTimeout):
-		return lockTimeoutErr(verb, name, err)
 	case tx.db.waitRanOut(err):
-		return lockTimeoutErr(verb, name, tx.db.d.Classify(err))
-	case errors.Is(err, ErrLockNotAcquired), errors.Is(err, ErrLockUnsupported):
+		return notAcquired(verb, name, w, tx.db.classified(err))
+	case errors.Is(err, ErrLockUnsupported), errors.Is(err, ErrInvalidInput):
 		return err
 	}
 	return fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), tx.db.classified(err))
@@ -142,7 +175,7 @@ func (db *DB) classified(err error) error {
 // waitRanOut reports whether err is a lock wait that ran out: the
 // server's, or one a dialect bounded and classified itself.
 func (db *DB) waitRanOut(err error) bool {
-	return errors.Is(err, ErrLockTimeout) || errors.Is(db.d.Classify(err), ErrLockTimeout)
+	return errors.Is(err, ErrLockNotAcquired) || errors.Is(db.d.Classify(err), ErrLockNotAcquired)
 }
 
 // undefined reports whether err says that a table (or, with columns, a

@@ -54,12 +54,12 @@ func BenchmarkLocks(b *testing.B) {
 			})
 			b.Run("lock_named_timeout", func(b *testing.B) {
 				inTx(b, func(ctx context.Context, tx *racefree.Tx) error {
-					return racefree.LockNamed(ctx, tx, "bench", racefree.LockOptions{Timeout: 5e9})
+					return racefree.LockNamed(ctx, tx, "bench", racefree.LockOptions{Wait: racefree.Wait{Timeout: 5e9}})
 				})
 			})
 			b.Run("lock_rows_2", func(b *testing.B) {
 				inTx(b, func(ctx context.Context, tx *racefree.Tx) error {
-					_, err := racefree.LockRows(ctx, tx, table, "id", []int64{2, 1}, racefree.RowLock{})
+					_, err := racefree.LockRows(ctx, tx, table, "id", []int64{2, 1}, racefree.RowLockOptions{})
 					return err
 				})
 			})
@@ -74,11 +74,11 @@ func BenchmarkLocks(b *testing.B) {
 				}
 				b.ReportAllocs()
 				for b.Loop() {
-					l, err := racefree.LockSession(ctx, db, "bench", racefree.LockOptions{})
+					l, err := racefree.AcquireSessionLock(ctx, db, "bench", racefree.LockOptions{})
 					if err != nil {
 						b.Fatal(err)
 					}
-					if err := l.Unlock(ctx); err != nil {
+					if err := l.Release(ctx); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -108,13 +108,20 @@ func goldenLockStatements(rec *recorder, d dialect.Dialect) string {
 		opts  LockOptions
 	}{
 		{"waiting until ctx ends", LockOptions{}},
-		{"Try", LockOptions{Try: true}},
-		{"Timeout 1.5 s", LockOptions{Timeout: 1500 * time.Millisecond}},
+		{"Try", LockOptions{Wait: Wait{Try: true}}},
+		{"Timeout 1.5 s", LockOptions{Wait: Wait{Timeout: 1500 * time.Millisecond}}},
 	} {
 		section("LockNamed, "+c.title, inTx(TxOptions{}, func(tx *Tx) error { return LockNamed(ctx, tx, "jobs/42", c.opts) }))
 	}
-	for _, l := range []RowLock{{}, {Share: true}, {Wait: NoWait}, {Wait: SkipLocked}, {Share: true, Wait: SkipLocked}} {
-		section(fmt.Sprintf("LockRows, %s, %s", l.verb(), [...]string{"waiting", "NoWait", "SkipLocked"}[l.Wait]), inTx(TxOptions{}, func(tx *Tx) error {
+	for _, l := range []RowLockOptions{{}, {Share: true}, {Wait: Wait{Try: true}}, {SkipLocked: true}, {Share: true, SkipLocked: true}} {
+		how := "waiting"
+		switch {
+		case l.Wait.Try:
+			how = "NoWait"
+		case l.SkipLocked:
+			how = "SkipLocked"
+		}
+		section(fmt.Sprintf("LockRows, %s, %s", l.verb(), how), inTx(TxOptions{}, func(tx *Tx) error {
 			_, err := LockRows(ctx, tx, "accounts", "id", []int64{3, 1, 2}, l)
 			return err
 		}))
@@ -125,8 +132,8 @@ func goldenLockStatements(rec *recorder, d dialect.Dialect) string {
 		note string
 	}{
 		{LockTableWrite, LockOptions{}, ""},
-		{LockTableWrite, LockOptions{Try: true}, ", Try"},
-		{LockTableWrite, LockOptions{Timeout: 2 * time.Second}, ", Timeout 2 s"},
+		{LockTableWrite, LockOptions{Wait: Wait{Try: true}}, ", Try"},
+		{LockTableWrite, LockOptions{Wait: Wait{Timeout: 2 * time.Second}}, ", Timeout 2 s"},
 		{LockTableExclusive, LockOptions{}, ""},
 	} {
 		section("LockTable, "+c.mode.String()+c.note, inTx(TxOptions{}, func(tx *Tx) error {
@@ -138,18 +145,18 @@ func goldenLockStatements(rec *recorder, d dialect.Dialect) string {
 		opts  LockOptions
 	}{
 		{"waiting until ctx ends", LockOptions{}},
-		{"Try", LockOptions{Try: true}},
-		{"Timeout 1.5 s", LockOptions{Timeout: 1500 * time.Millisecond}},
+		{"Try", LockOptions{Wait: Wait{Try: true}}},
+		{"Timeout 1.5 s", LockOptions{Wait: Wait{Timeout: 1500 * time.Millisecond}}},
 	} {
-		section("LockSession, "+c.title+", then Held and Unlock", func() error {
-			l, err := LockSession(ctx, db, "nightly-report", c.opts)
+		section("AcquireSessionLock, "+c.title+", then Check and Release", func() error {
+			l, err := AcquireSessionLock(ctx, db, "nightly-report", c.opts)
 			if err != nil {
 				return err
 			}
-			if err := l.Held(ctx); err != nil {
+			if err := l.Check(ctx); err != nil {
 				return err
 			}
-			return l.Unlock(ctx)
+			return l.Release(ctx)
 		})
 	}
 	var lease *Lease
@@ -163,14 +170,14 @@ func goldenLockStatements(rec *recorder, d dialect.Dialect) string {
 		section("Lease.Check, in the guarded transaction", inTx(TxOptions{}, func(tx *Tx) error { return lease.Check(ctx, tx) }))
 		section("Lease.Release", func() error { return lease.Release(ctx) })
 	}
-	row := VersionedRow{Table: "accounts", KeyColumn: "id", Key: 7, Version: 3}
+	row := Values{"id": 7}
 	section("UpdateIfVersion", func() error {
-		_, err := UpdateIfVersion(ctx, db, row, Values{"n": 10})
+		_, err := UpdateIfVersion(ctx, db, "accounts", row, 3, Values{"n": 10}, VersionOptions{})
 		return err
 	})
 	rec.noMatch = true
 	section("UpdateIfVersion in a transaction, when nothing matched: the re-read", inTx(TxOptions{}, func(tx *Tx) error {
-		if _, err := UpdateIfVersion(ctx, tx, row, Values{"n": 10}); !errorsAsConflict(err) {
+		if _, err := UpdateIfVersion(ctx, tx, "accounts", row, 3, Values{"n": 10}, VersionOptions{}); !errorsAsConflict(err) {
 			return err
 		}
 		return nil

@@ -72,7 +72,7 @@ import (
 //     dialect's [dialect.SnapshotAtFirstStatement] feature marks the
 //     engines where a plain read after the lock needs READ COMMITTED.
 //
-// A transaction-scoped and a session-scoped lock ([LockSession]) of the
+// A transaction-scoped and a session-scoped lock ([AcquireSessionLock]) of the
 // same name are not guaranteed to exclude each other: use one kind per
 // name.
 //
@@ -81,9 +81,8 @@ import (
 // aborted subtransaction, and InnoDB releases the lock on a row inserted
 // after the savepoint. Take locks in the outermost transaction.
 //
-// ctx governs the wait; see [LockOptions] for Try and Timeout. A timeout
-// matches ErrLockTimeout and a failed Try ErrLockNotAcquired; in both cases
-// tx is still usable. A deadlock between named locks (two transactions
+// ctx governs the wait, and opts.Wait bounds it (see [Wait]): a lock not
+// granted as it allows matches ErrLockNotAcquired, and tx is still usable. A deadlock between named locks (two transactions
 // taking two names in opposite orders) fails one of them with ErrDeadlock.
 func LockNamed(ctx context.Context, tx *Tx, name string, opts LockOptions) error {
 	const verb = "lock name"
@@ -91,6 +90,9 @@ func LockNamed(ctx context.Context, tx *Tx, name string, opts LockOptions) error
 		return errors.New("racefree: lock name: nil transaction")
 	}
 	if err := validateLockName(verb, name); err != nil {
+		return err
+	}
+	if err := opts.Wait.check(verb); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -116,12 +118,12 @@ func (tx *Tx) lockNamed(ctx context.Context, name string, opts LockOptions) erro
 // of its own.
 func (tx *Tx) lockXact(ctx context.Context, xl dialect.XactLocker, name string, opts LockOptions) error {
 	const verb = "lock name"
-	got, err := xl.LockXact(ctx, lockingTx{tx}, lockKeyOf(name), opts.wait())
+	got, err := xl.LockXact(ctx, lockingTx{tx}, lockKeyOf(name), opts.Wait.dialect())
 	if err != nil {
-		return tx.lockResult(verb, name, err)
+		return tx.lockOutcome(verb, name, opts.Wait, err)
 	}
 	if !got {
-		return lockNotAcquiredErr(verb, name)
+		return notAcquired(verb, name, opts.Wait, nil)
 	}
 	return nil
 }
@@ -139,7 +141,7 @@ func (tx *Tx) lockWriter(ctx context.Context, verb, name, what string, opts Lock
 	if !ok {
 		return unsupportedErr(verb, name, "the %s dialect cannot take the write lock", d.Name())
 	}
-	return tx.takeLock(ctx, verb, name, opts, func(ctx context.Context) error {
+	return tx.takeLock(ctx, verb, name, opts.Wait, func(ctx context.Context) error {
 		return wl.TakeWriteLock(ctx, lockingTx{tx}, lockTableName)
 	})
 }

@@ -121,7 +121,7 @@ func TestGalera_LeaseAcrossNodes(t *testing.T) {
 func TestGalera_LockSessionRefused(t *testing.T) {
 	dsns := testdb.GaleraDSNs(t)
 	db := testdb.Open(t, dsns[0])
-	_, err := racefree.LockSession(context.Background(), db, "x", racefree.LockOptions{})
+	_, err := racefree.AcquireSessionLock(context.Background(), db, "x", racefree.LockOptions{})
 	if !errors.Is(err, racefree.ErrLockUnsupported) {
 		t.Fatalf("GET_LOCK is node-local on Galera: want ErrLockUnsupported, got %v", err)
 	}

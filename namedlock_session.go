@@ -16,15 +16,15 @@ import (
 // SessionLock is a named lock held by one database session: a connection
 // pinned from the pool for as long as the lock is held. It excludes every
 // other session that locks the same name, in any process on any machine,
-// and outlives transactions. It is released by Unlock, and by the server
+// and outlives transactions. It is released by Release, and by the server
 // when the session ends for any reason — the process exits or is killed,
 // the network fails, the server restarts — so a crashed holder never
 // blocks the others for long. After such a failure the holder no longer has
-// the lock, and nothing tells it until Held or Unlock: code that must not
-// run without the lock should check Held before acting, or better, use a
+// the lock, and nothing tells it until Check or Release: code that must not
+// run without the lock should Check before acting, or better, use a
 // [Lease] and check its fencing token in the guarded write.
 //
-// A SessionLock is safe for concurrent use; Unlock is idempotent.
+// A SessionLock is safe for concurrent use; Release is idempotent.
 type SessionLock struct {
 	db   *DB
 	sl   dialect.SessionLocker
@@ -35,8 +35,8 @@ type SessionLock struct {
 	conn session.Conn // nil once unlocked or discarded
 }
 
-// LockSession takes the named lock name on a connection of its own and
-// holds it until Unlock. ctx governs the wait, as opts say (see
+// AcquireSessionLock takes the named lock name on a connection of its own and
+// holds it until Release. ctx governs the wait, as opts say (see
 // [LockOptions]); the lock itself is not bound to ctx.
 //
 //   - PostgreSQL: pg_advisory_lock on the same 64-bit key as [LockNamed],
@@ -50,7 +50,7 @@ type SessionLock struct {
 //     shortest wait is one second, so a Try waits a second before it
 //     fails, and a Timeout is at least a second. Under contention TiDB's
 //     GET_LOCK may give up with "pessimistic lock retry limit reached",
-//     holding nothing: LockSession then asks again within the wait (a Try
+//     holding nothing: AcquireSessionLock then asks again within the wait (a Try
 //     fails with ErrLockNotAcquired).
 //   - MariaDB Galera and CockroachDB: ErrLockUnsupported. GET_LOCK on a
 //     Galera node excludes only sessions on that node, and CockroachDB has
@@ -64,8 +64,8 @@ type SessionLock struct {
 // ctx ended while it ran, the unlock failed — is discarded, never returned
 // to the pool, so that no pooled connection ever holds a lock nobody
 // knows about. Closing it makes the server release whatever it held.
-func LockSession(ctx context.Context, db *DB, name string, opts LockOptions) (*SessionLock, error) {
-	const verb = "lock session"
+func AcquireSessionLock(ctx context.Context, db *DB, name string, opts LockOptions) (*SessionLock, error) {
+	const verb = "acquire session lock"
 	if db == nil || db.pool == nil {
 		return nil, fmt.Errorf("racefree: %s: %w", verb, errNilExecutor)
 	}
@@ -111,53 +111,50 @@ func (db *DB) sessionGone(ctx context.Context, err error) bool {
 	return ctx.Err() == nil && db.d.Classify(err).Class.Outage()
 }
 
-// lockSession is LockSession once it is known the engine has session
+// lockSession is AcquireSessionLock once it is known the engine has session
 // locks.
 func lockSession(ctx context.Context, db *DB, sl dialect.SessionLocker, name string, opts LockOptions) (*SessionLock, error) {
-	const verb = "lock session"
+	const verb = "acquire session lock"
 	d := db.d
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return nil, db.wrapErr(verb+": take connection", err)
 	}
 	l := &SessionLock{db: db, sl: sl, name: name, conn: conn}
-	got, err := sl.LockSession(ctx, conn, lockKeyOf(name), opts.wait())
+	got, err := sl.LockSession(ctx, conn, lockKeyOf(name), opts.Wait.dialect())
 	if err != nil {
 		// The statement may have taken the lock before it failed (a
 		// session lock survives the statement's error): in doubt.
 		l.discard()
-		if errors.Is(d.Classify(err), ErrLockTimeout) {
-			return nil, lockTimeoutErr(verb, name, d.Classify(err))
+		if errors.Is(d.Classify(err), ErrLockNotAcquired) {
+			return nil, notAcquired(verb, name, opts.Wait, d.Classify(err))
 		}
 		return nil, fmt.Errorf("racefree: %s %q: %w", verb, lockkey.Label(name, 64), db.classifyCtx(ctx, err))
 	}
 	if got {
-		// A lock dropped without Unlock must not pin a connection, holding
+		// A lock dropped without Release must not pin a connection, holding
 		// the lock, forever: when l is collected its connection is closed,
-		// never pooled, which releases the lock. After Unlock the
+		// never pooled, which releases the lock. After Release the
 		// connection is done and this does nothing. Not something to rely
 		// on: collection may come late or never.
 		runtime.AddCleanup(l, discardConn, conn)
 	}
 	if !got {
 		conn.Release() // the server said no: the connection holds nothing
-		if opts.Try {
-			return nil, lockNotAcquiredErr(verb, name)
-		}
-		return nil, lockTimeoutErr(verb, name, errors.New("not granted within the timeout"))
+		return nil, notAcquired(verb, name, opts.Wait, nil)
 	}
 	l.at = time.Now()
 	return l, nil
 }
 
-// Name returns the lock's name as given to LockSession.
+// Name returns the lock's name as given to AcquireSessionLock.
 func (l *SessionLock) Name() string { return l.name }
 
-// Held reports whether the lock is still held: nil if so, ErrLockLost if
+// Check reports whether the lock is still held: nil if so, ErrLockLost if
 // its session ended or the lock was released. It asks the server, so it
 // also notices a connection that died quietly; such a connection is
 // discarded.
-func (l *SessionLock) Held(ctx context.Context) error {
+func (l *SessionLock) Check(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.conn == nil {
@@ -188,10 +185,10 @@ const sessionLockCheck = time.Second
 // connection died (the network, a server restart, the session killed) or
 // the check could not be answered within a second, in which case the
 // connection is closed so that the server releases the lock, if it still
-// had it, to nobody's surprise. fn must not Unlock the lock. Do returns
+// had it, to nobody's surprise. fn must not Release the lock. Do returns
 // fn's error, joined with ErrLockLost when the lock was lost (fn's context
 // error says so too, through context.Cause); it does not unlock: call
-// Unlock after. ctx governs fn and the checks; Do returns only once its
+// Release after. ctx governs fn and the checks; Do returns only once its
 // checking goroutine has stopped.
 //
 // Between two checks the lock may be gone for up to a second before fn
@@ -201,7 +198,7 @@ func (l *SessionLock) Do(ctx context.Context, fn func(ctx context.Context) error
 	if fn == nil {
 		return inputError("keep session lock", "nil function")
 	}
-	if err := l.Held(ctx); err != nil {
+	if err := l.Check(ctx); err != nil {
 		return err
 	}
 	fnCtx, cancel := context.WithCancelCause(ctx)
@@ -231,7 +228,7 @@ func (l *SessionLock) watch(ctx context.Context, stop <-chan struct{}, cancel co
 		case <-t.C:
 		}
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), sessionLockCheck)
-		err := l.Held(cctx)
+		err := l.Check(cctx)
 		ccancel()
 		if err == nil {
 			continue
@@ -247,12 +244,12 @@ func (l *SessionLock) watch(ctx context.Context, stop <-chan struct{}, cancel co
 	}
 }
 
-// Unlock releases the lock and returns the connection to the pool. If the
+// Release releases the lock and returns the connection to the pool. If the
 // release cannot be confirmed the connection is discarded instead, which
 // makes the server release the lock. It returns ErrLockLost if the lock
 // was found already gone (its session had died: whatever ran since then
 // ran unprotected), and nil after the first successful call.
-func (l *SessionLock) Unlock(ctx context.Context) error {
+func (l *SessionLock) Release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.conn == nil {

@@ -28,7 +28,7 @@ func TestSessionLock_DoReportsLoss(t *testing.T) {
 		if err := db.SQL().QueryRowContext(ctx, sessionID).Scan(&session); err != nil {
 			t.Fatal(err)
 		}
-		l, err := racefree.LockSession(ctx, db, testdb.UniqueName("do"), racefree.LockOptions{})
+		l, err := racefree.AcquireSessionLock(ctx, db, testdb.UniqueName("do"), racefree.LockOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,10 +58,10 @@ func TestSessionLock_DoReportsLoss(t *testing.T) {
 		if waited := time.Since(start); waited > 5*time.Second {
 			t.Errorf("the loss was reported after %v, want within about a second", waited)
 		}
-		if err := l.Held(ctx); !errors.Is(err, racefree.ErrLockLost) {
+		if err := l.Check(ctx); !errors.Is(err, racefree.ErrLockLost) {
 			t.Errorf("Held after the loss: %v", err)
 		}
-		if err := l.Unlock(ctx); err != nil {
+		if err := l.Release(ctx); err != nil {
 			t.Errorf("Unlock after the loss: %v", err)
 		}
 		if st := db.SQL().Stats(); st.OpenConnections != 0 {

@@ -35,23 +35,23 @@ func TestLockSession_ExcludesAndReleases(t *testing.T) {
 		db := e.Open(t)
 		ctx := context.Background()
 		name := testdb.UniqueName("sess")
-		l, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{})
+		l, err := racefree.AcquireSessionLock(ctx, db, name, racefree.LockOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := l.Held(ctx); err != nil {
+		if err := l.Check(ctx); err != nil {
 			t.Fatalf("Held: %v", err)
 		}
 		start := time.Now()
-		if _, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{Try: true}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+		if _, err := racefree.AcquireSessionLock(ctx, db, name, racefree.LockOptions{Wait: racefree.Wait{Try: true}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
 			t.Fatalf("Try on a held lock: want ErrLockNotAcquired, got %v", err)
 		}
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("Try took %v", d)
 		}
 		start = time.Now()
-		if _, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{Timeout: 300 * time.Millisecond}); !errors.Is(err, racefree.ErrLockTimeout) {
-			t.Fatalf("Timeout on a held lock: want ErrLockTimeout, got %v", err)
+		if _, err := racefree.AcquireSessionLock(ctx, db, name, racefree.LockOptions{Wait: racefree.Wait{Timeout: 300 * time.Millisecond}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+			t.Fatalf("Timeout on a held lock: want ErrLockNotAcquired, got %v", err)
 		}
 		if d := time.Since(start); d < 250*time.Millisecond || d > 5*time.Second {
 			t.Errorf("300ms timeout took %v", d)
@@ -60,26 +60,26 @@ func TestLockSession_ExcludesAndReleases(t *testing.T) {
 		// on MySQL; on PostgreSQL it is the same key.
 		if e.Name == "postgres" {
 			err := racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-				return racefree.LockNamed(ctx, tx, name, racefree.LockOptions{Try: true})
+				return racefree.LockNamed(ctx, tx, name, racefree.LockOptions{Wait: racefree.Wait{Try: true}})
 			})
 			if !errors.Is(err, racefree.ErrLockNotAcquired) {
 				t.Fatalf("LockNamed while the session lock is held: %v", err)
 			}
 		}
-		if err := l.Unlock(ctx); err != nil {
+		if err := l.Release(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.Unlock(ctx); err != nil {
+		if err := l.Release(ctx); err != nil {
 			t.Fatalf("second Unlock: %v", err)
 		}
-		if err := l.Held(ctx); !errors.Is(err, racefree.ErrLockLost) {
+		if err := l.Check(ctx); !errors.Is(err, racefree.ErrLockLost) {
 			t.Fatalf("Held after Unlock: %v", err)
 		}
-		l2, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{Try: true})
+		l2, err := racefree.AcquireSessionLock(ctx, db, name, racefree.LockOptions{Wait: racefree.Wait{Try: true}})
 		if err != nil {
 			t.Fatalf("Try after Unlock: %v", err)
 		}
-		l2.Unlock(ctx)
+		l2.Release(ctx)
 	})
 }
 
@@ -88,28 +88,28 @@ func TestLockSession_NamesOfAnyLength(t *testing.T) {
 		db := e.Open(t)
 		ctx := context.Background()
 		base := testdb.UniqueName("long") + strings.Repeat("x", 5000)
-		a, err := racefree.LockSession(ctx, db, base+"a", racefree.LockOptions{Try: true})
+		a, err := racefree.AcquireSessionLock(ctx, db, base+"a", racefree.LockOptions{Wait: racefree.Wait{Try: true}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer a.Unlock(ctx)
+		defer a.Release(ctx)
 		// Differs only after the 64th character: a different lock.
-		b, err := racefree.LockSession(ctx, db, base+"b", racefree.LockOptions{Try: true})
+		b, err := racefree.AcquireSessionLock(ctx, db, base+"b", racefree.LockOptions{Wait: racefree.Wait{Try: true}})
 		if err != nil {
 			t.Fatalf("a different long name: %v", err)
 		}
-		defer b.Unlock(ctx)
-		if _, err := racefree.LockSession(ctx, db, base+"a", racefree.LockOptions{Try: true}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+		defer b.Release(ctx)
+		if _, err := racefree.AcquireSessionLock(ctx, db, base+"a", racefree.LockOptions{Wait: racefree.Wait{Try: true}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
 			t.Fatalf("the same long name: %v", err)
 		}
 		for _, odd := range []string{"a\xffb", "'); SELECT 1; --", "😀"} {
-			l, err := racefree.LockSession(ctx, db, odd, racefree.LockOptions{Try: true})
+			l, err := racefree.AcquireSessionLock(ctx, db, odd, racefree.LockOptions{Wait: racefree.Wait{Try: true}})
 			if err != nil {
 				t.Fatalf("name %q: %v", odd, err)
 			}
-			l.Unlock(ctx)
+			l.Release(ctx)
 		}
-		if _, err := racefree.LockSession(ctx, db, "", racefree.LockOptions{}); err == nil {
+		if _, err := racefree.AcquireSessionLock(ctx, db, "", racefree.LockOptions{}); err == nil {
 			t.Fatal("empty name accepted")
 		}
 	})
@@ -117,11 +117,11 @@ func TestLockSession_NamesOfAnyLength(t *testing.T) {
 
 func TestLockSession_SQLiteRefused(t *testing.T) {
 	db := testdb.Open(t, "sqlite:"+t.TempDir()+"/s.db")
-	_, err := racefree.LockSession(context.Background(), db, "x", racefree.LockOptions{})
+	_, err := racefree.AcquireSessionLock(context.Background(), db, "x", racefree.LockOptions{})
 	if !errors.Is(err, racefree.ErrLockUnsupported) || !strings.Contains(err.Error(), "LockNamed") {
 		t.Fatalf("want ErrLockUnsupported pointing to LockNamed, got %v", err)
 	}
-	if _, err := racefree.LockSession(context.Background(), nil, "x", racefree.LockOptions{}); err == nil {
+	if _, err := racefree.AcquireSessionLock(context.Background(), nil, "x", racefree.LockOptions{}); err == nil {
 		t.Fatal("nil DB accepted")
 	}
 }
@@ -135,14 +135,14 @@ func TestLockSession_CanceledWaitDiscardsConnection(t *testing.T) {
 		holderDB, db := e.Open(t), e.Open(t)
 		ctx := context.Background()
 		name := testdb.UniqueName("cancel")
-		h, err := racefree.LockSession(ctx, holderDB, name, racefree.LockOptions{})
+		h, err := racefree.AcquireSessionLock(ctx, holderDB, name, racefree.LockOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer h.Unlock(ctx)
+		defer h.Release(ctx)
 		cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
-		if _, err := racefree.LockSession(cctx, db, name, racefree.LockOptions{}); err == nil {
+		if _, err := racefree.AcquireSessionLock(cctx, db, name, racefree.LockOptions{}); err == nil {
 			t.Fatal("got a held lock")
 		}
 		if st := db.SQL().Stats(); st.OpenConnections != 0 || st.Idle != 0 {
@@ -172,7 +172,7 @@ func TestLockSession_DeadConnection(t *testing.T) {
 		if err := db.SQL().QueryRowContext(ctx, sessionID).Scan(&session); err != nil {
 			t.Fatal(err)
 		}
-		l, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{})
+		l, err := racefree.AcquireSessionLock(ctx, db, name, racefree.LockOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,15 +181,15 @@ func TestLockSession_DeadConnection(t *testing.T) {
 		} else {
 			testdb.Exec(t, admin, "KILL "+strconv.FormatInt(session, 10))
 		}
-		l2, err := racefree.LockSession(ctx, admin, name, racefree.LockOptions{Timeout: 10 * time.Second})
+		l2, err := racefree.AcquireSessionLock(ctx, admin, name, racefree.LockOptions{Wait: racefree.Wait{Timeout: 10 * time.Second}})
 		if err != nil {
 			t.Fatalf("lock of a killed session not freed: %v", err)
 		}
-		defer l2.Unlock(ctx)
-		if err := l.Held(ctx); !errors.Is(err, racefree.ErrLockLost) {
+		defer l2.Release(ctx)
+		if err := l.Check(ctx); !errors.Is(err, racefree.ErrLockLost) {
 			t.Fatalf("Held on a killed session: want ErrLockLost, got %v", err)
 		}
-		if err := l.Unlock(ctx); err != nil {
+		if err := l.Release(ctx); err != nil {
 			t.Fatalf("Unlock after loss: %v", err)
 		}
 		if st := db.SQL().Stats(); st.OpenConnections != 0 {
@@ -237,7 +237,7 @@ func TestLockSession_KilledProcessFreesLock(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("child did not take the lock")
 		}
-		if _, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{Try: true}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+		if _, err := racefree.AcquireSessionLock(ctx, db, name, racefree.LockOptions{Wait: racefree.Wait{Try: true}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
 			t.Fatalf("the child's lock is not held: %v", err)
 		}
 		if err := cmd.Process.Kill(); err != nil {
@@ -245,11 +245,11 @@ func TestLockSession_KilledProcessFreesLock(t *testing.T) {
 		}
 		_ = cmd.Wait()
 		start := time.Now()
-		l, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{Timeout: 15 * time.Second})
+		l, err := racefree.AcquireSessionLock(ctx, db, name, racefree.LockOptions{Wait: racefree.Wait{Timeout: 15 * time.Second}})
 		if err != nil {
 			t.Fatalf("lock not freed after its holder was killed: %v", err)
 		}
-		defer l.Unlock(ctx)
+		defer l.Release(ctx)
 		t.Logf("%s: lock freed %v after SIGKILL of its holder", e.Name, time.Since(start).Round(time.Millisecond))
 	})
 }
@@ -262,7 +262,7 @@ func TestLockSessionHolderChild(t *testing.T) {
 		t.Skip("runs only as a child of TestLockSession_KilledProcessFreesLock")
 	}
 	db := testdb.Open(t, args.Values["dsn"])
-	if _, err := racefree.LockSession(context.Background(), db, args.Values["lock"], racefree.LockOptions{}); err != nil {
+	if _, err := racefree.AcquireSessionLock(context.Background(), db, args.Values["lock"], racefree.LockOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	proctest.Report("locked", 1)
@@ -287,7 +287,7 @@ func TestLockSession_Counter(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range rounds {
-					l, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{})
+					l, err := racefree.AcquireSessionLock(ctx, db, name, racefree.LockOptions{})
 					if err != nil {
 						t.Error(err)
 						return
@@ -297,7 +297,7 @@ func TestLockSession_Counter(t *testing.T) {
 					if err == nil {
 						_, err = db.SQL().ExecContext(ctx, "UPDATE "+table+" SET n = "+ph(1)+" WHERE id = 1", n+1)
 					}
-					if uerr := l.Unlock(ctx); uerr != nil || err != nil {
+					if uerr := l.Release(ctx); uerr != nil || err != nil {
 						t.Error(err, uerr)
 						return
 					}
@@ -321,16 +321,16 @@ func TestLockSession_DroppedLockReleased(t *testing.T) {
 		ctx := context.Background()
 		name := testdb.UniqueName("dropped")
 		func() {
-			if _, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{}); err != nil {
+			if _, err := racefree.AcquireSessionLock(ctx, db, name, racefree.LockOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			runtime.GC()
-			l, err := racefree.LockSession(ctx, other, name, racefree.LockOptions{Try: true})
+			l, err := racefree.AcquireSessionLock(ctx, other, name, racefree.LockOptions{Wait: racefree.Wait{Try: true}})
 			if err == nil {
-				l.Unlock(ctx)
+				l.Release(ctx)
 				break
 			}
 			if time.Now().After(deadline) {

@@ -95,7 +95,7 @@ func (tx *Tx) lockTableRow(ctx context.Context, name string, opts LockOptions) e
 	stmt := lt.LockRowSQL(lockTableName)
 	key, label := lockkey.Key64(name), lockkey.Label(name, 255)
 	lock := func(ctx context.Context) error {
-		return tx.waitForLocks(ctx, opts.wait(), func(ctx context.Context) error {
+		return tx.waitForLocks(ctx, opts.Wait.dialect(), func(ctx context.Context) error {
 			_, err := tx.tx.Exec(ctx, stmt, key, label)
 			return err
 		})
@@ -126,5 +126,5 @@ func (tx *Tx) lockTableRow(ctx context.Context, name string, opts LockOptions) e
 	if err == nil {
 		state.ready.Store(true)
 	}
-	return tx.lockOutcome(verb, name, opts, err)
+	return tx.lockOutcome(verb, name, opts.Wait, err)
 }

@@ -85,8 +85,8 @@ func TestLockNamed_LockTableOnPostgres(t *testing.T) {
 		opts racefree.LockOptions
 		want error
 	}{
-		{opts: racefree.LockOptions{Try: true}, want: racefree.ErrLockNotAcquired},
-		{opts: racefree.LockOptions{Timeout: 200 * time.Millisecond}, want: racefree.ErrLockTimeout},
+		{opts: racefree.LockOptions{Wait: racefree.Wait{Try: true}}, want: racefree.ErrLockNotAcquired},
+		{opts: racefree.LockOptions{Wait: racefree.Wait{Timeout: 200 * time.Millisecond}}, want: racefree.ErrLockNotAcquired},
 	} {
 		wg.Add(1)
 		go func() {

@@ -226,12 +226,12 @@ func TestLockNamed_TryAndTimeout(t *testing.T) {
 		t.Run("TryFailsFast", func(t *testing.T) {
 			start := time.Now()
 			err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
-				err := racefree.LockNamed(ctx, tx, name, racefree.LockOptions{Try: true})
+				err := racefree.LockNamed(ctx, tx, name, racefree.LockOptions{Wait: racefree.Wait{Try: true}})
 				if err == nil {
 					return errors.New("got a lock another transaction holds")
 				}
-				if !errors.Is(err, racefree.ErrLockNotAcquired) || errors.Is(err, racefree.ErrLockTimeout) {
-					return fmt.Errorf("want ErrLockNotAcquired only, got %w", err)
+				if !errors.Is(err, racefree.ErrLockNotAcquired) || !strings.Contains(err.Error(), "not granted at once") {
+					return fmt.Errorf("want ErrLockNotAcquired, at once, got %w", err)
 				}
 				// The transaction is still usable.
 				var one int
@@ -245,12 +245,12 @@ func TestLockNamed_TryAndTimeout(t *testing.T) {
 			}
 		})
 
-		t.Run("TimeoutIsLockTimeout", func(t *testing.T) {
+		t.Run("TimeoutIsNotAcquired", func(t *testing.T) {
 			start := time.Now()
 			err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
-				err := racefree.LockNamed(ctx, tx, name, racefree.LockOptions{Timeout: 200 * time.Millisecond})
-				if !errors.Is(err, racefree.ErrLockTimeout) {
-					return fmt.Errorf("want ErrLockTimeout, got %v", err)
+				err := racefree.LockNamed(ctx, tx, name, racefree.LockOptions{Wait: racefree.Wait{Timeout: 200 * time.Millisecond}})
+				if !errors.Is(err, racefree.ErrLockNotAcquired) {
+					return fmt.Errorf("want ErrLockNotAcquired, got %v", err)
 				}
 				if !strings.Contains(err.Error(), "racefree: lock name") {
 					return fmt.Errorf("error does not say what failed: %v", err)
@@ -285,7 +285,7 @@ func TestLockNamed_TryAndTimeout(t *testing.T) {
 			got := make(chan error, 1)
 			go func() {
 				got <- racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-					return racefree.LockNamed(ctx, tx, name, racefree.LockOptions{Timeout: 10 * time.Second})
+					return racefree.LockNamed(ctx, tx, name, racefree.LockOptions{Wait: racefree.Wait{Timeout: 10 * time.Second}})
 				})
 			}()
 			select {
@@ -313,11 +313,11 @@ func TestLockNamed_TryAndTimeout(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sqlTx.Rollback()
-			if err := racefree.LockNamed(ctx, holder.WrapTx(sqlTx, nil), other, racefree.LockOptions{Timeout: time.Second}); err != nil {
+			if err := racefree.LockNamed(ctx, holder.WrapTx(sqlTx, nil), other, racefree.LockOptions{Wait: racefree.Wait{Timeout: time.Second}}); err != nil {
 				t.Fatal(err)
 			}
 			err = racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
-				return racefree.LockNamed(ctx, tx, other, racefree.LockOptions{Try: true})
+				return racefree.LockNamed(ctx, tx, other, racefree.LockOptions{Wait: racefree.Wait{Try: true}})
 			})
 			if !errors.Is(err, racefree.ErrLockNotAcquired) {
 				t.Fatalf("lock taken with a timeout is not held: %v", err)
@@ -331,7 +331,7 @@ func TestLockNamed_TryAndTimeout(t *testing.T) {
 			held := holdNamedLock(t, holder, name+"-a")
 			defer held()
 			err := racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-				return racefree.LockNamed(ctx, tx, name+"-b", racefree.LockOptions{Try: true})
+				return racefree.LockNamed(ctx, tx, name+"-b", racefree.LockOptions{Wait: racefree.Wait{Try: true}})
 			})
 			if err != nil {
 				t.Fatal(err)

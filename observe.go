@@ -144,7 +144,7 @@ func (db *DB) observeLock(ctx context.Context, kind, name string, start time.Tim
 	}
 	e := Event{Kind: EventLockAcquired, Lock: lockkey.Label(name, 64), LockKind: kind, Wait: time.Since(start)}
 	if err != nil {
-		if !errors.Is(err, ErrLockNotAcquired) && !errors.Is(err, ErrLockTimeout) {
+		if !errors.Is(err, ErrLockNotAcquired) {
 			return
 		}
 		e.Kind, e.Err, e.Class = EventLockNotAcquired, err, dialect.ClassOf(db.d, err)

@@ -103,7 +103,7 @@ func TestSlogObserver(t *testing.T) {
 func TestObserver_HitCostsNothing(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	allocs := func(opts ...racefree.Option) float64 {
+	allocs := func(opts ...racefree.DBOption) float64 {
 		db, err := racefree.Open(ctx, "sqlite:"+filepath.Join(dir, "hit.db"), opts...)
 		if err != nil {
 			t.Fatal(err)
@@ -145,14 +145,14 @@ func TestObserver_Locks(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := racefree.LockSession(ctx, db, "obs-session", racefree.LockOptions{})
+	l, err := racefree.AcquireSessionLock(ctx, db, "obs-session", racefree.LockOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := racefree.LockSession(ctx, db, "obs-session", racefree.LockOptions{Try: true}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+	if _, err := racefree.AcquireSessionLock(ctx, db, "obs-session", racefree.LockOptions{Wait: racefree.Wait{Try: true}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
 		t.Fatalf("second session lock: %v", err)
 	}
-	if err := l.Unlock(ctx); err != nil {
+	if err := l.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
 	lease, err := racefree.AcquireLease(ctx, db, "obs-lease", racefree.LeaseOptions{})

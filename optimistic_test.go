@@ -27,12 +27,12 @@ func TestUpdateIfVersion(t *testing.T) {
 		db := e.Open(t)
 		table := mustVersionedTable(t, db)
 		ctx := context.Background()
-		row := racefree.VersionedRow{Table: table, KeyColumn: "id", Key: 1, Version: 1}
-		v, err := racefree.UpdateIfVersion(ctx, db, row, racefree.Values{"note": "b", "n": 5})
+		row := racefree.Values{"id": 1}
+		v, err := racefree.UpdateIfVersion(ctx, db, table, row, 1, racefree.Values{"note": "b", "n": 5}, racefree.VersionOptions{})
 		if err != nil || v != 2 {
 			t.Fatalf("first update: (%d, %v)", v, err)
 		}
-		_, err = racefree.UpdateIfVersion(ctx, db, row, racefree.Values{"note": "stale"})
+		_, err = racefree.UpdateIfVersion(ctx, db, table, row, 1, racefree.Values{"note": "stale"}, racefree.VersionOptions{})
 		var ce *racefree.VersionConflictError
 		if !errors.Is(err, racefree.ErrVersionChanged) || errors.Is(err, racefree.ErrRowGone) || !errors.As(err, &ce) || ce.Current != 2 {
 			t.Fatalf("stale update: want ErrVersionChanged at version 2, got %v", err)
@@ -41,8 +41,7 @@ func TestUpdateIfVersion(t *testing.T) {
 			t.Fatalf("stale update wrote: n = %d", got)
 		}
 		testdb.Exec(t, db, "DELETE FROM "+table+" WHERE id = 1")
-		row.Version = 2
-		_, err = racefree.UpdateIfVersion(ctx, db, row, racefree.Values{"note": "c"})
+		_, err = racefree.UpdateIfVersion(ctx, db, table, row, 2, racefree.Values{"note": "c"}, racefree.VersionOptions{})
 		if !errors.Is(err, racefree.ErrRowGone) || errors.Is(err, racefree.ErrVersionChanged) {
 			t.Fatalf("deleted row: want ErrRowGone, got %v", err)
 		}
@@ -54,21 +53,26 @@ func TestUpdateIfVersion_BadInput(t *testing.T) {
 		db := e.Open(t)
 		table := mustVersionedTable(t, db)
 		ctx := context.Background()
+		id := racefree.Values{"id": 1}
 		for _, tc := range []struct {
-			name string
-			row  racefree.VersionedRow
-			set  racefree.Values
+			name   string
+			table  string
+			lookup racefree.Values
+			set    racefree.Values
 		}{
-			{name: "NilKey", row: racefree.VersionedRow{Table: table, KeyColumn: "id"}},
-			{name: "InjectedTable", row: racefree.VersionedRow{Table: table + " --", KeyColumn: "id", Key: 1}},
-			{name: "InjectedColumn", row: racefree.VersionedRow{Table: table, KeyColumn: "id", Key: 1}, set: racefree.Values{"n = 0, note": 1}},
-			{name: "SetsVersion", row: racefree.VersionedRow{Table: table, KeyColumn: "id", Key: 1}, set: racefree.Values{"version": 9}},
-			{name: "UnknownTable", row: racefree.VersionedRow{Table: "no_such_table_rf", KeyColumn: "id", Key: 1}},
-			{name: "UnknownKeyColumn", row: racefree.VersionedRow{Table: table, KeyColumn: "nope", Key: 1, Version: 1}},
-			{name: "UnknownSetColumn", row: racefree.VersionedRow{Table: table, KeyColumn: "id", Key: 1, Version: 1}, set: racefree.Values{"nope": 1}},
+			{name: "NoLookup", table: table},
+			{name: "NilKey", table: table, lookup: racefree.Values{"id": nil}},
+			{name: "InjectedTable", table: table + " --", lookup: id},
+			{name: "InjectedColumn", table: table, lookup: id, set: racefree.Values{"n = 0, note": 1}},
+			{name: "SetsVersion", table: table, lookup: id, set: racefree.Values{"version": 9}},
+			{name: "SetsLookup", table: table, lookup: id, set: racefree.Values{"id": 9}},
+			{name: "LooksUpVersion", table: table, lookup: racefree.Values{"id": 1, "version": 1}},
+			{name: "UnknownTable", table: "no_such_table_rf", lookup: id},
+			{name: "UnknownKeyColumn", table: table, lookup: racefree.Values{"nope": 1}},
+			{name: "UnknownSetColumn", table: table, lookup: id, set: racefree.Values{"nope": 1}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				_, err := racefree.UpdateIfVersion(ctx, db, tc.row, tc.set)
+				_, err := racefree.UpdateIfVersion(ctx, db, tc.table, tc.lookup, 1, tc.set, racefree.VersionOptions{})
 				if !errors.Is(err, racefree.ErrInvalidInput) {
 					t.Fatalf("want ErrInvalidInput, got %v", err)
 				}
@@ -102,7 +106,7 @@ func optimisticIncrements(ctx context.Context, db *racefree.DB, table string, wo
 						mu.Unlock()
 						return
 					}
-					_, err := racefree.UpdateIfVersion(ctx, db, racefree.VersionedRow{Table: table, KeyColumn: "id", Key: 1, Version: v}, racefree.Values{"n": n + 1})
+					_, err := racefree.UpdateIfVersion(ctx, db, table, racefree.Values{"id": 1}, v, racefree.Values{"n": n + 1}, racefree.VersionOptions{})
 					if errors.Is(err, racefree.ErrVersionChanged) {
 						c.Add(1)
 						continue
@@ -178,11 +182,11 @@ func TestUpdateIfVersion_InTransaction(t *testing.T) {
 		}
 		defer sqlTx.Rollback()
 		tx := db.WrapTx(sqlTx, opts)
-		v, err := racefree.UpdateIfVersion(ctx, tx, racefree.VersionedRow{Table: table, KeyColumn: "id", Key: 1, Version: 1}, racefree.Values{"n": 1})
+		v, err := racefree.UpdateIfVersion(ctx, tx, table, racefree.Values{"id": 1}, 1, racefree.Values{"n": 1}, racefree.VersionOptions{})
 		if err != nil || v != 2 {
 			t.Fatalf("(%d, %v)", v, err)
 		}
-		_, err = racefree.UpdateIfVersion(ctx, tx, racefree.VersionedRow{Table: table, KeyColumn: "id", Key: 1, Version: 1}, nil)
+		_, err = racefree.UpdateIfVersion(ctx, tx, table, racefree.Values{"id": 1}, 1, nil, racefree.VersionOptions{})
 		if !errors.Is(err, racefree.ErrVersionChanged) {
 			t.Fatalf("want ErrVersionChanged, got %v", err)
 		}

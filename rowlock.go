@@ -11,36 +11,26 @@ import (
 	"github.com/racefree/racefree/dialect"
 )
 
-// LockWait says what a row lock does about rows another transaction holds.
-type LockWait uint8
-
-const (
-	// WaitForLock waits for the rows (the default), until the server's
-	// lock timeout or ctx ends.
-	WaitForLock LockWait = iota
-	// NoWait fails at once when a row is held: LockRows returns
-	// ErrLockNotAcquired; a query built with LockClause fails with an error
-	// of class ErrLockTimeout (PostgreSQL 55P03, MySQL 3572).
-	NoWait
-	// SkipLocked leaves rows that other transactions hold out of the
-	// result: the queue-worker pattern.
-	SkipLocked
-)
-
-// RowLock is how a query locks the rows it reads. The zero value is FOR
-// UPDATE, waiting.
-type RowLock struct {
+// RowLockOptions say how LockRows and LockClause lock the rows they read.
+// The zero value is FOR UPDATE, waiting until ctx ends.
+type RowLockOptions struct {
 	// Share takes a shared lock (FOR SHARE; LOCK IN SHARE MODE on MariaDB):
 	// other transactions may share-lock the rows too, but nobody may update
 	// or delete them. Two transactions that share-lock a row and then both
 	// update it deadlock: lock FOR UPDATE what you will write.
 	Share bool
-	// Wait is what to do about rows other transactions hold.
-	Wait LockWait
+	// SkipLocked leaves the rows other transactions hold out of the
+	// result instead of waiting for them (SKIP LOCKED): the queue-worker
+	// pattern. It never waits, so it cannot be combined with a Wait.
+	SkipLocked bool
+	// Wait says how long to wait for rows other transactions hold: Try is
+	// NOWAIT; a Timeout bounds the wait (LockRows only: a clause cannot
+	// carry it).
+	Wait Wait
 }
 
 // rowLockVerb names the operation in errors.
-func (l RowLock) verb() string {
+func (l RowLockOptions) verb() string {
 	if l.Share {
 		return "lock rows for share"
 	}
@@ -60,18 +50,24 @@ func (l RowLock) verb() string {
 //
 // ctx governs taking the SQLite write lock; nothing is sent on the other
 // engines.
-func LockClause(ctx context.Context, tx *Tx, lock RowLock) (string, error) {
+func LockClause(ctx context.Context, tx *Tx, lock RowLockOptions) (string, error) {
 	if tx == nil || tx.db == nil || tx.tx == nil {
 		return "", fmt.Errorf("racefree: %s: nil transaction (row locks last until the transaction ends; outside one they would end with the statement)", lock.verb())
+	}
+	if lock.Wait.Timeout > 0 {
+		return "", inputError(lock.verb(), "a clause cannot carry a wait Timeout (%v): lock the rows with LockRows, or use Wait.Try (NOWAIT)", lock.Wait.Timeout)
 	}
 	return tx.rowLockClause(ctx, lock)
 }
 
-func (tx *Tx) rowLockClause(ctx context.Context, lock RowLock) (string, error) {
+func (tx *Tx) rowLockClause(ctx context.Context, lock RowLockOptions) (string, error) {
 	d := tx.db.d
 	verb := lock.verb()
-	if lock.Wait > SkipLocked {
-		return "", inputError(verb, "unknown LockWait %d", lock.Wait)
+	if err := lock.Wait.check(verb); err != nil {
+		return "", err
+	}
+	if lock.SkipLocked && (lock.Wait.Try || lock.Wait.Timeout > 0) {
+		return "", inputError(verb, "SkipLocked never waits: it cannot be combined with a Wait (%+v)", lock.Wait)
 	}
 	f := d.Features()
 	if f.Has(dialect.SingleWriter) {
@@ -93,13 +89,13 @@ func (tx *Tx) rowLockClause(ctx context.Context, lock RowLock) (string, error) {
 		return "", fmt.Errorf("racefree: %s: %w: %s on %s", verb, ErrLockUnsupported, what, d.Server())
 	}
 	wait := dialect.RowWaitForLock
-	switch lock.Wait {
-	case NoWait:
+	switch {
+	case lock.Wait.Try:
 		if !f.Has(dialect.NoWait) {
 			return "", fmt.Errorf("racefree: %s: %w: NOWAIT on %s", verb, ErrLockUnsupported, d.Server())
 		}
 		wait = dialect.RowNoWait
-	case SkipLocked:
+	case lock.SkipLocked:
 		if !f.Has(dialect.SkipLocked) {
 			return "", fmt.Errorf("racefree: %s: %w: SKIP LOCKED on %s", verb, ErrLockUnsupported, d.Server())
 		}
@@ -164,7 +160,7 @@ const lockRowsChunk = 500
 // LockClause) and returns the keys that exist; it is refused in a read-only
 // transaction. Bad input — no keys, an invalid or unknown table or column —
 // returns an error matching ErrInvalidInput, with nothing locked.
-func LockRows[K cmp.Ordered](ctx context.Context, tx *Tx, table, column string, keys []K, lock RowLock) (_ []K, err error) {
+func LockRows[K cmp.Ordered](ctx context.Context, tx *Tx, table, column string, keys []K, lock RowLockOptions) (_ []K, err error) {
 	verb := lock.verb()
 	if tx == nil || tx.db == nil || tx.tx == nil {
 		return nil, fmt.Errorf("racefree: %s: nil transaction (row locks last until the transaction ends)", verb)
@@ -222,22 +218,27 @@ func LockRows[K cmp.Ordered](ctx context.Context, tx *Tx, table, column string, 
 		return locked, nil
 	}
 	var locked []K
-	if lock.Wait == NoWait && d.Features().Has(dialect.FailedStatementAbortsTx) {
+	lockRows := func(ctx context.Context) error {
+		var err error
+		locked, err = run(ctx)
+		return err
+	}
+	switch {
+	case lock.Wait.Timeout > 0:
+		// The dialect bounds the wait, keeping tx usable when it runs out.
+		err = tx.waitForLocks(ctx, lock.Wait.dialect(), lockRows)
+	case lock.Wait.Try && d.Features().Has(dialect.FailedStatementAbortsTx):
 		// A refused lock would abort the transaction; the savepoint keeps
 		// tx usable, as the statement's error does by itself elsewhere.
-		err = tx.savepoint(ctx, func(ctx context.Context) error {
-			var err error
-			locked, err = run(ctx)
-			return err
-		})
-	} else {
-		locked, err = run(ctx)
+		err = tx.savepoint(ctx, lockRows)
+	default:
+		err = lockRows(ctx)
 	}
 	if err != nil {
-		ce := d.Classify(err)
+		ce := tx.db.classified(err)
 		switch {
-		case lock.Wait == NoWait && ce.Class == dialect.ClassLockTimeout:
-			return nil, fmt.Errorf("racefree: %s in %s: %w (%w)", verb, table, ErrLockNotAcquired, ce)
+		case tx.db.waitRanOut(err):
+			return nil, notGranted(fmt.Sprintf("%s in %s", verb, table), lock.Wait, ce)
 		case tx.db.undefined(err, true):
 			return nil, fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, ce)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -21,7 +22,7 @@ import (
 
 // hasRowLock reports whether the engine offers the row lock l (a
 // single-writer engine takes its write lock for every one).
-func hasRowLock(db *racefree.DB, l racefree.RowLock) bool {
+func hasRowLock(db *racefree.DB, l racefree.RowLockOptions) bool {
 	f := db.Dialect().Features()
 	if f.Has(dialect.SingleWriter) {
 		return true
@@ -30,10 +31,10 @@ func hasRowLock(db *racefree.DB, l racefree.RowLock) bool {
 	if l.Share {
 		need = dialect.ForShare
 	}
-	switch l.Wait {
-	case racefree.NoWait:
+	switch {
+	case l.Wait.Try:
 		need |= dialect.NoWait
-	case racefree.SkipLocked:
+	case l.SkipLocked:
 		need |= dialect.SkipLocked
 	}
 	return f.Has(need)
@@ -54,15 +55,15 @@ func TestLockRows_SortedDedupedMissing(t *testing.T) {
 		db := e.Open(t)
 		table := mustRowsTable(t, db, 5)
 		err := racefree.RunInTx(context.Background(), db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-			got, err := racefree.LockRows(ctx, tx, table, "id", []int64{5, 3, 3, 99, 1}, racefree.RowLock{})
+			got, err := racefree.LockRows(ctx, tx, table, "id", []int64{5, 3, 3, 99, 1}, racefree.RowLockOptions{})
 			if err != nil {
 				return err
 			}
 			if want := []int64{1, 3, 5}; !slices.Equal(got, want) {
 				t.Errorf("locked %v, want %v", got, want)
 			}
-			got, err = racefree.LockRows(ctx, tx, table, "id", []int64{2, 4}, racefree.RowLock{Share: true})
-			if !hasRowLock(db, racefree.RowLock{Share: true}) {
+			got, err = racefree.LockRows(ctx, tx, table, "id", []int64{2, 4}, racefree.RowLockOptions{Share: true})
+			if !hasRowLock(db, racefree.RowLockOptions{Share: true}) {
 				if !errors.Is(err, racefree.ErrLockUnsupported) {
 					t.Errorf("share lock on a server without it: want ErrLockUnsupported, got %v", err)
 				}
@@ -84,7 +85,7 @@ func TestLockRows_BadInput(t *testing.T) {
 		db := e.Open(t)
 		table := mustRowsTable(t, db, 1)
 		ctx := context.Background()
-		if _, err := racefree.LockRows(ctx, nil, table, "id", []int{1}, racefree.RowLock{}); err == nil || !strings.Contains(err.Error(), "nil transaction") {
+		if _, err := racefree.LockRows(ctx, nil, table, "id", []int{1}, racefree.RowLockOptions{}); err == nil || !strings.Contains(err.Error(), "nil transaction") {
 			t.Errorf("nil tx: %v", err)
 		}
 		for _, tc := range []struct {
@@ -103,7 +104,7 @@ func TestLockRows_BadInput(t *testing.T) {
 				// Each case in its own transaction: on PostgreSQL an
 				// unknown table aborts the transaction, as it should.
 				err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
-					_, err := racefree.LockRows(ctx, tx, tc.table, tc.column, tc.keys, racefree.RowLock{})
+					_, err := racefree.LockRows(ctx, tx, tc.table, tc.column, tc.keys, racefree.RowLockOptions{})
 					return err
 				})
 				if !errors.Is(err, racefree.ErrInvalidInput) {
@@ -112,11 +113,23 @@ func TestLockRows_BadInput(t *testing.T) {
 			})
 		}
 		err := racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-			_, err := racefree.LockRows(ctx, tx, table, "id", []int{1}, racefree.RowLock{Wait: 7})
-			return err
+			for _, bad := range []racefree.RowLockOptions{
+				{Wait: racefree.Wait{Timeout: -time.Second}},
+				{Wait: racefree.Wait{Try: true, Timeout: time.Second}},
+				{SkipLocked: true, Wait: racefree.Wait{Try: true}},
+				{SkipLocked: true, Wait: racefree.Wait{Timeout: time.Second}},
+			} {
+				if _, err := racefree.LockRows(ctx, tx, table, "id", []int{1}, bad); !errors.Is(err, racefree.ErrInvalidInput) {
+					return fmt.Errorf("%+v: want ErrInvalidInput, got %v", bad, err)
+				}
+			}
+			if _, err := racefree.LockClause(ctx, tx, racefree.RowLockOptions{Wait: racefree.Wait{Timeout: time.Second}}); !errors.Is(err, racefree.ErrInvalidInput) {
+				return fmt.Errorf("LockClause with a Timeout: want ErrInvalidInput, got %v", err)
+			}
+			return nil
 		})
-		if !errors.Is(err, racefree.ErrInvalidInput) {
-			t.Fatalf("unknown LockWait: want ErrInvalidInput, got %v", err)
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 }
@@ -129,7 +142,7 @@ func holdRows(t *testing.T, db *racefree.DB, table string, ids ...int64) (releas
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := racefree.LockRows(ctx, db.WrapTx(sqlTx, &sql.TxOptions{}), table, "id", ids, racefree.RowLock{}); err != nil {
+	if _, err := racefree.LockRows(ctx, db.WrapTx(sqlTx, &sql.TxOptions{}), table, "id", ids, racefree.RowLockOptions{}); err != nil {
 		sqlTx.Rollback()
 		t.Fatal(err)
 	}
@@ -151,12 +164,12 @@ func TestLockRows_NoWaitSkipLockedAndWait(t *testing.T) {
 		release := holdRows(t, db, table, 2)
 
 		t.Run("NoWait", func(t *testing.T) {
-			if !hasRowLock(db, racefree.RowLock{Wait: racefree.NoWait}) {
+			if !hasRowLock(db, racefree.RowLockOptions{Wait: racefree.Wait{Try: true}}) {
 				t.Skipf("%s has no NOWAIT", db.Dialect().Server())
 			}
 			start := time.Now()
 			err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
-				_, err := racefree.LockRows(ctx, tx, table, "id", []int64{3, 2, 1}, racefree.RowLock{Wait: racefree.NoWait})
+				_, err := racefree.LockRows(ctx, tx, table, "id", []int64{3, 2, 1}, racefree.RowLockOptions{Wait: racefree.Wait{Try: true}})
 				if !errors.Is(err, racefree.ErrLockNotAcquired) {
 					t.Errorf("want ErrLockNotAcquired, got %v", err)
 				}
@@ -170,12 +183,33 @@ func TestLockRows_NoWaitSkipLockedAndWait(t *testing.T) {
 				t.Errorf("NoWait took %v", d)
 			}
 		})
+		t.Run("Timeout", func(t *testing.T) {
+			// The same error as NoWait, after the wait: one vocabulary. The
+			// rows locked before the held one stay locked, tx usable, and
+			// the session's own lock timeout is back afterwards.
+			timeout := 300 * time.Millisecond
+			start := time.Now()
+			err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
+				_, err := racefree.LockRows(ctx, tx, table, "id", []int64{3, 2, 1}, racefree.RowLockOptions{Wait: racefree.Wait{Timeout: timeout}})
+				if !errors.Is(err, racefree.ErrLockNotAcquired) || !strings.Contains(err.Error(), "within "+timeout.String()) {
+					t.Errorf("want ErrLockNotAcquired naming the timeout, got %v", err)
+				}
+				var one int
+				return tx.QueryRowContext(ctx, "SELECT 1").Scan(&one) // still usable
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d < timeout || d > 5*time.Second {
+				t.Errorf("a wait of %v took %v", timeout, d)
+			}
+		})
 		t.Run("SkipLocked", func(t *testing.T) {
-			if !hasRowLock(db, racefree.RowLock{Wait: racefree.SkipLocked}) {
+			if !hasRowLock(db, racefree.RowLockOptions{SkipLocked: true}) {
 				t.Skipf("%s has no SKIP LOCKED", db.Dialect().Server())
 			}
 			err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
-				got, err := racefree.LockRows(ctx, tx, table, "id", []int64{3, 2, 1}, racefree.RowLock{Wait: racefree.SkipLocked})
+				got, err := racefree.LockRows(ctx, tx, table, "id", []int64{3, 2, 1}, racefree.RowLockOptions{SkipLocked: true})
 				if err == nil && !slices.Equal(got, []int64{1, 3}) {
 					t.Errorf("SKIP LOCKED returned %v, want [1 3]", got)
 				}
@@ -189,7 +223,7 @@ func TestLockRows_NoWaitSkipLockedAndWait(t *testing.T) {
 			done := make(chan error, 1)
 			go func() {
 				done <- racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-					_, err := racefree.LockRows(ctx, tx, table, "id", []int64{2}, racefree.RowLock{})
+					_, err := racefree.LockRows(ctx, tx, table, "id", []int64{2}, racefree.RowLockOptions{})
 					return err
 				})
 			}()
@@ -244,7 +278,7 @@ func TestLockRows_RandomOrderNoDeadlock(t *testing.T) {
 					ids := r.Perm(rows)[:3]
 					keys := []int64{int64(ids[0] + 1), int64(ids[1] + 1), int64(ids[2] + 1)}
 					err := racefree.RunInTx(ctx, db, opts, func(ctx context.Context, tx *racefree.Tx) error {
-						if _, err := racefree.LockRows(ctx, tx, table, "id", keys, racefree.RowLock{}); err != nil {
+						if _, err := racefree.LockRows(ctx, tx, table, "id", keys, racefree.RowLockOptions{}); err != nil {
 							return err
 						}
 						for _, k := range keys {
@@ -288,7 +322,7 @@ func TestLockClause(t *testing.T) {
 		db := e.Open(t)
 		table := mustRowsTable(t, db, 1)
 		err := racefree.RunInTx(context.Background(), db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-			for _, l := range []racefree.RowLock{{}, {Share: true}, {Wait: racefree.NoWait}, {Wait: racefree.SkipLocked}, {Share: true, Wait: racefree.SkipLocked}} {
+			for _, l := range []racefree.RowLockOptions{{}, {Share: true}, {Wait: racefree.Wait{Try: true}}, {SkipLocked: true}, {Share: true, SkipLocked: true}} {
 				c, err := racefree.LockClause(ctx, tx, l)
 				if !hasRowLock(db, l) {
 					if !errors.Is(err, racefree.ErrLockUnsupported) {
@@ -318,11 +352,11 @@ func TestLockClause(t *testing.T) {
 func TestLockClause_SQLite(t *testing.T) {
 	db := testdb.Open(t, "sqlite:"+t.TempDir()+"/c.db")
 	ctx := context.Background()
-	if _, err := racefree.LockClause(ctx, nil, racefree.RowLock{}); err == nil {
+	if _, err := racefree.LockClause(ctx, nil, racefree.RowLockOptions{}); err == nil {
 		t.Error("nil tx accepted")
 	}
 	err := racefree.RunInTx(ctx, db, racefree.TxOptions{ReadOnly: true}, func(ctx context.Context, tx *racefree.Tx) error {
-		_, err := racefree.LockClause(ctx, tx, racefree.RowLock{})
+		_, err := racefree.LockClause(ctx, tx, racefree.RowLockOptions{})
 		return err
 	})
 	if !errors.Is(err, racefree.ErrLockUnsupported) {
@@ -338,7 +372,7 @@ func TestLockClause_SkipLockedQueueAcrossProcesses(t *testing.T) {
 		defer testdb.Watchdog(t, 120*time.Second)()
 		dsn := e.DSN(t)
 		db := testdb.Open(t, dsn)
-		if !hasRowLock(db, racefree.RowLock{Wait: racefree.SkipLocked}) {
+		if !hasRowLock(db, racefree.RowLockOptions{SkipLocked: true}) {
 			t.Skipf("%s has no SKIP LOCKED", db.Dialect().Server())
 		}
 		const jobs = 300
@@ -385,7 +419,7 @@ func TestSkipLockedQueueChild(t *testing.T) {
 			for {
 				empty := false
 				err := racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-					clause, err := racefree.LockClause(ctx, tx, racefree.RowLock{Wait: racefree.SkipLocked})
+					clause, err := racefree.LockClause(ctx, tx, racefree.RowLockOptions{SkipLocked: true})
 					if err != nil {
 						return err
 					}

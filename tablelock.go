@@ -76,6 +76,9 @@ func LockTable(ctx context.Context, tx *Tx, table string, mode TableLockMode, op
 	if mode != LockTableWrite && mode != LockTableExclusive {
 		return inputError(verb, "unknown TableLockMode %d", mode)
 	}
+	if err := opts.Wait.check(verb); err != nil {
+		return err
+	}
 	d := tx.db.d
 	qt, err := d.Quote(table)
 	if err != nil {
@@ -100,7 +103,7 @@ func LockTable(ctx context.Context, tx *Tx, table string, mode TableLockMode, op
 	case err != nil:
 		return tx.db.wrapErr(verb, err)
 	}
-	err = tx.waitForLocks(ctx, opts.wait(), func(ctx context.Context) error { return drain(tx.tx.Query(ctx, stmt)) })
+	err = tx.waitForLocks(ctx, opts.Wait.dialect(), func(ctx context.Context) error { return drain(tx.tx.Query(ctx, stmt)) })
 	return tableLockErr(tx.db, verb, table, opts, err)
 }
 
@@ -124,7 +127,7 @@ func (tx *Tx) lockTableWriter(ctx context.Context, verb, table, qt string, mode 
 	if err := drain(tx.tx.Query(ctx, "SELECT 1 FROM "+qt+" WHERE 1 = 0")); err != nil {
 		return tableLockErr(tx.db, verb, table, opts, err)
 	}
-	err := tx.waitForLocks(ctx, opts.wait(), func(ctx context.Context) error {
+	err := tx.waitForLocks(ctx, opts.Wait.dialect(), func(ctx context.Context) error {
 		return wl.TakeWriteLock(ctx, lockingTx{tx}, lockTableName)
 	})
 	return tableLockErr(tx.db, verb, table, opts, err)
@@ -142,19 +145,14 @@ func drain(rows session.Rows, err error) error {
 }
 
 // tableLockErr turns the error of a table lock into racefree's errors: a
-// Try refused is ErrLockNotAcquired, a Timeout that ran out an
-// ErrLockTimeout-class error, an unknown table ErrInvalidInput.
+// wait that ran out matches ErrLockNotAcquired, an unknown table
+// ErrInvalidInput.
 func tableLockErr(db *DB, verb, table string, opts LockOptions, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case opts.Try && db.waitRanOut(err):
-		return fmt.Errorf("racefree: %s: %w", verb, ErrLockNotAcquired)
-	case opts.Timeout > 0 && db.waitRanOut(err):
-		if !errors.Is(err, ErrLockTimeout) {
-			err = db.d.Classify(err)
-		}
-		return lockTimeoutErr("lock table", table, err)
+	case db.waitRanOut(err):
+		return notGranted(verb, opts.Wait, db.classified(err))
 	case db.undefined(err, false):
 		return fmt.Errorf("racefree: %s: %w: %w", verb, ErrInvalidInput, db.d.Classify(err))
 	}

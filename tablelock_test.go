@@ -156,7 +156,7 @@ func TestLockTable_WriteBlocksWritersNotReaders(t *testing.T) {
 		if e.Name != "sqlite" {
 			// Try from another transaction fails fast.
 			err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
-				return racefree.LockTable(ctx, tx, table, racefree.LockTableWrite, racefree.LockOptions{Try: true})
+				return racefree.LockTable(ctx, tx, table, racefree.LockTableWrite, racefree.LockOptions{Wait: racefree.Wait{Try: true}})
 			})
 			if !errors.Is(err, racefree.ErrLockNotAcquired) {
 				t.Fatalf("Try on a locked table: want ErrLockNotAcquired, got %v", err)

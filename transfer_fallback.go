@@ -56,7 +56,7 @@ func (h handle) transferFallback(ctx context.Context, t dialect.Transfer, opts T
 func transferStatements(ctx context.Context, tx *Tx, t dialect.Transfer) (dialect.TransferResult, error) {
 	d, q := tx.db.d, tx.tx
 	ph := d.Placeholder
-	clause, err := LockClause(ctx, tx, RowLock{})
+	clause, err := LockClause(ctx, tx, RowLockOptions{})
 	if err != nil {
 		return dialect.TransferResult{}, err
 	}

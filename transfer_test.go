@@ -493,7 +493,7 @@ func TestTransfer_LocksInKeyOrder(t *testing.T) {
 				var id int64
 				err = probe.QueryRowContext(ctx, "SELECT id FROM "+b.Table+" WHERE id = "+strconv.FormatInt(tc.other, 10)+nowait).Scan(&id)
 				probe.Rollback()
-				otherHeld := errors.Is(db.Classify(err), racefree.ErrLockTimeout)
+				otherHeld := errors.Is(db.Classify(err), racefree.ErrLockNotAcquired)
 				if err != nil && !otherHeld {
 					t.Fatal(err)
 				}

@@ -37,7 +37,7 @@ func testRunInTxLockTimeout(t *testing.T, e testdb.Engine) {
 		t.Fatal(err)
 	}
 
-	want := dialect.ClassLockTimeout
+	want := dialect.ClassLockNotAcquired
 	other := db
 	var setup string
 	switch db.Dialect().Name() {
@@ -62,7 +62,7 @@ func testRunInTxLockTimeout(t *testing.T, e testdb.Engine) {
 	if got := other.Classify(err); got == nil || got.Class != want {
 		t.Fatalf("blocked update after %v: got %v (%v), want class %v", time.Since(start), got, err, want)
 	}
-	if want == dialect.ClassLockTimeout && !errors.Is(err, racefree.ErrLockTimeout) {
+	if want == dialect.ClassLockNotAcquired && !errors.Is(err, racefree.ErrLockNotAcquired) {
 		t.Fatalf("errors.Is(err, ErrLockTimeout) = false for %v", err)
 	}
 }

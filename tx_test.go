@@ -84,7 +84,7 @@ func TestRunInTx_DoesNotRetryOthers(t *testing.T) {
 		err  error
 	}{
 		{name: "unique violation", err: serverErr(dialect.ClassUniqueViolation)},
-		{name: "lock timeout", err: serverErr(dialect.ClassLockTimeout)},
+		{name: "lock timeout", err: serverErr(dialect.ClassLockNotAcquired)},
 		{name: "connection lost", err: serverErr(dialect.ClassConnection)},
 		{name: "canceled", err: context.Canceled},
 		{name: "callers own error", err: mine},

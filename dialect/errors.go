@@ -28,10 +28,12 @@ const (
 	// ClassDeadlock means the server chose this transaction as a deadlock
 	// victim and rolled it back (PostgreSQL 40P01, MySQL 1213).
 	ClassDeadlock
-	// ClassLockTimeout means a lock was not granted in time or at once
-	// (PostgreSQL 55P03, MySQL 1205 and 3572). On MySQL/MariaDB 1205 rolls
-	// back only the statement: the transaction is still open.
-	ClassLockTimeout
+	// ClassLockNotAcquired means a lock (a row, table, named or advisory
+	// lock) was not granted in time or at once: a lock timeout, a NOWAIT
+	// refusal (PostgreSQL 55P03, MySQL 1205 and 3572), or a bound that
+	// racefree or the dialect set and saw run out. On MySQL/MariaDB 1205
+	// rolls back only the statement: the transaction is still open.
+	ClassLockNotAcquired
 	// ClassBusy is SQLite's SQLITE_BUSY or SQLITE_LOCKED: another connection
 	// held the database lock longer than the busy timeout.
 	ClassBusy
@@ -81,7 +83,7 @@ var classNames = [...]string{
 	ClassUniqueViolation: "unique violation",
 	ClassSerialization:   "serialization failure",
 	ClassDeadlock:        "deadlock",
-	ClassLockTimeout:     "lock timeout",
+	ClassLockNotAcquired: "lock not acquired",
 	ClassBusy:            "busy",
 	ClassNotSent:         "connection failed before sending",
 	ClassConnection:      "connection lost",
@@ -119,9 +121,9 @@ func (c Class) Integrity() bool {
 // did not take effect and can be run again from the start with a good
 // chance of success: serialization failures, deadlocks, SQLITE_BUSY,
 // connections that failed before anything was sent, and a server that
-// could not be reached or refused the session. Lock timeouts are not
-// retryable: a lock held longer than the timeout is held by someone the
-// caller should hear about. ClassConnection is not either: the statement
+// could not be reached or refused the session. A lock not acquired is
+// not retryable: a lock held longer than the caller would wait is held by
+// someone the caller should hear about. ClassConnection is not either: the statement
 // may have run (a transaction's runner knows more, see racefree.RunInTx).
 func (c Class) Retryable() bool {
 	switch c {
@@ -153,7 +155,7 @@ var (
 	ErrUniqueViolation error = &classError{ClassUniqueViolation}
 	ErrSerialization   error = &classError{ClassSerialization}
 	ErrDeadlock        error = &classError{ClassDeadlock}
-	ErrLockTimeout     error = &classError{ClassLockTimeout}
+	ErrLockNotAcquired error = &classError{ClassLockNotAcquired}
 	ErrBusy            error = &classError{ClassBusy}
 	ErrNotSent         error = &classError{ClassNotSent}
 	ErrConnection      error = &classError{ClassConnection}
@@ -174,7 +176,7 @@ var sentinels = map[Class]error{
 	ClassUniqueViolation: ErrUniqueViolation,
 	ClassSerialization:   ErrSerialization,
 	ClassDeadlock:        ErrDeadlock,
-	ClassLockTimeout:     ErrLockTimeout,
+	ClassLockNotAcquired: ErrLockNotAcquired,
 	ClassBusy:            ErrBusy,
 	ClassNotSent:         ErrNotSent,
 	ClassConnection:      ErrConnection,

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Locks. The root package's lock verbs (LockNamed, LockSession, LockRows,
+// Locks. The root package's lock verbs (LockNamed, AcquireSessionLock, LockRows,
 // LockClause, LockTable) decide what to lock and report the outcome; these
 // optional interfaces say how an engine does it. The root asks for each
 // with a type assertion, checks the Features that say whether the server
@@ -61,7 +61,7 @@ type LockWaiter interface {
 	// table or named locks, with those waits bounded as w says, and
 	// afterwards puts the session's own bound back, even when ctx has
 	// ended. A bounded wait that ran out (Try or Timeout) is returned as
-	// an error of ClassLockTimeout. The zero Wait waits until ctx ends:
+	// an error of ClassLockNotAcquired. The zero Wait waits until ctx ends:
 	// where the server's own bound ends a wait and leaves the transaction
 	// usable, the dialect waits again; a wait ctx ended is ClassCanceled.
 	// fn may run more than once, and must then do the same thing again.
@@ -76,7 +76,7 @@ type LockWaiter interface {
 type XactLocker interface {
 	// LockXact takes the lock k until tx ends, waiting as w says. It
 	// returns false, holding nothing, when Try found the lock held; a
-	// Timeout that ran out is an error of ClassLockTimeout, and tx is
+	// Timeout that ran out is an error of ClassLockNotAcquired, and tx is
 	// still usable.
 	LockXact(ctx context.Context, tx LockTx, k LockKey, w Wait) (bool, error)
 }
@@ -140,7 +140,7 @@ type RowWait uint8
 const (
 	// RowWaitForLock waits for the rows.
 	RowWaitForLock RowWait = iota
-	// RowNoWait fails at once with an error of ClassLockTimeout.
+	// RowNoWait fails at once with an error of ClassLockNotAcquired.
 	RowNoWait
 	// RowSkipLocked leaves held rows out of the result.
 	RowSkipLocked

@@ -60,7 +60,7 @@ func ExampleRunInTx() {
 		return pgxrf.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx pgx.Tx) error {
 			q := queries.WithTx(tx) // sqlc, unchanged
 			// Both accounts locked in ascending order: A→B and B→A never deadlock.
-			if _, err := racefree.LockRows(ctx, pgxrf.WrapTx(db, tx, nil), "accounts", "id", []int64{from, to}, racefree.RowLock{}); err != nil {
+			if _, err := racefree.LockRows(ctx, pgxrf.WrapTx(db, tx, nil), "accounts", "id", []int64{from, to}, racefree.RowLockOptions{}); err != nil {
 				return err
 			}
 			src, err := q.GetAccount(ctx, from)

@@ -69,7 +69,7 @@ func mustPoolVia(tb testing.TB, dsn, host, port string) *pgxpool.Pool {
 }
 
 // mustDB makes a racefree DB over pool.
-func mustDB(tb testing.TB, pool *pgxpool.Pool, opts ...racefree.Option) *racefree.DB {
+func mustDB(tb testing.TB, pool *pgxpool.Pool, opts ...racefree.DBOption) *racefree.DB {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -127,26 +127,26 @@ func TestLockSession_ExcludesAndReleases(t *testing.T) {
 	_, check, db, _ := open(t, 4)
 	ctx := context.Background()
 	name := testdb.UniqueName("pgxrf_sess")
-	l, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{})
+	l, err := racefree.AcquireSessionLock(ctx, db, name, racefree.LockOptions{})
 	must(t, err)
-	must(t, l.Held(ctx))
+	must(t, l.Check(ctx))
 	if n := heldBy(t, check, name); n != 1 {
 		t.Fatalf("%d sessions hold the lock, want 1", n)
 	}
-	if _, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{Try: true}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+	if _, err := racefree.AcquireSessionLock(ctx, db, name, racefree.LockOptions{Wait: racefree.Wait{Try: true}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
 		t.Fatalf("Try on a held lock: %v", err)
 	}
-	if _, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{Timeout: 200 * time.Millisecond}); !errors.Is(err, racefree.ErrLockTimeout) {
+	if _, err := racefree.AcquireSessionLock(ctx, db, name, racefree.LockOptions{Wait: racefree.Wait{Timeout: 200 * time.Millisecond}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
 		t.Fatalf("Timeout on a held lock: %v", err)
 	}
 	err = pgxrf.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx pgx.Tx) error {
-		return racefree.LockNamed(ctx, pgxrf.WrapTx(db, tx, nil), name, racefree.LockOptions{Try: true})
+		return racefree.LockNamed(ctx, pgxrf.WrapTx(db, tx, nil), name, racefree.LockOptions{Wait: racefree.Wait{Try: true}})
 	})
 	if !errors.Is(err, racefree.ErrLockNotAcquired) {
 		t.Fatalf("LockNamed while the session lock is held: %v", err)
 	}
-	must(t, l.Unlock(ctx))
-	if err := l.Held(ctx); !errors.Is(err, racefree.ErrLockLost) {
+	must(t, l.Release(ctx))
+	if err := l.Check(ctx); !errors.Is(err, racefree.ErrLockLost) {
 		t.Fatalf("Held after Unlock: %v", err)
 	}
 	if n := heldBy(t, check, name); n != 0 {
@@ -162,18 +162,18 @@ func TestLockSession_CanceledWaitDiscardsConnection(t *testing.T) {
 	_, check, db, pool := open(t, 2)
 	ctx := context.Background()
 	name := testdb.UniqueName("pgxrf_cancel")
-	h, err := racefree.LockSession(ctx, check, name, racefree.LockOptions{})
+	h, err := racefree.AcquireSessionLock(ctx, check, name, racefree.LockOptions{})
 	must(t, err)
 	before := pool.Stat().TotalConns()
 	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	if _, err := racefree.LockSession(cctx, db, name, racefree.LockOptions{}); err == nil {
+	if _, err := racefree.AcquireSessionLock(cctx, db, name, racefree.LockOptions{}); err == nil {
 		t.Fatal("got a held lock")
 	}
 	if after := pool.Stat().TotalConns(); after != max(before, 1)-1 {
 		t.Fatalf("pool has %d connections after the canceled wait (%d before): the in-doubt connection went back", after, before)
 	}
-	must(t, h.Unlock(ctx))
+	must(t, h.Release(ctx))
 	time.Sleep(100 * time.Millisecond)
 	if n := heldBy(t, check, name); n != 0 {
 		t.Fatalf("%d sessions hold the lock after its holder let go", n)
@@ -206,23 +206,23 @@ func TestNewConn(t *testing.T) {
 		t.Fatalf("lock strategy on one connection: %v", err)
 	}
 	name := testdb.UniqueName("pgxrf_conn_lock")
-	l, err := racefree.LockSession(ctx, db, name, racefree.LockOptions{})
+	l, err := racefree.AcquireSessionLock(ctx, db, name, racefree.LockOptions{})
 	must(t, err)
 	if n := heldBy(t, check, name); n != 1 {
 		t.Fatalf("%d sessions hold the lock", n)
 	}
-	must(t, l.Unlock(ctx))
+	must(t, l.Release(ctx))
 	if conn.IsClosed() {
 		t.Fatal("Unlock closed the connection")
 	}
 
 	// In doubt: the connection is closed, and with it the DB.
-	h, err := racefree.LockSession(ctx, check, name, racefree.LockOptions{})
+	h, err := racefree.AcquireSessionLock(ctx, check, name, racefree.LockOptions{})
 	must(t, err)
-	defer h.Unlock(ctx)
+	defer h.Release(ctx)
 	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	if _, err := racefree.LockSession(cctx, db, name, racefree.LockOptions{}); err == nil {
+	if _, err := racefree.AcquireSessionLock(cctx, db, name, racefree.LockOptions{}); err == nil {
 		t.Fatal("got a held lock")
 	}
 	if !conn.IsClosed() {
@@ -243,7 +243,7 @@ func TestLease(t *testing.T) {
 	name := testdb.UniqueName("pgxrf_lease")
 	a, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{TTL: time.Minute})
 	must(t, err)
-	if _, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Try: true}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+	if _, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Wait: racefree.Wait{Try: true}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
 		t.Fatalf("Try on a held lease: %v", err)
 	}
 	must(t, a.Renew(ctx))
@@ -254,10 +254,10 @@ func TestLease(t *testing.T) {
 	}
 	must(t, check(a))
 	must(t, a.Release(ctx))
-	b, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Try: true})
+	b, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Wait: racefree.Wait{Try: true}})
 	must(t, err)
-	if b.Token <= a.Token {
-		t.Fatalf("token %d after %d: not increasing", b.Token, a.Token)
+	if b.Token() <= a.Token() {
+		t.Fatalf("token %d after %d: not increasing", b.Token(), a.Token())
 	}
 	if err := check(a); !errors.Is(err, racefree.ErrLeaseLost) {
 		t.Fatalf("Check with the old token: %v, want ErrLeaseLost", err)

@@ -16,7 +16,7 @@ import (
 // concurrent use, like the pool; closing it leaves the pool open: the pool
 // stays yours. opts configure the DB as racefree.New's do
 // (racefree.WithObserver).
-func New(ctx context.Context, pool *pgxpool.Pool, opts ...racefree.Option) (*racefree.DB, error) {
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...racefree.DBOption) (*racefree.DB, error) {
 	if pool == nil {
 		return nil, errors.New("pgxrf: new: nil *pgxpool.Pool")
 	}
@@ -28,11 +28,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...racefree.Option) (*rac
 // one goroutine at a time: every statement racefree runs, a transaction's
 // and a "pooled" one alike, runs on this connection, and db.Conn hands out
 // the connection itself. When racefree can no longer tell whether the
-// connection holds a session lock (see racefree.LockSession), it closes
+// connection holds a session lock (see racefree.AcquireSessionLock), it closes
 // the connection so that the server releases the lock; the DB is unusable
 // afterwards. ctx governs the version read; closing the DB leaves the
 // connection open. opts are New's.
-func NewConn(ctx context.Context, conn *pgx.Conn, opts ...racefree.Option) (*racefree.DB, error) {
+func NewConn(ctx context.Context, conn *pgx.Conn, opts ...racefree.DBOption) (*racefree.DB, error) {
 	if conn == nil {
 		return nil, errors.New("pgxrf: new: nil *pgx.Conn")
 	}

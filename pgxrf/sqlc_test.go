@@ -240,7 +240,7 @@ func TestSQLCTransferChild(t *testing.T) {
 				}
 				err := pgxrf.RunInTx(ctx, db, opts, func(ctx context.Context, tx pgx.Tx) error {
 					q := queries.WithTx(tx)
-					if _, err := racefree.LockRows(ctx, pgxrf.WrapTx(db, tx, nil), "accounts", "id", []int64{to, from}, racefree.RowLock{}); err != nil {
+					if _, err := racefree.LockRows(ctx, pgxrf.WrapTx(db, tx, nil), "accounts", "id", []int64{to, from}, racefree.RowLockOptions{}); err != nil {
 						return err
 					}
 					src, err := q.GetAccount(ctx, from)

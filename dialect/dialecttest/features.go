@@ -216,7 +216,7 @@ func testNoWait(h *h) {
 		h.t.Errorf("FOR UPDATE NOWAIT failed after %v: it waited", elapsed)
 	}
 	ce := h.d.Classify(err)
-	if ce == nil || ce.Class != dialect.ClassLockTimeout || !errors.Is(ce, dialect.ErrLockTimeout) {
+	if ce == nil || ce.Class != dialect.ClassLockNotAcquired || !errors.Is(ce, dialect.ErrLockNotAcquired) {
 		h.t.Fatalf("FOR UPDATE NOWAIT of a locked row: classified %v, want lock timeout (err %v)", ce, err)
 	}
 	h.t.Logf("NOWAIT: code %s: %v", ce.Code, err)

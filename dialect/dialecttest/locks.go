@@ -8,7 +8,7 @@ package dialecttest
 // check them only through the interfaces that carry that SQL, which
 // dialect/locks.go introduces; their checks join this group with them:
 // for each one, that a second session is excluded while the first holds
-// the lock, that a bounded wait fails with ClassLockTimeout (ClassBusy on
+// the lock, that a bounded wait fails with ClassLockNotAcquired (ClassBusy on
 // SQLite) and leaves the transaction usable, and that the lock is gone
 // when its transaction or session ends.
 func testLocks(h *h) {

@@ -119,7 +119,7 @@ func classifyMySQLError(myErr *mysql.MySQLError, err error, tablePrefix bool) *d
 			e.Class = dialect.ClassSerialization
 		}
 	case erLockWaitTimeout, erLockNowait:
-		e.Class = dialect.ClassLockTimeout
+		e.Class = dialect.ClassLockNotAcquired
 	case erQueryInterrupted, erQueryTimeout, erStatementTimeout:
 		e.Class = dialect.ClassCanceled
 	case erConCount, erTooManyUserConns, erUserLimitReached:

@@ -47,7 +47,7 @@ func (d *Dialect) WaitForLocks(ctx context.Context, tx dialect.LockTx, w dialect
 		if err == nil {
 			return nil
 		}
-		if ce := d.Classify(err); ce.Class != dialect.ClassLockTimeout || ctx.Err() != nil || d.rollbackOnTimeout(ctx, tx) {
+		if ce := d.Classify(err); ce.Class != dialect.ClassLockNotAcquired || ctx.Err() != nil || d.rollbackOnTimeout(ctx, tx) {
 			return err
 		}
 	}
@@ -62,7 +62,7 @@ func (d *Dialect) withLockWaitTimeout(ctx context.Context, q dialect.Querier, se
 		return err
 	}
 	err := fn(ctx)
-	if ce := d.Classify(err); ce != nil && ce.Class == dialect.ClassLockTimeout {
+	if ce := d.Classify(err); ce != nil && ce.Class == dialect.ClassLockNotAcquired {
 		err = ce
 	}
 	if _, rerr := q.Exec(context.WithoutCancel(ctx), "SET SESSION innodb_lock_wait_timeout = @racefree_lwt"); rerr != nil {

@@ -108,7 +108,7 @@ func classifyPgError(pgErr *pgconn.PgError, err error, connecting bool) *dialect
 	case code == codeDeadlockDetected:
 		e.Class = dialect.ClassDeadlock
 	case code == codeLockNotAvailable:
-		e.Class = dialect.ClassLockTimeout
+		e.Class = dialect.ClassLockNotAcquired
 	case code == codeQueryCanceled:
 		e.Class = dialect.ClassCanceled
 	case code == codeTooManyConnections, code == codeCannotConnectNow,

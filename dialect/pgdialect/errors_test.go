@@ -28,7 +28,7 @@ func TestDialect_Classify(t *testing.T) {
 		{name: "wrapped unique", err: fmt.Errorf("insert user: %w", &pgconn.PgError{Code: "23505", ConstraintName: "k"}), want: dialect.ClassUniqueViolation, constraint: "k"},
 		{name: "serialization", err: &pgconn.PgError{Code: "40001"}, want: dialect.ClassSerialization},
 		{name: "deadlock", err: &pgconn.PgError{Code: "40P01"}, want: dialect.ClassDeadlock},
-		{name: "lock not available", err: &pgconn.PgError{Code: "55P03"}, want: dialect.ClassLockTimeout},
+		{name: "lock not available", err: &pgconn.PgError{Code: "55P03"}, want: dialect.ClassLockNotAcquired},
 		{name: "statement timeout", err: &pgconn.PgError{Code: "57014"}, want: dialect.ClassCanceled},
 		{name: "admin shutdown", err: &pgconn.PgError{Code: "57P01"}, want: dialect.ClassConnection},
 		{name: "connection exception", err: &pgconn.PgError{Code: "08006"}, want: dialect.ClassConnection},

@@ -100,7 +100,7 @@ func (d *Dialect) LockSession(ctx context.Context, q dialect.Querier, k dialect.
 	if _, rerr := q.Exec(context.WithoutCancel(ctx), "SELECT set_config('lock_timeout', $1, false)", old); rerr != nil && err == nil {
 		err = rerr
 	}
-	if err != nil && errors.Is(d.Classify(err), dialect.ErrLockTimeout) {
+	if err != nil && errors.Is(d.Classify(err), dialect.ErrLockNotAcquired) {
 		return false, nil // a wait that timed out holds nothing
 	}
 	return err == nil, err

@@ -40,7 +40,7 @@ func (d *Dialect) WaitForLocks(ctx context.Context, tx dialect.LockTx, w dialect
 		}
 		err := withBusyTimeout(ctx, tx, ms, fn)
 		if d.waitRanOut(err) {
-			return dialect.Wrap(dialect.ClassLockTimeout, err)
+			return dialect.Wrap(dialect.ClassLockNotAcquired, err)
 		}
 		return err
 	}

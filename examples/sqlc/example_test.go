@@ -53,7 +53,7 @@ func Example() {
 	transfer := func(from, to, amount int64) error {
 		return racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
 			q := queries.WithTx(tx.SQL()) // the one line: sqlc's queries in racefree's transaction
-			if _, err := racefree.LockRows(ctx, tx, "accounts", "id", []int64{from, to}, racefree.RowLock{}); err != nil {
+			if _, err := racefree.LockRows(ctx, tx, "accounts", "id", []int64{from, to}, racefree.RowLockOptions{}); err != nil {
 				return err
 			}
 			src, err := q.GetAccount(ctx, from)

@@ -38,7 +38,7 @@ func Example() {
 	transfer := func(from, to, amount int64) error {
 		return pgxrf.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx pgx.Tx) error {
 			q := queries.WithTx(tx) // the one line: sqlc's queries in racefree's transaction
-			if _, err := racefree.LockRows(ctx, pgxrf.WrapTx(db, tx, nil), "accounts", "id", []int64{from, to}, racefree.RowLock{}); err != nil {
+			if _, err := racefree.LockRows(ctx, pgxrf.WrapTx(db, tx, nil), "accounts", "id", []int64{from, to}, racefree.RowLockOptions{}); err != nil {
 				return err
 			}
 			src, err := q.GetAccount(ctx, from)

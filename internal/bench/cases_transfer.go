@@ -127,7 +127,7 @@ func transferOps(_ context.Context, env Env) (Pair, error) {
 	rf := func(ctx context.Context, w *Worker) error {
 		from, to, amount := transferArgs(w, env.Accounts)
 		return racefree.RunInTx(ctx, env.DB, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-			if _, err := racefree.LockRows(ctx, tx, env.Table, "id", []int64{from, to}, racefree.RowLock{}); err != nil {
+			if _, err := racefree.LockRows(ctx, tx, env.Table, "id", []int64{from, to}, racefree.RowLockOptions{}); err != nil {
 				return err
 			}
 			if err := doDebit(ctx, tx, from, amount); err != nil {

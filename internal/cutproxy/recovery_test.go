@@ -190,7 +190,7 @@ func TestSessionLock_CutIsReportedLost(t *testing.T) {
 		other := e.Open(t)
 		ctx := context.Background()
 		name := testdb.UniqueName("cutlock")
-		l, err := racefree.LockSession(ctx, w.DB, name, racefree.LockOptions{})
+		l, err := racefree.AcquireSessionLock(ctx, w.DB, name, racefree.LockOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,12 +208,12 @@ func TestSessionLock_CutIsReportedLost(t *testing.T) {
 		if !errors.Is(err, racefree.ErrLockLost) {
 			t.Fatalf("Do after the lock's connection was cut: %v, want ErrLockLost", err)
 		}
-		l2, err := racefree.LockSession(ctx, other, name, racefree.LockOptions{Timeout: 10 * time.Second})
+		l2, err := racefree.AcquireSessionLock(ctx, other, name, racefree.LockOptions{Wait: racefree.Wait{Timeout: 10 * time.Second}})
 		if err != nil {
 			t.Fatalf("the cut session's lock was not released: %v", err)
 		}
-		l2.Unlock(ctx)
-		l.Unlock(ctx)
+		l2.Release(ctx)
+		l.Release(ctx)
 	})
 }
 
@@ -227,24 +227,24 @@ func TestLockSession_RecoversCutConnections(t *testing.T) {
 		ctx := context.Background()
 		w.SQL().SetMaxIdleConns(4)
 		for range 3 {
-			l, err := racefree.LockSession(ctx, w.DB, testdb.UniqueName("warm"), racefree.LockOptions{})
+			l, err := racefree.AcquireSessionLock(ctx, w.DB, testdb.UniqueName("warm"), racefree.LockOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			l.Unlock(ctx)
+			l.Release(ctx)
 		}
 		rng := rand.New(rand.NewPCG(7, 8))
 		for p.Cut(rng) {
 		}
 		name := testdb.UniqueName("recover")
-		l, err := racefree.LockSession(ctx, w.DB, name, racefree.LockOptions{})
+		l, err := racefree.AcquireSessionLock(ctx, w.DB, name, racefree.LockOptions{})
 		if err != nil {
 			t.Fatalf("LockSession after the idle connections were cut: %v", err)
 		}
-		if err := l.Held(ctx); err != nil {
+		if err := l.Check(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.Unlock(ctx); err != nil {
+		if err := l.Release(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if p.Faults()[cutproxy.KindCut] == 0 {
@@ -268,14 +268,14 @@ func TestAcquireLease_CommitCutSettled(t *testing.T) {
 		for _, kind := range []string{cutproxy.KindBeforeCommit, cutproxy.KindAfterCommit} {
 			name := testdb.UniqueName("cutlease")
 			p.ArmCommitCut(kind)
-			l, err := racefree.AcquireLease(ctx, w.DB, name, racefree.LeaseOptions{TTL: time.Minute, Timeout: 10 * time.Second})
+			l, err := racefree.AcquireLease(ctx, w.DB, name, racefree.LeaseOptions{TTL: time.Minute, Wait: racefree.Wait{Timeout: 10 * time.Second}})
 			if err != nil {
 				t.Fatalf("%s: AcquireLease = %v, want the lease", kind, err)
 			}
 			if p.Faults()[kind] != 1 {
 				t.Fatalf("%s: the cut did not happen (faults %v)", kind, p.Faults())
 			}
-			if _, err := racefree.AcquireLease(ctx, other, name, racefree.LeaseOptions{Try: true}); !errors.Is(err, racefree.ErrLockNotAcquired) {
+			if _, err := racefree.AcquireLease(ctx, other, name, racefree.LeaseOptions{Wait: racefree.Wait{Try: true}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
 				t.Errorf("%s: another holder got the lease too: %v", kind, err)
 			}
 			tx, err := other.SQL().BeginTx(ctx, nil)
@@ -285,7 +285,7 @@ func TestAcquireLease_CommitCutSettled(t *testing.T) {
 			err = l.Check(ctx, other.WrapTx(tx, nil))
 			tx.Rollback()
 			if err != nil {
-				t.Errorf("%s: the settled token %d is not the current one: %v", kind, l.Token, err)
+				t.Errorf("%s: the settled token %d is not the current one: %v", kind, l.Token(), err)
 			}
 			if err := l.Release(ctx); err != nil {
 				t.Errorf("%s: Release: %v", kind, err)

@@ -69,7 +69,7 @@ func rfTransferOnce(ctx context.Context, w *worker, key string, from, to, amount
 
 // rfTransferBody is the transfer's transaction.
 func rfTransferBody(ctx context.Context, w *worker, tx *racefree.Tx, key string, from, to, amount int64) error {
-	if _, err := racefree.LockRows(ctx, tx, w.spec.Table, "id", []int64{from, to}, racefree.RowLock{}); err != nil {
+	if _, err := racefree.LockRows(ctx, tx, w.spec.Table, "id", []int64{from, to}, racefree.RowLockOptions{}); err != nil {
 		return err
 	}
 	res, err := tx.ExecContext(ctx, w.q("UPDATE {t} SET balance = balance - ? WHERE id = ? AND balance >= ?"), amount, from, amount)

@@ -119,7 +119,7 @@ func (a *App) racefreeTransfer(ctx context.Context, t transferRequest) (bool, er
 	var done bool
 	err := racefree.RunInTx(ctx, a.db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
 		done = false
-		if _, err := racefree.LockRows(ctx, tx, a.t.accounts, "id", []int64{t.From, t.To}, racefree.RowLock{}); err != nil {
+		if _, err := racefree.LockRows(ctx, tx, a.t.accounts, "id", []int64{t.From, t.To}, racefree.RowLockOptions{}); err != nil {
 			return err
 		}
 		if err := a.think(ctx); err != nil {

@@ -50,14 +50,14 @@ SELECT "id" FROM "accounts" WHERE "id" IN ($1, $2, $3) ORDER BY "id" FOR SHARE S
 -- LockTable, exclusive
 -- refused: racefree: lock table accounts for exclusive: racefree: lock not supported here: CockroachDB 24.1.0 has no table locks; use LockNamed with the table's name as a lock every writer takes
 
--- LockSession, waiting until ctx ends, then Held and Unlock
--- refused: racefree: lock session "nightly-report": racefree: lock not supported here: CockroachDB 24.1.0 has no advisory locks; use AcquireLease
+-- AcquireSessionLock, waiting until ctx ends, then Check and Release
+-- refused: racefree: acquire session lock "nightly-report": racefree: lock not supported here: CockroachDB 24.1.0 has no advisory locks; use AcquireLease
 
--- LockSession, Try, then Held and Unlock
--- refused: racefree: lock session "nightly-report": racefree: lock not supported here: CockroachDB 24.1.0 has no advisory locks; use AcquireLease
+-- AcquireSessionLock, Try, then Check and Release
+-- refused: racefree: acquire session lock "nightly-report": racefree: lock not supported here: CockroachDB 24.1.0 has no advisory locks; use AcquireLease
 
--- LockSession, Timeout 1.5 s, then Held and Unlock
--- refused: racefree: lock session "nightly-report": racefree: lock not supported here: CockroachDB 24.1.0 has no advisory locks; use AcquireLease
+-- AcquireSessionLock, Timeout 1.5 s, then Check and Release
+-- refused: racefree: acquire session lock "nightly-report": racefree: lock not supported here: CockroachDB 24.1.0 has no advisory locks; use AcquireLease
 
 -- AcquireLease: the lease table once per DB, then one transaction
 SELECT to_regclass($1)::oid;

@@ -51,14 +51,14 @@ SET SESSION innodb_lock_wait_timeout = @racefree_lwt;
 -- LockTable, exclusive
 -- refused: racefree: lock table accounts for exclusive: racefree: lock not supported here: InnoDB's plain reads never wait for a lock, and LOCK TABLES would commit the transaction
 
--- LockSession, waiting until ctx ends, then Held and Unlock
--- refused: racefree: lock session "nightly-report": racefree: lock not supported here: on MariaDB 10.11.19 (Galera) a named lock excludes only sessions on the same node; use AcquireLease
+-- AcquireSessionLock, waiting until ctx ends, then Check and Release
+-- refused: racefree: acquire session lock "nightly-report": racefree: lock not supported here: on MariaDB 10.11.19 (Galera) a named lock excludes only sessions on the same node; use AcquireLease
 
--- LockSession, Try, then Held and Unlock
--- refused: racefree: lock session "nightly-report": racefree: lock not supported here: on MariaDB 10.11.19 (Galera) a named lock excludes only sessions on the same node; use AcquireLease
+-- AcquireSessionLock, Try, then Check and Release
+-- refused: racefree: acquire session lock "nightly-report": racefree: lock not supported here: on MariaDB 10.11.19 (Galera) a named lock excludes only sessions on the same node; use AcquireLease
 
--- LockSession, Timeout 1.5 s, then Held and Unlock
--- refused: racefree: lock session "nightly-report": racefree: lock not supported here: on MariaDB 10.11.19 (Galera) a named lock excludes only sessions on the same node; use AcquireLease
+-- AcquireSessionLock, Timeout 1.5 s, then Check and Release
+-- refused: racefree: acquire session lock "nightly-report": racefree: lock not supported here: on MariaDB 10.11.19 (Galera) a named lock excludes only sessions on the same node; use AcquireLease
 
 -- AcquireLease: the lease table once per DB, then one transaction
 SELECT COLUMN_NAME, LOWER(COLUMN_TYPE), IS_NULLABLE = 'YES', COLUMN_DEFAULT IS NOT NULL OR EXTRA LIKE '%auto_increment%' OR EXTRA LIKE '%GENERATED%' OR IS_NULLABLE = 'YES' FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION;

@@ -51,17 +51,17 @@ SET SESSION innodb_lock_wait_timeout = @racefree_lwt;
 -- LockTable, exclusive
 -- refused: racefree: lock table accounts for exclusive: racefree: lock not supported here: InnoDB's plain reads never wait for a lock, and LOCK TABLES would commit the transaction
 
--- LockSession, waiting until ctx ends, then Held and Unlock
+-- AcquireSessionLock, waiting until ctx ends, then Check and Release
 SELECT GET_LOCK(?, ?);
 SELECT COALESCE(IS_USED_LOCK(?) = CONNECTION_ID(), FALSE);
 SELECT RELEASE_LOCK(?) = 1;
 
--- LockSession, Try, then Held and Unlock
+-- AcquireSessionLock, Try, then Check and Release
 SELECT GET_LOCK(?, ?);
 SELECT COALESCE(IS_USED_LOCK(?) = CONNECTION_ID(), FALSE);
 SELECT RELEASE_LOCK(?) = 1;
 
--- LockSession, Timeout 1.5 s, then Held and Unlock
+-- AcquireSessionLock, Timeout 1.5 s, then Check and Release
 SELECT GET_LOCK(?, ?);
 SELECT COALESCE(IS_USED_LOCK(?) = CONNECTION_ID(), FALSE);
 SELECT RELEASE_LOCK(?) = 1;

@@ -53,17 +53,17 @@ RELEASE SAVEPOINT racefree_sp_1;
 -- LockTable, exclusive
 LOCK TABLE "accounts" IN ACCESS EXCLUSIVE MODE;
 
--- LockSession, waiting until ctx ends, then Held and Unlock
+-- AcquireSessionLock, waiting until ctx ends, then Check and Release
 SELECT pg_advisory_lock($1);
 SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() AND objsubid = 1 AND classid::bigint = (($1::bigint >> 32) & 4294967295) AND objid::bigint = ($1::bigint & 4294967295));
 SELECT pg_advisory_unlock($1);
 
--- LockSession, Try, then Held and Unlock
+-- AcquireSessionLock, Try, then Check and Release
 SELECT pg_try_advisory_lock($1);
 SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() AND objsubid = 1 AND classid::bigint = (($1::bigint >> 32) & 4294967295) AND objid::bigint = ($1::bigint & 4294967295));
 SELECT pg_advisory_unlock($1);
 
--- LockSession, Timeout 1.5 s, then Held and Unlock
+-- AcquireSessionLock, Timeout 1.5 s, then Check and Release
 SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, false);
 SELECT pg_advisory_lock($1);
 SELECT set_config('lock_timeout', $1, false);

@@ -61,14 +61,14 @@ PRAGMA busy_timeout = 5000;
 -- LockTable, exclusive
 -- refused: racefree: lock table accounts for exclusive: racefree: lock not supported here: SQLite 3.50.4 cannot keep readers out inside a transaction (readers never wait for its write lock); LockTableWrite excludes every writer
 
--- LockSession, waiting until ctx ends, then Held and Unlock
--- refused: racefree: lock session "nightly-report": racefree: lock not supported here: SQLite 3.50.4 has no session lock (its one lock, the write lock, would stop every writer); use LockNamed in a write transaction, or AcquireLease
+-- AcquireSessionLock, waiting until ctx ends, then Check and Release
+-- refused: racefree: acquire session lock "nightly-report": racefree: lock not supported here: SQLite 3.50.4 has no session lock (its one lock, the write lock, would stop every writer); use LockNamed in a write transaction, or AcquireLease
 
--- LockSession, Try, then Held and Unlock
--- refused: racefree: lock session "nightly-report": racefree: lock not supported here: SQLite 3.50.4 has no session lock (its one lock, the write lock, would stop every writer); use LockNamed in a write transaction, or AcquireLease
+-- AcquireSessionLock, Try, then Check and Release
+-- refused: racefree: acquire session lock "nightly-report": racefree: lock not supported here: SQLite 3.50.4 has no session lock (its one lock, the write lock, would stop every writer); use LockNamed in a write transaction, or AcquireLease
 
--- LockSession, Timeout 1.5 s, then Held and Unlock
--- refused: racefree: lock session "nightly-report": racefree: lock not supported here: SQLite 3.50.4 has no session lock (its one lock, the write lock, would stop every writer); use LockNamed in a write transaction, or AcquireLease
+-- AcquireSessionLock, Timeout 1.5 s, then Check and Release
+-- refused: racefree: acquire session lock "nightly-report": racefree: lock not supported here: SQLite 3.50.4 has no session lock (its one lock, the write lock, would stop every writer); use LockNamed in a write transaction, or AcquireLease
 
 -- AcquireLease: the lease table once per DB, then one transaction
 SELECT name, lower(type), "notnull" = 0 AND pk = 0, dflt_value IS NOT NULL OR "notnull" = 0, pk FROM pragma_table_xinfo(?, ?) WHERE hidden IN (0, 2, 3) ORDER BY cid;

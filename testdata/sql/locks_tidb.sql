@@ -44,17 +44,17 @@ SELECT `id` FROM `accounts` WHERE `id` IN (?, ?, ?) ORDER BY `id` FOR UPDATE NOW
 -- LockTable, exclusive
 -- refused: racefree: lock table accounts for exclusive: racefree: lock not supported here: TiDB 8.4.0 has no table locks; use LockNamed with the table's name as a lock every writer takes
 
--- LockSession, waiting until ctx ends, then Held and Unlock
+-- AcquireSessionLock, waiting until ctx ends, then Check and Release
 SELECT GET_LOCK(?, ?);
 SELECT COALESCE(IS_USED_LOCK(?) = CONNECTION_ID(), FALSE);
 SELECT RELEASE_LOCK(?) = 1;
 
--- LockSession, Try, then Held and Unlock
+-- AcquireSessionLock, Try, then Check and Release
 SELECT GET_LOCK(?, ?);
 SELECT COALESCE(IS_USED_LOCK(?) = CONNECTION_ID(), FALSE);
 SELECT RELEASE_LOCK(?) = 1;
 
--- LockSession, Timeout 1.5 s, then Held and Unlock
+-- AcquireSessionLock, Timeout 1.5 s, then Check and Release
 SELECT GET_LOCK(?, ?);
 SELECT COALESCE(IS_USED_LOCK(?) = CONNECTION_ID(), FALSE);
 SELECT RELEASE_LOCK(?) = 1;

@@ -107,7 +107,7 @@ func Good() {
 	get := racefree.GetOrCreate[User]
 	_ = get
 	// Not a row type.
-	racefree.LockRows[int64](ctx, nil, "t", "id", nil, racefree.RowLock{})
+	racefree.LockRows[int64](ctx, nil, "t", "id", nil, racefree.RowLockOptions{})
 }
 
 func Pointers() {

@@ -17,7 +17,7 @@ type Options struct{}
 
 type Item struct{ Lookup, Defaults Values }
 
-type Result[T any] struct {
+type ItemResult[T any] struct {
 	Row     T
 	Created bool
 	Err     error
@@ -25,7 +25,7 @@ type Result[T any] struct {
 
 type Tx struct{}
 
-type RowLock struct{}
+type RowLockOptions struct{}
 
 func GetOrCreate[T any](ctx context.Context, ex Executor, table string, lookup, defaults Values, opts Options) (row T, created bool, err error) {
 	return row, false, nil
@@ -43,12 +43,12 @@ func UpdateOrCreateFunc[T any](ctx context.Context, ex Executor, table string, l
 	return row, false, nil
 }
 
-func GetOrCreateMany[T any](ctx context.Context, ex Executor, table string, items []Item, opts Options) ([]Result[T], error) {
+func GetOrCreateMany[T any](ctx context.Context, ex Executor, table string, items []Item, opts Options) ([]ItemResult[T], error) {
 	return nil, nil
 }
 
 // LockRows' type parameter is a key type, not a row type: never reported.
-func LockRows[K cmp.Ordered](ctx context.Context, tx *Tx, table, column string, keys []K, lock RowLock) ([]K, error) {
+func LockRows[K cmp.Ordered](ctx context.Context, tx *Tx, table, column string, keys []K, lock RowLockOptions) ([]K, error) {
 	return keys, nil
 }
 
