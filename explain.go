@@ -99,6 +99,8 @@ func (e *Explanation) reason(d dialect.Dialect) string {
 	switch {
 	case e.Index != nil && e.Strategy == StrategyConstraint && e.StrategyWithNull == StrategyConstraint:
 		return fmt.Sprintf("the unique index %s covers exactly (%s) and treats NULLs as equal: it decides every race, and a lost race is answered with the winner's row", e.Index.Name, lookup)
+	case e.Index != nil && e.Strategy == StrategyConstraint && len(e.Nullable) == 0:
+		return fmt.Sprintf("the unique index %s covers exactly (%s), whose columns are NOT NULL: it decides every race, and a lost race is answered with the winner's row", e.Index.Name, lookup)
 	case e.Index != nil && e.Strategy == StrategyConstraint:
 		return fmt.Sprintf("the unique index %s covers exactly (%s) and decides races on lookups without NULLs; it treats NULLs as distinct, so a lookup with a NULL in %s takes the %v strategy", e.Index.Name, lookup, strings.Join(e.Nullable, ", "), e.StrategyWithNull)
 	case e.Strategy == StrategySerializable:

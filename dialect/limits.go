@@ -35,3 +35,16 @@ type ConnLimiter interface {
 	// ConnLimits reads the server's connection budget on q.
 	ConnLimits(ctx context.Context, q Querier) (ConnLimits, error)
 }
+
+// SessionIdentifier is implemented by engines whose server sessions have
+// an id a client can read. racefree doctor uses it to find a
+// transaction-pooling proxy (PgBouncer in transaction mode, ProxySQL's
+// multiplexing) between the client and the server: behind one, the
+// statements of one client connection run on whichever server session is
+// free, and every session-scoped thing — a session lock, a prepared
+// statement, a SET — silently lands on the wrong client.
+type SessionIdentifier interface {
+	// SessionIDSQL is a statement that returns one row, one column: the
+	// id of the server session that runs it.
+	SessionIDSQL() string
+}

@@ -29,8 +29,10 @@ tells whether a get-or-create on the lookup columns is safe there and why: a
 unique index covering exactly those columns or not, NULLable lookup columns
 and NULLS NOT DISTINCT, the isolation level, SQLite's journal mode and busy
 timeout; and which strategy racefree.GetOrCreate will use. On a server it
-also reports the connection limit, the sessions open now, and whether a
-fleet of N processes with pools of P connections fits under the limit.`
+also reports the connection limit, the sessions open now, whether a
+fleet of N processes with pools of P connections fits under the limit, and
+whether a transaction-pooling proxy (PgBouncer in transaction mode) sits in
+front, which silently breaks session locks.`
 
 // Run runs the doctor.
 func (c *DoctorCommand) Run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -94,6 +96,11 @@ func (c *DoctorCommand) Run(ctx context.Context, args []string, stdout io.Writer
 	}
 	for _, l := range conns {
 		p("connections", "%s", l)
+	}
+	if v, ok, err := findPooler(ctx, db); err != nil {
+		return err
+	} else if ok {
+		p("pooler", "%s", v.line())
 	}
 	p("racefree", "%s", rep.strategy)
 	fmt.Fprintln(stdout)

@@ -17,3 +17,8 @@ func (d *Dialect) ConnLimits(ctx context.Context, q dialect.Querier) (dialect.Co
 		" (SELECT COUNT(*) FROM information_schema.PROCESSLIST)").Scan(&l.Max, &l.PerUser, &l.InUse)
 	return l, err
 }
+
+var _ dialect.SessionIdentifier = (*Dialect)(nil)
+
+// SessionIDSQL reads the connection id the server gave the session.
+func (d *Dialect) SessionIDSQL() string { return "SELECT CONNECTION_ID()" }

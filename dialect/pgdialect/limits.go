@@ -32,3 +32,8 @@ func (d *Dialect) ConnLimits(ctx context.Context, q dialect.Querier) (dialect.Co
 	}
 	return l, nil
 }
+
+var _ dialect.SessionIdentifier = (*Dialect)(nil)
+
+// SessionIDSQL reads the server process that runs the session.
+func (d *Dialect) SessionIDSQL() string { return "SELECT pg_backend_pid()" }
