@@ -2,6 +2,7 @@ package racefree
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -139,6 +140,9 @@ type batchRows[T any] struct {
 	// unmatched counts rows read that matched no key as Go compares
 	// lookup values (see settle).
 	unmatched int
+	// writing is set once an attempt may have sent an INSERT: before, a
+	// lost attempt created nothing.
+	writing bool
 }
 
 func newBatchRows[T any](n int) *batchRows[T] {
@@ -149,6 +153,7 @@ func (r *batchRows[T]) reset() {
 	clear(r.row)
 	clear(r.known)
 	clear(r.created)
+	r.writing = false
 }
 
 // forget drops what is known of the keys at pos: the transaction that
@@ -172,6 +177,53 @@ func (r *batchRows[T]) all() []int {
 // unknown filters pos, in place, down to the keys without a row.
 func (r *batchRows[T]) unknown(pos []int) []int {
 	return slices.DeleteFunc(pos, func(j int) bool { return r.known[j] })
+}
+
+// batchRecovery is what a GetOrCreateMany run again after a lost
+// connection or an unknown COMMIT knows about its earlier attempts: the
+// keys whose rows they may have created. The zero value knows of none.
+type batchRecovery struct {
+	doubt error // the first loss
+	keys  []int // positions of the keys a lost attempt may have created
+}
+
+// note looks at an attempt's error: a lost connection or an unknown
+// COMMIT is marked safe to run again (retrySafeError), and every key the
+// attempt had not read as already there is remembered as possibly created
+// by it. Other errors are returned as they are.
+func (r *batchRecovery) note(c *call, res interface{ uncertain() []int }, err error) error {
+	switch {
+	case err == nil, errors.As(err, new(*RetryError)):
+		return err
+	case errors.Is(err, ErrCommitUnknown), c.db.d.Classify(err).Class == dialect.ClassConnection:
+	default:
+		return err
+	}
+	if r.doubt == nil {
+		r.doubt = err
+	}
+	for _, j := range res.uncertain() {
+		if !slices.Contains(r.keys, j) {
+			r.keys = append(r.keys, j)
+		}
+	}
+	return &retrySafeError{err}
+}
+
+// uncertain is every key position an attempt may have created a row for:
+// none before it sent an INSERT, and then every one not known to have
+// existed before this call (a row not read yet, or one it created).
+func (r *batchRows[T]) uncertain() []int {
+	if !r.writing {
+		return nil
+	}
+	var pos []int
+	for j := range r.row {
+		if !r.known[j] || r.created[j] {
+			pos = append(pos, j)
+		}
+	}
+	return pos
 }
 
 // constraintBatch is the constraint strategy: read what exists, then

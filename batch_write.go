@@ -55,6 +55,7 @@ func writeMissing[T any](ctx context.Context, b *batch, tx *Tx, pos []int, res *
 		}
 		b.lazy = false
 	}
+	res.writing = true
 	mode := c.batchMode(tx)
 	// Undo is needed when the batch may write some rows and then fail:
 	// more than one statement, or a statement that skips some rows

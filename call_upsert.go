@@ -128,7 +128,13 @@ func upsertOneStatement[T any](ctx context.Context, c *call, q dialect.Querier, 
 	}
 	ce := c.db.Classify(err)
 	if ce.Class != dialect.ClassUniqueViolation {
-		return row, false, fmt.Errorf("racefree: %s: %w", c.verb, ce)
+		err = fmt.Errorf("racefree: %s: %w", c.verb, ce)
+		if tx == nil && ce.Class == dialect.ClassConnection {
+			// Outside a transaction the upsert commits on its own: cut
+			// off with no answer, it may have inserted the row.
+			err = &insertLostError{err: err}
+		}
+		return row, false, err
 	}
 	// Another unique index refused the row: the lookup's own row may be
 	// the one it collided with (PostgreSQL checks the indexes one by one).

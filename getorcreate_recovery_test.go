@@ -79,6 +79,23 @@ func (p *faultPool) QueryRow(ctx context.Context, query string, args ...any) ses
 	return p.Pool.QueryRow(ctx, query, args...)
 }
 
+func (p *faultPool) Query(ctx context.Context, query string, args ...any) (session.Rows, error) {
+	switch p.decide(query) {
+	case lostBefore:
+		return nil, lost
+	case lostAfter:
+		rows, err := p.Pool.Query(ctx, query, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		return nil, lost
+	}
+	return p.Pool.Query(ctx, query, args...)
+}
+
 type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }

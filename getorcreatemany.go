@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Item is one input of GetOrCreateMany: the lookup that identifies the row
@@ -93,6 +94,14 @@ type ItemResult[T any] struct {
 // keys); the serializable strategy runs the same statements in one
 // SERIALIZABLE transaction. The guarantees, recovery rules and errors are
 // GetOrCreate's.
+//
+// On a *DB a batch whose statement lost its connection, or whose COMMIT's
+// answer was lost, runs again: it reads what the lost attempt committed
+// and creates the rest. Every row is then right; when a row the lost
+// attempt may have created is found by the next, whether this call
+// created it is unknown, and the results come back complete (Created
+// false for such rows) with a *CreatedUnknownError matching
+// ErrCreatedUnknown.
 func GetOrCreateMany[T any](ctx context.Context, ex Executor, table string, items []Item, opts Options) ([]ItemResult[T], error) {
 	if len(items) == 0 {
 		return nil, nil
@@ -103,11 +112,11 @@ func GetOrCreateMany[T any](ctx context.Context, ex Executor, table string, item
 	}
 	c := b.call
 	res := newBatchRows[T](len(b.keys))
-	switch c.strat {
-	case StrategyConstraint:
-		err = constraintBatch(ctx, b, res)
-	default:
-		err = c.inTx(ctx, func(ctx context.Context, tx *Tx) error {
+	run := func(ctx context.Context) error {
+		if c.strat == StrategyConstraint {
+			return constraintBatch(ctx, b, res)
+		}
+		return c.inTx(ctx, func(ctx context.Context, tx *Tx) error {
 			if c.strat == StrategyLock {
 				order := slices.Clone(b.keys)
 				slices.SortFunc(order, func(x, y batchKey) int { return strings.Compare(x.key, y.key) })
@@ -129,6 +138,18 @@ func GetOrCreateMany[T any](ctx context.Context, ex Executor, table string, item
 			return writeMissing(ctx, b, tx, missing, res)
 		})
 	}
+	start := time.Now()
+	err = run(ctx)
+	var lost batchRecovery
+	if err != nil && c.h.onPool() {
+		// A batch is idempotent: run again after a lost connection or an
+		// unknown COMMIT, it reads what the lost attempt committed and
+		// inserts the rest. What it can say about Created is below.
+		err = c.db.retryAfter(ctx, c.opts.Retry, start, lost.note(c, res, err), func(ctx context.Context) error {
+			res.reset()
+			return lost.note(c, res, run(ctx))
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +157,11 @@ func GetOrCreateMany[T any](ctx context.Context, ex Executor, table string, item
 	for i, j := range b.of {
 		out[i].Row = res.row[j]
 		out[i].Created = res.created[j] && b.keys[j].first == i
+	}
+	if lost.doubt != nil && slices.ContainsFunc(lost.keys, func(j int) bool { return !res.created[j] }) {
+		// Some row the lost attempt may have created was found by the
+		// next: every row is right, but not every Created.
+		return out, &CreatedUnknownError{Verb: c.verb, Table: c.t.Name, Err: lost.doubt}
 	}
 	return out, nil
 }

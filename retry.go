@@ -152,7 +152,8 @@ func (db *DB) retry(ctx context.Context, policy RetryPolicy, attempt func(contex
 // error that is not retryable, or policy stops it (a *RetryError holding
 // the last error and the reason). An error is retryable when its class
 // says the work did not take effect (Class.Retryable), or when the attempt
-// marked it so (retrySafeError); never when COMMIT's outcome is unknown.
+// marked it so (retrySafeError); never when COMMIT's outcome is unknown,
+// nor when it is the *RetryError of retries inside the attempt.
 // Every retry, the giving up and an outcome left unknown are observed
 // (EventTxRetry, EventTxGaveUp, EventCommitUnknown).
 func (db *DB) retryAfter(ctx context.Context, policy RetryPolicy, start time.Time, err error, attempt func(context.Context) error) error {
@@ -198,7 +199,9 @@ func (db *DB) retryAfter(ctx context.Context, policy RetryPolicy, start time.Tim
 // retryable reports whether an attempt that failed with err may be run
 // again: see retryAfter.
 func (db *DB) retryable(err error) bool {
-	if errors.Is(err, ErrCommitUnknown) {
+	if errors.Is(err, ErrCommitUnknown) || errors.As(err, new(*RetryError)) {
+		// An unknown COMMIT may have taken effect; a budget spent inside
+		// (a RunInTx the call ran) stays spent.
 		return false
 	}
 	if errors.As(err, new(*retrySafeError)) {

@@ -2,6 +2,7 @@ package racefree
 
 import (
 	"context"
+	"time"
 )
 
 // UpdateOrCreate sets values on the row of table that matches lookup, or
@@ -38,25 +39,47 @@ func UpdateOrCreate[T any](ctx context.Context, ex Executor, table string, looku
 	if c.nset == 0 {
 		return row, false, inputError(c.verb, "no values to set (use GetOrCreate to only create)")
 	}
-	switch c.strat {
-	case StrategyConstraint:
-		attempt := func(ctx context.Context, tx *Tx) error {
-			var err error
-			row, created, err = upsertConstraint[T](ctx, c, c.h.q, tx)
+	attempt := func(ctx context.Context) error {
+		var err error
+		if c.strat == StrategyConstraint {
+			row, created, err = upsertConstraint[T](ctx, c, c.h.q, c.h.tx)
 			return err
 		}
-		if c.h.tx != nil {
-			err = attempt(ctx, c.h.tx)
-		} else {
-			err = c.db.retry(ctx, c.opts.Retry, func(ctx context.Context) error { return attempt(ctx, nil) })
-		}
-		return row, created, err
+		return c.inTx(ctx, func(ctx context.Context, tx *Tx) error {
+			var err error
+			row, created, err = lockedUpsert[T](ctx, c, tx, nil)
+			return err
+		})
 	}
-	err = c.inTx(ctx, func(ctx context.Context, tx *Tx) error {
-		var err error
-		row, created, err = lockedUpsert[T](ctx, c, tx, nil)
-		return err
+	start := time.Now()
+	err = attempt(ctx)
+	switch {
+	case err == nil, c.h.tx != nil:
+		return row, created, err
+	case c.strat == StrategyConstraint && c.h.conn != nil:
+		// Statements on the caller's connection: retried when they
+		// failed retryably (a deadlock, a busy error).
+		err = c.db.retryAfter(ctx, c.opts.Retry, start, err, attempt)
+		return row, created, err
+	case c.h.conn != nil:
+		return row, created, err // the transaction (inTx) retried itself
+	}
+	// On the pool the call runs again after a lost connection or an
+	// unknown COMMIT, which is safe: its values are constants, applied
+	// whole again. What it can say about created then is as GetOrCreate's:
+	// exact, or a *CreatedUnknownError.
+	var lost recovery
+	err = c.db.retryAfter(ctx, c.opts.Retry, start, lost.note(c, err), func(ctx context.Context) error {
+		return lost.note(c, attempt(ctx))
 	})
+	if err == nil && !created {
+		switch {
+		case lost.created:
+			created = true
+		case lost.doubt != nil:
+			err = &CreatedUnknownError{Verb: c.verb, Table: c.t.Name, Err: lost.doubt}
+		}
+	}
 	return row, created, err
 }
 
