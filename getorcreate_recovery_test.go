@@ -170,3 +170,131 @@ func TestGetOrCreate_RecoversLostConnection(t *testing.T) {
 		})
 	}
 }
+
+// commitFaultPool is a session.Pool whose transactions' COMMITs lose their
+// answer as plan says: the COMMIT runs (lostAfter) or the transaction is
+// rolled back instead (lostBefore), and the caller gets a connection reset
+// either way — what a connection cut around COMMIT does.
+type commitFaultPool struct {
+	session.Pool
+	mu     sync.Mutex // guards plan and faults
+	plan   fault      // for the next COMMIT, then noFault
+	faults int
+}
+
+func (p *commitFaultPool) next() fault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.plan
+	if f != noFault {
+		p.plan = noFault
+		p.faults++
+	}
+	return f
+}
+
+func (p *commitFaultPool) Acquire(ctx context.Context) (session.Conn, error) {
+	c, err := p.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return commitFaultConn{c, p}, nil
+}
+
+func (p *commitFaultPool) Begin(ctx context.Context, opts session.TxOptions) (session.Tx, error) {
+	tx, err := p.Pool.Begin(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return commitFaultTx{tx, p}, nil
+}
+
+type commitFaultConn struct {
+	session.Conn
+	p *commitFaultPool
+}
+
+func (c commitFaultConn) Begin(ctx context.Context, opts session.TxOptions) (session.Tx, error) {
+	tx, err := c.Conn.Begin(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return commitFaultTx{tx, c.p}, nil
+}
+
+type commitFaultTx struct {
+	session.Tx
+	p *commitFaultPool
+}
+
+func (t commitFaultTx) Commit(ctx context.Context) error {
+	switch t.p.next() {
+	case lostBefore:
+		_ = t.Tx.Rollback(ctx)
+		return lost
+	case lostAfter:
+		if err := t.Tx.Commit(ctx); err != nil {
+			return err
+		}
+		return lost
+	}
+	return t.Tx.Commit(ctx)
+}
+
+// A get-or-create whose strategy runs a transaction (the lock strategy),
+// on the pool, whose COMMIT lost its answer runs again — it is idempotent
+// — and says exactly what it knows: a COMMIT that had not happened ends in
+// created true; one that had ends in the row, created false and
+// ErrCreatedUnknown. Never an error that leaves the caller guessing
+// whether the row exists.
+func TestGetOrCreate_RecoversLostCommit(t *testing.T) {
+	for _, name := range []string{"postgres", "mysql"} {
+		e, _ := testdb.Get(name)
+		t.Run(name, func(t *testing.T) {
+			e.Require(t)
+			defer testdb.Watchdog(t, time.Minute)()
+			base := e.Open(t)
+			// No unique index on k: the lock strategy, in a transaction.
+			table := testdb.CreateTable(t, base, "goc_lostcommit", "id {{id}}, k {{text}} NOT NULL, v INT")
+			for _, tc := range []struct {
+				name        string
+				f           fault
+				wantCreated bool
+				wantUnknown bool
+			}{
+				{name: "commit lost before it ran", f: lostBefore, wantCreated: true},
+				{name: "commit lost after it ran", f: lostAfter, wantUnknown: true},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					fp := &commitFaultPool{Pool: session.SQLPool{DB: base.SQL()}}
+					db, err := racefree.NewSession(context.Background(), fp, base.Dialect())
+					if err != nil {
+						t.Fatal(err)
+					}
+					key := testdb.UniqueName("k")
+					fp.plan = tc.f
+					row, created, err := racefree.GetOrCreate[racefree.Values](context.Background(), db, table,
+						racefree.Values{"k": key}, racefree.Values{"v": 7}, racefree.Options{})
+					if fp.faults != 1 {
+						t.Fatalf("%d faults injected, want 1", fp.faults)
+					}
+					if created != tc.wantCreated {
+						t.Errorf("created = %v, want %v (err %v)", created, tc.wantCreated, err)
+					}
+					if got := errors.Is(err, racefree.ErrCreatedUnknown); got != tc.wantUnknown {
+						t.Errorf("err = %v, want created-unknown: %v", err, tc.wantUnknown)
+					}
+					if !tc.wantUnknown && err != nil {
+						t.Errorf("err = %v", err)
+					}
+					if row["k"] != key {
+						t.Errorf("row = %v, want the row of %s", row, key)
+					}
+					if n := testdb.QueryInt(t, base, "SELECT COUNT(*) FROM "+table+" WHERE k = '"+key+"'"); n != 1 {
+						t.Errorf("%d rows for the key, want 1", n)
+					}
+				})
+			}
+		})
+	}
+}

@@ -31,13 +31,16 @@ type EventKind uint8
 
 // The events.
 const (
-	// EventTxRetry: a transaction attempt (RunInTx, or the transaction a
-	// strategy runs in) failed with a retryable error and will run again
-	// after Delay. Attempt is the failed attempt's number, from 1; Class
-	// and Err its error.
+	// EventTxRetry: an attempt failed with a retryable error and will run
+	// again after Delay, as the RetryPolicy decided — a transaction
+	// (RunInTx, the transaction a strategy runs in, RunOnce's), or a call
+	// that retries on its own (a get-or-create on the pool, Transfer,
+	// Unlink). Attempt is the failed attempt's number, from 1; Class and
+	// Err its error.
 	EventTxRetry EventKind = iota + 1
-	// EventTxGaveUp: retrying stopped: the budget was spent or the context
-	// ended. Attempt, Class and Err are the last attempt's.
+	// EventTxGaveUp: retrying stopped: the policy said so (a budget
+	// spent) or the context ended. Attempt, Class and Err are the last
+	// attempt's.
 	EventTxGaveUp
 	// EventLostRace: a get-or-create family call lost the race to create a
 	// row and returned the winner's. Table and Verb name the call;

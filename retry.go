@@ -18,7 +18,10 @@ import (
 //
 // Which errors reach the policy is racefree's decision, not the policy's:
 // an error that may have taken effect (an unknown COMMIT, a unique
-// violation, an error of yours) is returned at once and never shown to it.
+// violation, an error of yours) is returned at once and never shown to it
+// — except where running again is safe by construction: a get-or-create
+// family call, idempotent, and RunOnce, whose key settles it, run again
+// after an unknown COMMIT or a lost connection, as the policy allows.
 // The context's deadline bounds every policy: a pause that would run past
 // it ends the retries with context.DeadlineExceeded.
 type RetryPolicy interface {
@@ -199,13 +202,19 @@ func (db *DB) retryAfter(ctx context.Context, policy RetryPolicy, start time.Tim
 // retryable reports whether an attempt that failed with err may be run
 // again: see retryAfter.
 func (db *DB) retryable(err error) bool {
-	if errors.Is(err, ErrCommitUnknown) || errors.As(err, new(*RetryError)) {
-		// An unknown COMMIT may have taken effect; a budget spent inside
-		// (a RunInTx the call ran) stays spent.
+	if errors.As(err, new(*RetryError)) {
+		// A budget spent inside (a RunInTx the call ran) stays spent.
 		return false
 	}
 	if errors.As(err, new(*retrySafeError)) {
+		// The attempt's phase shows it safe, whatever its class says: an
+		// idempotent call (a get-or-create) settles an unknown COMMIT by
+		// running again.
 		return true
+	}
+	if errors.Is(err, ErrCommitUnknown) {
+		// It may have taken effect.
+		return false
 	}
 	return db.d.Classify(err).Class.Retryable()
 }

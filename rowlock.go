@@ -71,7 +71,7 @@ func (tx *Tx) rowLockClause(ctx context.Context, lock RowLockOptions) (string, e
 	}
 	f := d.Features()
 	if f.Has(dialect.SingleWriter) {
-		if err := tx.takeWriteLock(ctx, verb, "row locks"); err != nil {
+		if err := tx.takeWriteLock(ctx, verb, "row locks", lock.Wait); err != nil {
 			return "", err
 		}
 		return "", nil
@@ -105,9 +105,9 @@ func (tx *Tx) rowLockClause(ctx context.Context, lock RowLockOptions) (string, e
 }
 
 // takeWriteLock makes tx hold the database's write lock on a single-writer
-// engine, waiting as the session's busy handling says: what row and table
-// locks become there. what names them, for errors.
-func (tx *Tx) takeWriteLock(ctx context.Context, verb, what string) error {
+// engine, waiting as w says: what row and table locks become there. what
+// names them, for errors.
+func (tx *Tx) takeWriteLock(ctx context.Context, verb, what string, w Wait) error {
 	d := tx.db.d
 	if tx.opts.ReadOnly {
 		return fmt.Errorf("racefree: %s: %w: on %s %s are the database's write lock, which a read-only transaction cannot take",
@@ -117,10 +117,16 @@ func (tx *Tx) takeWriteLock(ctx context.Context, verb, what string) error {
 	if !ok {
 		return fmt.Errorf("racefree: %s: %w: the %s dialect cannot take the write lock", verb, ErrLockUnsupported, d.Name())
 	}
-	if err := wl.TakeWriteLock(ctx, lockingTx{tx}, lockTableName); err != nil {
-		return tx.db.wrapErr(verb+": take the write lock", err)
+	err := tx.waitForLocks(ctx, w.dialect(), func(ctx context.Context) error {
+		return wl.TakeWriteLock(ctx, lockingTx{tx}, lockTableName)
+	})
+	switch {
+	case err == nil:
+		return nil
+	case tx.db.waitRanOut(err):
+		return notGranted(verb+": the write lock", w, tx.db.classified(err))
 	}
-	return nil
+	return tx.db.wrapErr(verb+": take the write lock", err)
 }
 
 // lockRowsChunk is how many keys one LockRows statement carries: below
@@ -149,8 +155,10 @@ const lockRowsChunk = 500
 //
 // A key with no row is missing from the result, as is, with SkipLocked, a
 // row another transaction holds: compare len(locked) with the number of
-// distinct keys. With NoWait a held row returns ErrLockNotAcquired, and
-// rows locked before it stay locked until tx ends.
+// distinct keys. A held row not granted as lock.Wait allows — at once with
+// Try (NOWAIT), within a Timeout — returns ErrLockNotAcquired, and rows
+// locked before it stay locked until tx ends. The zero Wait waits until
+// ctx ends, past MySQL's innodb_lock_wait_timeout.
 //
 // String keys are ordered by the column's collation inside a statement and
 // by Go's byte order across chunks; use integer keys, or at most 500 string
@@ -224,15 +232,19 @@ func LockRows[K cmp.Ordered](ctx context.Context, tx *Tx, table, column string, 
 		return err
 	}
 	switch {
-	case lock.Wait.Timeout > 0:
-		// The dialect bounds the wait, keeping tx usable when it runs out.
-		err = tx.waitForLocks(ctx, lock.Wait.dialect(), lockRows)
 	case lock.Wait.Try && d.Features().Has(dialect.FailedStatementAbortsTx):
-		// A refused lock would abort the transaction; the savepoint keeps
-		// tx usable, as the statement's error does by itself elsewhere.
+		// NOWAIT: a refused lock would abort the transaction; the
+		// savepoint keeps tx usable, as the statement's error does by
+		// itself elsewhere.
 		err = tx.savepoint(ctx, lockRows)
-	default:
+	case lock.Wait.Try, lock.SkipLocked, d.Features().Has(dialect.SingleWriter):
+		// The clause decides, or (SQLite) the write lock already held.
 		err = lockRows(ctx)
+	default:
+		// The dialect bounds the wait (a Timeout), keeping tx usable when
+		// it runs out, or waits again after the server's own lock timeout
+		// (MySQL's innodb_lock_wait_timeout) until ctx ends.
+		err = tx.waitForLocks(ctx, lock.Wait.dialect(), lockRows)
 	}
 	if err != nil {
 		ce := tx.db.classified(err)

@@ -450,3 +450,34 @@ func TestSkipLockedQueueChild(t *testing.T) {
 	wg.Wait()
 	proctest.Report("claimed", claimed.Load())
 }
+
+// The zero Wait waits until ctx ends, past MySQL's innodb_lock_wait_timeout
+// (here 1 s on the waiting session): LockRows asks again after it fires.
+func TestLockRows_WaitsPastServerLockTimeout(t *testing.T) {
+	e, _ := testdb.Get("mysql")
+	e.Require(t)
+	defer testdb.Watchdog(t, 60*time.Second)()
+	db := e.Open(t)
+	table := mustRowsTable(t, db, 3)
+	ctx := context.Background()
+	release := holdRows(t, db, table, 2)
+	time.AfterFunc(2500*time.Millisecond, release)
+	start := time.Now()
+	err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: racefree.NoRetry}, func(ctx context.Context, tx *racefree.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SET SESSION innodb_lock_wait_timeout = 1"); err != nil {
+			return err
+		}
+		defer tx.ExecContext(context.WithoutCancel(ctx), "SET SESSION innodb_lock_wait_timeout = DEFAULT")
+		got, err := racefree.LockRows(ctx, tx, table, "id", []int64{1, 2, 3}, racefree.RowLockOptions{})
+		if err == nil && len(got) != 3 {
+			t.Errorf("locked %v, want all three rows", got)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("the zero Wait gave up: %v", err)
+	}
+	if d := time.Since(start); d < 2*time.Second {
+		t.Fatalf("locked after %v, before the holder released (at 2.5 s)", d)
+	}
+}

@@ -39,7 +39,7 @@ type TxFunc func(ctx context.Context, tx *Tx) error
 //     (ErrDeadlock), SQLite's busy errors (ErrBusy), connections that failed
 //     before anything was sent (ErrNotSent), and a server that could not be
 //     reached or turned the session away (ErrUnavailable), the last after
-//     longer pauses (TxOptions.OutageBaseDelay): an outage is waited out
+//     longer pauses (Backoff.OutageBaseDelay): an outage is waited out
 //     within the budgets, not hammered.
 //   - BEGIN, on a *DB: a connection lost under it (ErrConnection). Nothing
 //     had begun that could commit.
@@ -60,10 +60,10 @@ type TxFunc func(ctx context.Context, tx *Tx) error
 // Everything else is returned at once: unique violations, lock timeouts
 // (MySQL's 1205 rolls back only the statement, and a lock held past the
 // timeout is news for the caller), canceled contexts, and errors of fn's
-// own. Between attempts RunInTx pauses with jittered exponential backoff
-// and checks ctx. When the attempt or time budget is spent, or ctx ends
-// while retrying, the error is a *RetryError holding the last attempt's
-// error and the reason.
+// own. Between attempts RunInTx pauses as opts.Retry says (Backoff's
+// jittered exponential pauses by default) and checks ctx. When the policy
+// stops (a budget spent), or ctx ends while retrying, the error is a
+// *RetryError holding the last attempt's error and the reason.
 //
 // fn must not run statements that commit on their own (MySQL's DDL, LOCK
 // TABLES): a retry after one would apply what it committed twice.

@@ -120,7 +120,7 @@ func TestGetOrCreateMany_RecoversLostConnection(t *testing.T) {
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					if name == "mysql" && tc.name != "read lost" {
-						t.Skip("MySQL/MariaDB insert a batch in a transaction of its own, whose statements this fault pool does not reach: RunInTx's phase rules apply (TestRunInTx_*, internal/cutproxy)")
+						t.Skip("MySQL/MariaDB insert a batch in a transaction of its own, whose statements this fault pool does not reach: TestGetOrCreateMany_RecoversLostCommit cuts its COMMIT")
 					}
 					db, fp := recoveryDB(t, base)
 					old, fresh := testdb.UniqueName("old"), testdb.UniqueName("new")
@@ -147,6 +147,56 @@ func TestGetOrCreateMany_RecoversLostConnection(t *testing.T) {
 						t.Errorf("%d rows, want 2", n)
 					}
 				})
+			}
+		})
+	}
+}
+
+// MySQL/MariaDB insert a batch in a transaction of their own: a batch on
+// the pool whose COMMIT lost its answer runs again, returns every row, and
+// says what it knows about Created.
+func TestGetOrCreateMany_RecoversLostCommit(t *testing.T) {
+	e, _ := testdb.Get("mysql")
+	e.Require(t)
+	defer testdb.Watchdog(t, time.Minute)()
+	base := e.Open(t)
+	table := testdb.CreateTable(t, base, "gocm_lostcommit", "id {{id}}, k {{text}} NOT NULL, v INT, CONSTRAINT {{table}}_k UNIQUE (k)")
+	for _, tc := range []struct {
+		name        string
+		f           fault
+		wantUnknown bool
+	}{
+		{name: "commit lost before it ran", f: lostBefore},
+		{name: "commit lost after it ran", f: lostAfter, wantUnknown: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fp := &commitFaultPool{Pool: session.SQLPool{DB: base.SQL()}}
+			db, err := racefree.NewSession(context.Background(), fp, base.Dialect())
+			if err != nil {
+				t.Fatal(err)
+			}
+			old, fresh := testdb.UniqueName("old"), testdb.UniqueName("new")
+			testdb.Exec(t, base, "INSERT INTO "+table+" (k, v) VALUES ('"+old+"', 1)")
+			fp.plan = tc.f
+			items := []racefree.Item{
+				{Lookup: racefree.Values{"k": old}, Defaults: racefree.Values{"v": 7}},
+				{Lookup: racefree.Values{"k": fresh}, Defaults: racefree.Values{"v": 7}},
+			}
+			res, err := racefree.GetOrCreateMany[racefree.Values](context.Background(), db, table, items, racefree.Options{})
+			if fp.faults != 1 {
+				t.Fatalf("%d faults injected, want 1", fp.faults)
+			}
+			if got := errors.Is(err, racefree.ErrCreatedUnknown); got != tc.wantUnknown {
+				t.Errorf("err = %v, want created-unknown: %v", err, tc.wantUnknown)
+			}
+			if !tc.wantUnknown && err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if len(res) != 2 || res[0].Row["k"] != old || res[1].Row["k"] != fresh || res[0].Created || res[1].Created == tc.wantUnknown {
+				t.Fatalf("results %+v: want the old row (not created) and the new one (created %v)", res, !tc.wantUnknown)
+			}
+			if n := testdb.QueryInt(t, base, "SELECT COUNT(*) FROM "+table+" WHERE k IN ('"+old+"', '"+fresh+"')"); n != 2 {
+				t.Errorf("%d rows, want 2", n)
 			}
 		})
 	}

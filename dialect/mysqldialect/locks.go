@@ -55,7 +55,7 @@ func (d *Dialect) WaitForLocks(ctx context.Context, tx dialect.LockTx, w dialect
 
 // withLockWaitTimeout runs fn with innodb_lock_wait_timeout set to secs
 // and puts the session's value back afterwards, even if ctx ended. A
-// timeout is returned classified, so that it matches ErrLockTimeout.
+// timeout is returned classified, so that it matches ErrLockNotAcquired.
 func (d *Dialect) withLockWaitTimeout(ctx context.Context, q dialect.Querier, secs int, fn func(context.Context) error) error {
 	if _, err := q.Exec(ctx, "SET @racefree_lwt = @@SESSION.innodb_lock_wait_timeout, SESSION innodb_lock_wait_timeout = "+
 		strconv.Itoa(secs)); err != nil {
