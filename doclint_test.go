@@ -330,3 +330,70 @@ var v = 1
 		t.Errorf("lintDocs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// exampleExempt are the methods TestDocs_EveryExportedFuncHasExample does
+// not ask an example of: their meaning is fixed by the interface they
+// implement (error, fmt.Stringer, errors.Is), and an error type's example
+// shows errors.As instead.
+var exampleExempt = map[string]bool{"Error": true, "Unwrap": true, "Is": true, "String": true}
+
+// TestDocs_EveryExportedFuncHasExample fails for each exported function and
+// method (of an exported type) of the root package without an Example
+// function: ExampleF or ExampleF_suffix for a function F, ExampleT_M or
+// ExampleT_M_suffix for a method M of T, the names go doc attaches to them.
+func TestDocs_EveryExportedFuncHasExample(t *testing.T) {
+	var root listedPackage
+	for _, p := range mustListPackages(t) {
+		if p.rel == "." {
+			root = p
+		}
+	}
+	examples := map[string]bool{}
+	tests, err := filepath.Glob(filepath.Join(root.dir, "*_test.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, path := range tests {
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil && strings.HasPrefix(fn.Name.Name, "Example") {
+				examples[fn.Name.Name] = true
+			}
+		}
+	}
+	hasExample := func(name string) bool {
+		for ex := range examples {
+			if ex == name {
+				return true
+			}
+			// A suffix begins with a lower-case letter (go doc's rule).
+			if rest, ok := strings.CutPrefix(ex, name+"_"); ok && rest != "" && rest[0] >= 'a' && rest[0] <= 'z' {
+				return true
+			}
+		}
+		return false
+	}
+	for _, f := range mustParsePackage(t, root) {
+		for _, decl := range f.file.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || !fn.Name.IsExported() {
+				continue
+			}
+			name := fn.Name.Name
+			if fn.Recv != nil {
+				recv := receiverTypeName(fn.Recv)
+				if !ast.IsExported(recv) || exampleExempt[name] {
+					continue
+				}
+				name = recv + "_" + name
+			}
+			if !hasExample("Example" + name) {
+				t.Errorf("%s: %s has no Example%s", relPos(f.fset, fn.Pos()), strings.Replace(name, "_", ".", 1), name)
+			}
+		}
+	}
+}
