@@ -40,10 +40,10 @@ func ExampleIsRetryable() {
 }
 
 // What the default policy decides after each failed attempt: a pause drawn
-// below a ceiling that doubles with every retry, until the attempt budget
-// or the time budget is spent.
+// at random up to a ceiling that doubles with every retry, until the
+// attempt budget or the time budget is spent.
 func ExampleBackoff_NextRetry() {
-	b := racefree.Backoff{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond}
+	b := racefree.Backoff{MaxAttempts: 3, MaxElapsed: time.Second, BaseDelay: 10 * time.Millisecond}
 	for attempt := 1; attempt <= 3; attempt++ {
 		delay, stop := b.NextRetry(racefree.FailedAttempt{Attempt: attempt, Class: dialect.ClassDeadlock})
 		if stop != nil {
@@ -51,13 +51,14 @@ func ExampleBackoff_NextRetry() {
 			break
 		}
 		ceiling := b.BaseDelay << (attempt - 1)
-		fmt.Println(attempt, "pause below", ceiling, delay < ceiling)
+		fmt.Println(attempt, "pause up to", ceiling, delay <= ceiling)
 	}
-	_, stop := b.NextRetry(racefree.FailedAttempt{Attempt: 1, Elapsed: racefree.DefaultMaxElapsed})
+	// A first attempt that took longer than the whole time budget.
+	_, stop := b.NextRetry(racefree.FailedAttempt{Attempt: 1, Elapsed: 2 * time.Second, Class: dialect.ClassDeadlock})
 	fmt.Println(stop)
 	// Output:
-	// 1 pause below 10ms true
-	// 2 pause below 20ms true
+	// 1 pause up to 10ms true
+	// 2 pause up to 20ms true
 	// 3 racefree: attempt budget spent
 	// racefree: time budget spent
 }
