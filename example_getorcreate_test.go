@@ -2,7 +2,9 @@ package racefree_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/racefree/racefree"
 )
@@ -237,4 +239,102 @@ func ExampleValuesOf() {
 	// Output:
 	// 1 ann@example.com Ann true
 	// 2 bo@example.com true
+}
+
+// CreateOrGet suits lookups that are mostly new, such as recording each
+// order's idempotency key: it inserts first, so a new key costs one
+// statement, and a key seen before costs two.
+func ExampleCreateOrGet() {
+	ctx := context.Background()
+	db, cleanup := mustExampleDB(ctx, `CREATE TABLE requests (id INTEGER PRIMARY KEY, idem_key TEXT NOT NULL UNIQUE, status TEXT NOT NULL)`)
+	defer cleanup()
+
+	type request struct {
+		ID     int64  `db:"id"`
+		Status string `db:"status"`
+	}
+	for _, key := range []string{"req-1", "req-2", "req-1"} {
+		r, created, err := racefree.CreateOrGet[request](ctx, db, "requests",
+			racefree.Values{"idem_key": key}, racefree.Values{"status": "accepted"}, racefree.Options{})
+		fmt.Println(key, r.ID, created, err)
+	}
+	// Output:
+	// req-1 1 true <nil>
+	// req-2 2 true <nil>
+	// req-1 1 false <nil>
+}
+
+// Unlink removes a join row; of concurrent Unlinks of one link, exactly
+// one reports deleting it, so a counter kept beside the links stays right.
+func ExampleUnlink() {
+	ctx := context.Background()
+	db, cleanup := mustExampleDB(ctx, `CREATE TABLE follows (follower INTEGER NOT NULL, followee INTEGER NOT NULL, PRIMARY KEY (follower, followee));
+		INSERT INTO follows VALUES (1, 2)`)
+	defer cleanup()
+
+	follow := racefree.Values{"follower": 1, "followee": 2}
+	for range 2 {
+		deleted, err := racefree.Unlink(ctx, db, "follows", follow, racefree.Options{})
+		fmt.Println(deleted, err)
+	}
+	// Output:
+	// true <nil>
+	// false <nil>
+}
+
+// Explain tells how a get-or-create on these lookup columns decides who
+// creates the row: with a unique index on exactly them, the index decides;
+// without one, a named lock does. racefree doctor prints the same.
+func ExampleExplain() {
+	ctx := context.Background()
+	db, cleanup := mustExampleDB(ctx, `CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT);
+		CREATE UNIQUE INDEX users_email ON users (email)`)
+	defer cleanup()
+
+	for _, lookup := range []string{"email", "name"} {
+		e, err := racefree.Explain(ctx, db, "users", lookup)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		index := "no covering index"
+		if e.Index != nil {
+			index = e.Index.Name
+		}
+		fmt.Printf("%s: %v (%s), nullable %v\n", lookup, e.Strategy, index, e.Nullable)
+	}
+	// Output:
+	// email: constraint (users_email), nullable []
+	// name: lock (no covering index), nullable [name]
+}
+
+// A get-or-create whose INSERT was cut off with no answer, and that then
+// found the row, returns the row with a *CreatedUnknownError: the row is
+// right, only whether this call created it is unknown. (The error is made
+// up here: a connection cut during the INSERT cannot be staged on SQLite.)
+func ExampleCreatedUnknownError() {
+	welcome := func(created bool, err error) string {
+		var unknown *racefree.CreatedUnknownError
+		switch {
+		case errors.As(err, &unknown):
+			// Send the welcome mail through an idempotent path (RunOnce
+			// keyed by the user), since this call may have created the user.
+			return "maybe new user in " + unknown.Table + ": welcome once"
+		case err != nil:
+			return "error: " + err.Error()
+		case created:
+			return "new user: welcome"
+		}
+		return "existing user"
+	}
+	fmt.Println(welcome(true, nil))
+	fmt.Println(welcome(false, nil))
+	err := &racefree.CreatedUnknownError{Verb: "get or create", Table: "users", Err: io.ErrUnexpectedEOF}
+	fmt.Println(welcome(false, fmt.Errorf("sign up: %w", err)))
+	fmt.Println(errors.Is(err, racefree.ErrCreatedUnknown), errors.Is(err, racefree.ErrCommitUnknown))
+	// Output:
+	// new user: welcome
+	// existing user
+	// maybe new user in users: welcome once
+	// true true
 }

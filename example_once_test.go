@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/racefree/racefree"
 	_ "github.com/racefree/racefree/dialect/sqlitedialect"
@@ -44,4 +45,48 @@ func ExampleRunOnce() {
 	// 250 true <nil>
 	// 250 false <nil>
 	// payments: 1
+}
+
+// Create RunOnce's key table at startup, here under a name of the
+// program's own, and name it in every call's OnceOptions.
+func ExampleCreateOnceTable() {
+	ctx := context.Background()
+	db, cleanup := mustExampleDB(ctx, "CREATE TABLE payments (id INTEGER PRIMARY KEY, amount INTEGER NOT NULL)")
+	defer cleanup()
+
+	if err := racefree.CreateOnceTable(ctx, db, "payment_keys"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	opts := racefree.OnceOptions{Table: "payment_keys"}
+	_, ran, err := racefree.RunOnce(ctx, db, "order-1042", opts, func(ctx context.Context, tx *racefree.Tx) (struct{}, error) {
+		_, err := tx.Exec(ctx, "INSERT INTO payments (amount) VALUES (250)")
+		return struct{}{}, err
+	})
+	fmt.Println(ran, err)
+	// Output: true <nil>
+}
+
+// RunOnce deletes expired keys on its own as it writes new ones; SweepOnce
+// empties the table on demand, for a program that has stopped writing keys.
+// Here two keys were kept for a millisecond, and one for a day.
+func ExampleSweepOnce() {
+	ctx := context.Background()
+	db, cleanup := mustExampleDB(ctx, "")
+	defer cleanup()
+
+	noop := func(ctx context.Context, tx *racefree.Tx) (int, error) { return 0, nil }
+	for _, key := range []string{"order-1", "order-2"} {
+		if _, _, err := racefree.RunOnce(ctx, db, key, racefree.OnceOptions{TTL: time.Millisecond}, noop); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	if _, _, err := racefree.RunOnce(ctx, db, "order-3", racefree.OnceOptions{}, noop); err != nil {
+		fmt.Println(err)
+		return
+	}
+	time.Sleep(10 * time.Millisecond)
+	fmt.Println(racefree.SweepOnce(ctx, db, ""))
+	// Output: 2 <nil>
 }

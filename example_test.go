@@ -14,16 +14,66 @@ import (
 
 // openExampleDB opens a SQLite database in a temporary directory.
 func openExampleDB(ctx context.Context) (*racefree.DB, func(), error) {
+	return openExampleDBAt(ctx, "", "")
+}
+
+// openExampleDBAt is openExampleDB with DSN query parameters (params, ""
+// for none), a schema to create (SQL, "" for none) and DB options.
+func openExampleDBAt(ctx context.Context, params, schema string, opts ...racefree.DBOption) (*racefree.DB, func(), error) {
 	dir, err := os.MkdirTemp("", "racefree-example")
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := racefree.Open(ctx, "sqlite:"+filepath.Join(dir, "app.db"))
+	dsn := "sqlite:" + filepath.Join(dir, "app.db")
+	if params != "" {
+		dsn += "?" + params
+	}
+	db, err := racefree.Open(ctx, dsn, opts...)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	return db, func() { db.Close(); os.RemoveAll(dir) }, nil
+	cleanup := func() { db.Close(); os.RemoveAll(dir) }
+	if schema != "" {
+		if _, err := db.SQL().ExecContext(ctx, schema); err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+	}
+	return db, cleanup, nil
+}
+
+// mustExampleDB opens a SQLite database in a temporary directory with
+// schema created in it, and panics if it cannot: the setup is no part of
+// what an example shows. Call the cleanup function when done.
+func mustExampleDB(ctx context.Context, schema string, opts ...racefree.DBOption) (*racefree.DB, func()) {
+	db, cleanup, err := openExampleDBAt(ctx, "", schema, opts...)
+	if err != nil {
+		panic(err)
+	}
+	return db, cleanup
+}
+
+// mustBusyExampleDB is mustExampleDB with a busy timeout of 10 ms instead
+// of sqlitedialect.DefaultBusyTimeout, for the examples of a write lock
+// held elsewhere: a writer that finds it taken fails with ErrBusy at once.
+func mustBusyExampleDB(ctx context.Context, schema string, opts ...racefree.DBOption) (*racefree.DB, func()) {
+	db, cleanup, err := openExampleDBAt(ctx, "_pragma=busy_timeout(10)", schema, opts...)
+	if err != nil {
+		panic(err)
+	}
+	return db, cleanup
+}
+
+// holdWriteLock plays another process in the middle of a write: it begins
+// a write transaction on db, which takes SQLite's write lock, and returns
+// the function that rolls it back.
+func holdWriteLock(ctx context.Context, db *racefree.DB) (release func()) {
+	tx, err := db.SQL().BeginTx(ctx, nil) // BEGIN IMMEDIATE: the DSN says so
+	if err != nil {
+		panic(err)
+	}
+	return func() { tx.Rollback() }
 }
 
 // A transfer between two accounts: RunInTx retries it when the engine

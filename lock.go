@@ -51,8 +51,10 @@ func (w Wait) check(verb string) error {
 // dialect is w as a dialect reads it.
 func (w Wait) dialect() dialect.Wait { return dialect.Wait{Try: w.Try, Timeout: w.Timeout} }
 
-// String says how w waits, for errors: "at once", "within 2s", "until
-// the context ended".
+// String says how w waited, for the error of a lock not granted: "at
+// once" (Try), "within 2s" (a Timeout), and for the zero value, which
+// waits until ctx ends and so fails only when a lock timeout of the
+// server's fires first, "before the server's lock timeout".
 func (w Wait) String() string {
 	switch {
 	case w.Try:

@@ -29,8 +29,11 @@ type lockTableState struct {
 // LockNamed creates it on first use, on a second pooled connection; call
 // this at startup instead when the pool may be exhausted then, or when the
 // application's database user may not create tables (then create it once
-// as an administrator). It does nothing on engines whose named locks need
-// no table (PostgreSQL, SQLite).
+// as an administrator). It does nothing on PostgreSQL, whose named locks
+// need no table, nor on SQLite, where the locking calls (LockNamed,
+// LockRows, LockTable, LockClause) create the table inside the locking
+// transaction itself, which already holds the write lock, when it is
+// missing.
 func CreateLockTable(ctx context.Context, db *DB) error {
 	if db == nil || db.pool == nil {
 		return errNilExecutor

@@ -55,7 +55,9 @@ const (
 	// EventLockNotAcquired: a lock was not granted (Try, or a timeout)
 	// after Wait.
 	EventLockNotAcquired
-	// EventLockReleased: a lock held for Held was released.
+	// EventLockReleased: a session lock or a lease held for Held was
+	// released. Locks that belong to a transaction (LockNamed, LockRows,
+	// LockTable) end with it and send no such event.
 	EventLockReleased
 	// EventLeaseLost: a lease was found lost (another holder took it, or
 	// its session ended).

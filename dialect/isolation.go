@@ -22,10 +22,12 @@ func ParseIsolation(s string) sql.IsolationLevel {
 	return sql.LevelDefault
 }
 
-// ReadsCommitted reports whether a transaction at iso (known false: not
-// known) sees, statement by statement, everything committed before the
-// statement began: READ COMMITTED or READ UNCOMMITTED for sure, or the
-// server's default where that is READ COMMITTED (defaultRC).
+// ReadsCommitted reports whether a transaction at iso sees, statement by
+// statement, everything committed before the statement began: READ
+// COMMITTED or READ UNCOMMITTED for sure, and sql.LevelDefault where the
+// server's default is READ COMMITTED (defaultRC). A level that is not
+// known (known false: a wrapped transaction begun without options) is
+// never taken to: the transaction may run at any level.
 func ReadsCommitted(iso sql.IsolationLevel, known, defaultRC bool) bool {
 	switch {
 	case !known:

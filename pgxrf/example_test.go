@@ -111,3 +111,27 @@ func ExampleWrapTx() {
 	}
 	fmt.Println(created, tx.Commit(ctx))
 }
+
+// A program that holds one *pgx.Conn rather than a pool (a CLI, a
+// migration tool) makes a DB over it: every racefree call then runs on that
+// connection, one goroutine at a time.
+func ExampleNewConn() {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	db, err := pgxrf.NewConn(ctx, conn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+		if err := racefree.LockNamed(ctx, tx, "migrations", racefree.LockOptions{}); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+		return err
+	})
+	fmt.Println(err)
+}

@@ -14,7 +14,9 @@ var (
 	_ dialect.IgnoreChecker   = (*Dialect)(nil)
 )
 
-// FreshRead: InnoDB at REPEATABLE READ (MySQL's default) reads the
+// FreshRead returns the locking clause a re-read needs to see rows
+// committed after the transaction's snapshot. InnoDB at REPEATABLE READ
+// (MySQL's default) reads the
 // snapshot of the transaction's first read, but a locking read reads the
 // latest committed version, so the re-read after a lost race locks in
 // share mode. TiDB has no shared row locks; in its pessimistic mode FOR

@@ -184,7 +184,8 @@ func (d *Dialect) RowLockClause(share bool, wait dialect.RowWait) string {
 	return clause
 }
 
-// LockTableSQL: LOCK TABLES cannot be used, since it commits the open
+// LockTableSQL returns a locking scan of the whole table, not LOCK TABLES:
+// LOCK TABLES cannot be used, since it commits the open
 // transaction and lasts until UNLOCK TABLES, not until the transaction
 // ends. A write lock is instead SELECT COUNT(*) FROM table FOR UPDATE at
 // REPEATABLE READ or SERIALIZABLE, which puts a next-key lock on every row
@@ -216,10 +217,12 @@ func (d *Dialect) LockTableSQL(ctx context.Context, q dialect.Querier, quotedTab
 	return "SELECT COUNT(*) FROM " + quotedTable + " FOR UPDATE", nil
 }
 
-// UndefinedTable: error 1146, ER_NO_SUCH_TABLE.
+// UndefinedTable reports whether err is MySQL's error 1146,
+// ER_NO_SUCH_TABLE.
 func (d *Dialect) UndefinedTable(err error) bool { return hasNumber(err, erNoSuchTable) }
 
-// UndefinedColumn: error 1054, ER_BAD_FIELD_ERROR.
+// UndefinedColumn reports whether err is MySQL's error 1054,
+// ER_BAD_FIELD_ERROR.
 func (d *Dialect) UndefinedColumn(err error) bool { return hasNumber(err, erBadFieldError) }
 
 func hasNumber(err error, number uint16) bool {

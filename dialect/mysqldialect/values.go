@@ -8,6 +8,6 @@ import (
 
 var _ dialect.FloatLimiter = (*Dialect)(nil)
 
-// StoresFloat: MySQL, MariaDB and TiDB have no NaN or infinity in DOUBLE
-// and refuse them (error 1264, out of range).
+// StoresFloat reports false for NaN and ±Inf: MySQL, MariaDB and TiDB have
+// no such DOUBLE values and refuse them (error 1264, out of range).
 func (d *Dialect) StoresFloat(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

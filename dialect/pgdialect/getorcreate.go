@@ -13,7 +13,8 @@ var (
 	_ dialect.UpsertFlagger   = (*Dialect)(nil)
 )
 
-// FreshRead: at READ COMMITTED (PostgreSQL's default) each statement sees
+// FreshRead needs no clause, and is possible only below REPEATABLE READ:
+// at READ COMMITTED (PostgreSQL's default) each statement sees
 // what was committed before it began. At REPEATABLE READ and SERIALIZABLE
 // every statement, a locking one included, reads the snapshot of the
 // transaction's first statement: only a restart sees a later commit.
@@ -30,12 +31,13 @@ func (d *Dialect) CurrentIsolation(ctx context.Context, q dialect.Querier) (sql.
 	return dialect.ParseIsolation(s), nil
 }
 
-// UpsertInserted: from PostgreSQL 18, RETURNING can read the row as it was
-// before the statement (old), which has no values when the statement
-// inserted it: exact. Before 18, a freshly inserted tuple has no deleting
-// or locking transaction (xmax = 0) while the new version an ON CONFLICT
-// DO UPDATE writes carries this one's: right unless something locks the
-// new tuple within the statement. CockroachDB has neither.
+// UpsertInserted reads whether the upsert inserted from the row's old
+// version on PostgreSQL 18 and later (RETURNING old.key IS NULL: the old
+// row has no values when the statement inserted it, which is exact), and
+// from xmax = 0 before: a freshly inserted tuple has no deleting or locking
+// transaction, while the new version an ON CONFLICT DO UPDATE writes
+// carries this one's — right unless something locks the new tuple within
+// the statement. CockroachDB has neither.
 func (d *Dialect) UpsertInserted(quotedKey string) (string, bool) {
 	switch {
 	case d.cockroachDB:

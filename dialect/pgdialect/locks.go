@@ -153,10 +153,11 @@ func (d *Dialect) LockTableSQL(_ context.Context, _ dialect.Querier, quotedTable
 	return "LOCK TABLE " + quotedTable + " IN SHARE ROW EXCLUSIVE MODE", nil
 }
 
-// UndefinedTable: SQLSTATE 42P01, undefined_table.
+// UndefinedTable reports whether err has SQLSTATE 42P01, undefined_table.
 func (d *Dialect) UndefinedTable(err error) bool { return d.hasCode(err, codeUndefinedTable) }
 
-// UndefinedColumn: SQLSTATE 42703, undefined_column.
+// UndefinedColumn reports whether err has SQLSTATE 42703,
+// undefined_column.
 func (d *Dialect) UndefinedColumn(err error) bool { return d.hasCode(err, codeUndefinedColumn) }
 
 func (d *Dialect) hasCode(err error, code string) bool {

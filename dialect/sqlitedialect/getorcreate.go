@@ -13,11 +13,13 @@ var (
 	_ dialect.BatchSizer      = (*Dialect)(nil)
 )
 
-// FreshRead: a write transaction excludes every other writer from its
-// start, so a plain SELECT in it sees every committed row.
+// FreshRead needs no clause at any level: a write transaction excludes
+// every other writer from its start, so a plain SELECT in it sees every
+// committed row.
 func (d *Dialect) FreshRead(sql.IsolationLevel, bool) (string, bool) { return "", true }
 
-// CurrentIsolation: SQLite has one level.
+// CurrentIsolation is always SERIALIZABLE, SQLite's one level; it asks
+// nothing.
 func (d *Dialect) CurrentIsolation(context.Context, dialect.Querier) (sql.IsolationLevel, error) {
 	return sql.LevelSerializable, nil
 }

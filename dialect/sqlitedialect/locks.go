@@ -105,13 +105,15 @@ func (d *Dialect) TakeWriteLock(ctx context.Context, q dialect.Querier, lockTabl
 	return err
 }
 
-// UndefinedTable: SQLite says so only in the message (its code is the
-// generic SQLITE_ERROR).
+// UndefinedTable reports whether err's message says "no such table":
+// SQLite says so only in the message (its code is the generic
+// SQLITE_ERROR).
 func (d *Dialect) UndefinedTable(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "no such table")
 }
 
-// UndefinedColumn: likewise in the message only.
+// UndefinedColumn reports whether err's message says "no such column",
+// for the same reason.
 func (d *Dialect) UndefinedColumn(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "no such column")
 }
