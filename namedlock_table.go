@@ -45,12 +45,21 @@ func CreateLockTable(ctx context.Context, db *DB) error {
 	if db.locks.ready.Load() {
 		return nil
 	}
-	if err := db.createLockTable(ctx); err != nil {
+	if err := db.createLockTable(ctx, true); err != nil {
 		return err
 	}
 	db.locks.ready.Store(true)
 	return nil
 }
+
+// errLockTableBusy is what a transaction gets when it finds no lock table
+// while another call of the same DB is creating it. Waiting for that call
+// would hold this transaction's connection, and the creator needs a free
+// one: with every pooled connection in a transaction waiting here, none
+// would come. The transaction is to run again instead (RunInTx does), which
+// returns its connection to the pool first.
+var errLockTableBusy = dialect.Wrap(dialect.ClassSerialization,
+	fmt.Errorf("racefree: lock table %s is being created by another call on a second connection: run the transaction again", lockTableName))
 
 // createLockTable creates racefree_locks unless it exists. It runs on a
 // second pooled connection, never in the caller's transaction: DDL commits
@@ -58,13 +67,22 @@ func CreateLockTable(ctx context.Context, db *DB) error {
 // statement found no table, so a running system never needs a second
 // connection for a lock; the wait for one is bounded so that a pool whose
 // every connection waits here fails with a clear error instead of hanging.
-func (db *DB) createLockTable(ctx context.Context) error {
+// wait says whether to wait while another call creates the table; a call
+// that holds a connection in a transaction must not (errLockTableBusy).
+func (db *DB) createLockTable(ctx context.Context, wait bool) error {
 	lt, ok := db.d.(dialect.LockTabler)
 	if !ok {
 		return fmt.Errorf("racefree: create lock table %s: %w: %s has no named locks", lockTableName, ErrLockUnsupported, db.d.Server())
 	}
-	db.locks.mu.Lock()
+	if wait {
+		db.locks.mu.Lock()
+	} else if !db.locks.mu.TryLock() {
+		return errLockTableBusy
+	}
 	defer db.locks.mu.Unlock()
+	if db.locks.ready.Load() {
+		return nil // created by the call this one waited for
+	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	conn, err := db.pool.Acquire(cctx)
@@ -79,6 +97,7 @@ func (db *DB) createLockTable(ctx context.Context) error {
 	if err != nil && !errors.Is(db.d.Classify(err), ErrUniqueViolation) {
 		return db.wrapErr("create lock table "+lockTableName, err)
 	}
+	db.locks.ready.Store(true)
 	return nil
 }
 
@@ -113,7 +132,7 @@ func (tx *Tx) lockTableRow(ctx context.Context, name string, opts LockOptions) e
 		err = lock(ctx)
 	}
 	if err != nil && tx.db.undefined(err, false) {
-		if cerr := tx.db.createLockTable(ctx); cerr != nil {
+		if cerr := tx.db.createLockTable(ctx, false); cerr != nil {
 			return cerr
 		}
 		err = lock(ctx)

@@ -3,9 +3,11 @@ package racefree_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,4 +174,70 @@ func mysqlDSNWithDatabase(t *testing.T, dsn, database string) string {
 		params = rest[j:]
 	}
 	return dsn[:i+2] + database + params
+}
+
+// On first use by a pool whose every connection is in a transaction that
+// wants a named lock, the lock table is still created: the one call that
+// creates it needs a connection of its own, so the others run their
+// transactions again (returning their connections) instead of waiting for
+// it. Before, they waited holding the pool, and the creator gave up after
+// 10 s with "no free connection".
+func TestLockNamed_LockTableFirstUseFullPool(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		defer testdb.Watchdog(t, 60*time.Second)()
+		admin := e.Open(t)
+		d := admin.Dialect()
+		if _, xact := d.(dialect.XactLocker); d.Features().Has(dialect.SingleWriter) || xact && d.Features().Has(dialect.AdvisoryLocks) {
+			t.Skipf("%s's named lock needs no table", d.Server())
+		}
+		name := testdb.UniqueName("rf_fullpool")
+		testdb.Exec(t, admin, "CREATE DATABASE "+name)
+		t.Cleanup(func() { testdb.Exec(t, admin, "DROP DATABASE IF EXISTS "+name) })
+		const pool = 4
+		db := testdb.Open(t, mysqlDSNWithDatabase(t, e.DSN(t), name))
+		db.SQL().SetMaxOpenConns(pool)
+		other := testdb.CreateTable(t, db, "fullpool", "id INTEGER PRIMARY KEY")
+		ctx := context.Background()
+		var (
+			arrived  sync.WaitGroup
+			busy     atomic.Int64
+			attempts atomic.Int64
+		)
+		arrived.Add(pool)
+		opts := racefree.TxOptions{Retry: onRetry(racefree.Backoff{}, func(_ int, err error, _ time.Duration) {
+			if strings.Contains(err.Error(), "being created") {
+				busy.Add(1)
+			}
+		})}
+		errs := make(chan error, pool)
+		for i := range pool {
+			go func() {
+				first := true
+				errs <- racefree.RunInTx(ctx, db, opts, func(ctx context.Context, tx *racefree.Tx) error {
+					attempts.Add(1)
+					var n int
+					if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+other).Scan(&n); err != nil {
+						return err
+					}
+					if first {
+						// Every connection of the pool is now in a
+						// transaction, none of which has found the table.
+						first = false
+						arrived.Done()
+						arrived.Wait()
+					}
+					return racefree.LockNamed(ctx, tx, fmt.Sprintf("fullpool-%d", i), racefree.LockOptions{})
+				})
+			}()
+		}
+		for range pool {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if busy.Load() == 0 {
+			t.Fatalf("no transaction found the table being created (%d attempts): the test did not fill the pool", attempts.Load())
+		}
+		t.Logf("%s: %d transactions on a pool of %d, %d ran again while the table was created, %d attempts", d.Server(), pool, pool, busy.Load(), attempts.Load())
+	})
 }
