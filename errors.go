@@ -101,8 +101,8 @@ type RetryError struct {
 }
 
 func (e *RetryError) Error() string {
-	return fmt.Sprintf("racefree: gave up after %d attempts in %v (%v): %v",
-		e.Attempts, e.Elapsed.Round(time.Millisecond), e.Reason, e.LastErr)
+	return fmt.Sprintf("racefree: gave up after %d attempt%s in %v (%v): %v",
+		e.Attempts, plural(e.Attempts), e.Elapsed.Round(time.Millisecond), e.Reason, e.LastErr)
 }
 
 // Unwrap returns both the last error and the reason.
