@@ -163,7 +163,10 @@ func (db *DB) Dialect() dialect.Dialect { return db.d }
 
 // Classify classifies an error from a statement on this database, for
 // errors.Is against the Err* classes and for the violated constraint's name.
-// It returns nil for a nil error.
+// It returns nil for a nil error. The result is the classification, not an
+// error to pass on blindly: a nil *dialect.Error stored in an error
+// variable is not a nil error, so classify only an err known to be non-nil
+// (if err != nil { return db.Classify(err) }).
 func (db *DB) Classify(err error) *dialect.Error { return db.d.Classify(err) }
 
 // Close releases the statements racefree prepared and closes the *sql.DB

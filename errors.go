@@ -55,9 +55,10 @@ var (
 // before its COMMIT was sent. It is for callers who run their own retry
 // loops; RunInTx already retries these. It is false for nil, for a commit
 // whose outcome is unknown (running it again may apply it twice), for a
-// *RetryError (racefree's own budget is spent), and for an error racefree
-// did not classify: pass errors from your own statements through
-// DB.Classify first.
+// *RetryError (racefree's own budget is spent), and for a driver error
+// racefree did not classify: pass errors from your own statements through
+// DB.Classify first. The class sentinels (ErrDeadlock, …) and
+// driver.ErrBadConn are recognised however they are wrapped.
 func IsRetryable(err error) bool {
 	if err == nil || errors.Is(err, ErrCommitUnknown) || errors.As(err, new(*RetryError)) {
 		return false
@@ -65,8 +66,8 @@ func IsRetryable(err error) bool {
 	if errors.As(err, new(*retrySafeError)) {
 		return true
 	}
-	var ce *dialect.Error
-	return errors.As(err, &ce) && ce != nil && ce.Class.Retryable()
+	ce := dialect.ClassifyCommon(err)
+	return ce != nil && ce.Class.Retryable()
 }
 
 // ErrUnsupported is returned when an option or operation asks for

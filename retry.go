@@ -70,7 +70,7 @@ const (
 	// attempts and the pauses between them.
 	DefaultMaxElapsed = 30 * time.Second
 	// DefaultBaseDelay is the ceiling of the first pause; it doubles with
-	// every retry up to DefaultMaxDelay. Pauses are drawn uniformly below
+	// every retry up to DefaultMaxDelay. Pauses are drawn uniformly from zero to
 	// the ceiling (full jitter), so workers that collided spread out.
 	DefaultBaseDelay = 2 * time.Millisecond
 	// DefaultMaxDelay caps the pause between two attempts.

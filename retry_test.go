@@ -3,6 +3,7 @@ package racefree_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -158,5 +159,39 @@ func TestObserver_TxEvents(t *testing.T) {
 	}
 	if unknown.count(racefree.EventCommitUnknown) != 1 || unknown.count(racefree.EventTxRetry) != 0 {
 		t.Fatalf("events %+v, want one unknown commit and no retry", unknown.events)
+	}
+}
+
+// A transaction's function that returns one of the class sentinels,
+// wrapped in its own words (it learned of a deadlock some other way), is
+// run again as if the driver had said so; IsRetryable agrees.
+func TestRunInTx_RetriesWrappedSentinel(t *testing.T) {
+	db, _ := mustFake(t, fakedb.Hooks{})
+	for _, tc := range []struct {
+		sentinel error
+		retried  bool
+	}{
+		{racefree.ErrDeadlock, true},
+		{racefree.ErrSerialization, true},
+		{racefree.ErrUniqueViolation, false},
+		{racefree.ErrCommitUnknown, false},
+	} {
+		runs := 0
+		err := racefree.RunInTx(context.Background(), db, racefree.TxOptions{Retry: racefree.Backoff{BaseDelay: time.Microsecond}}, func(context.Context, *racefree.Tx) error {
+			runs++
+			if runs == 1 {
+				return fmt.Errorf("ledger: post entry: %w", tc.sentinel)
+			}
+			return nil
+		})
+		if got := err == nil && runs == 2; got != tc.retried {
+			t.Errorf("%v: %d runs, err %v; want retried: %v", tc.sentinel, runs, err, tc.retried)
+		}
+		if !tc.retried && !errors.Is(err, tc.sentinel) {
+			t.Errorf("%v: err = %v, want the function's own error", tc.sentinel, err)
+		}
+		if got := racefree.IsRetryable(fmt.Errorf("wrapped: %w", tc.sentinel)); got != tc.retried {
+			t.Errorf("IsRetryable(wrapped %v) = %v, want %v", tc.sentinel, got, tc.retried)
+		}
 	}
 }

@@ -253,7 +253,8 @@ type Classifier interface {
 }
 
 // ClassifyCommon handles what every engine shares: nil, errors already
-// classified, context errors and driver.ErrBadConn. It returns nil when the
+// classified, the class sentinels (ErrDeadlock, …) wrapped by other code,
+// context errors and driver.ErrBadConn. It returns nil when the
 // engine-specific classifier must decide.
 func ClassifyCommon(err error) *Error {
 	if err == nil {
@@ -265,6 +266,13 @@ func ClassifyCommon(err error) *Error {
 			return nil // let the engine look deeper; an outer layer may know more
 		}
 		return ce
+	}
+	var se *classError
+	if errors.As(err, &se) {
+		// One of the sentinels, wrapped by the caller's own code (a
+		// transaction's function returning ErrDeadlock it learned of some
+		// other way): it says its class.
+		return &Error{Class: se.class, Err: err}
 	}
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
