@@ -20,7 +20,11 @@ func TestLease_DoRenews(t *testing.T) {
 		ctx := context.Background()
 		db := e.Open(t)
 		name := testdb.UniqueName("do")
-		l, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{TTL: 300 * time.Millisecond})
+		// A TTL long enough that a renewal, due every third of it, is not
+		// late on a loaded CI machine, whose scheduler can hold a
+		// goroutine back for a hundred milliseconds.
+		const ttl = time.Second
+		l, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{TTL: ttl})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,8 +32,8 @@ func TestLease_DoRenews(t *testing.T) {
 			if token != l.Token() {
 				t.Errorf("fn got token %d, the lease has %d", token, l.Token())
 			}
-			for range 4 {
-				time.Sleep(300 * time.Millisecond) // a TTL each
+			for range 3 {
+				time.Sleep(ttl) // a TTL each
 				if _, err := racefree.AcquireLease(ctx, db, name, racefree.LeaseOptions{Wait: racefree.Wait{Try: true}}); !errors.Is(err, racefree.ErrLockNotAcquired) {
 					t.Errorf("another holder got the lease while Do kept it: %v", err)
 				}
