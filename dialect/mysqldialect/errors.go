@@ -84,6 +84,8 @@ func (d *Dialect) Classify(err error) *dialect.Error {
 		// The connection was never opened (refused, dial failed): nothing
 		// was sent.
 		return &dialect.Error{Class: dialect.ClassUnavailable, Err: err}
+	case isBadConnNoWrite(err):
+		return &dialect.Error{Class: dialect.ClassNotSent, Err: err}
 	case errors.Is(err, mysql.ErrInvalidConn), dialect.IsNetworkError(err):
 		return &dialect.Error{Class: dialect.ClassConnection, Err: err}
 	}
@@ -176,4 +178,24 @@ func after(msg, marker string, end byte) string {
 		return ""
 	}
 	return rest[:j]
+}
+
+// badConnNoWrite is the message of go-sql-driver/mysql's unexported
+// errBadConnNoWrite: a write that failed before a byte of it was sent. The
+// driver turns it into driver.ErrBadConn on a statement, but not where a
+// new connection's handshake fails, and database/sql then returns it as it
+// is from DB.Conn and BeginTx (seen under a TCP proxy that resets
+// connections): nothing was sent, so it is as safe to retry as ErrBadConn.
+const badConnNoWrite = "bad connection"
+
+// isBadConnNoWrite reports whether the innermost error of err's chain is
+// the driver's errBadConnNoWrite, which only its message identifies.
+func isBadConnNoWrite(err error) bool {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error() == badConnNoWrite
+		}
+		err = next
+	}
 }

@@ -54,6 +54,10 @@ func TestDialect_Classify(t *testing.T) {
 		{name: "killed", err: &mysql.MySQLError{Number: 1927}, want: dialect.ClassConnection},
 		{name: "invalid conn", err: mysql.ErrInvalidConn, want: dialect.ClassConnection},
 		{name: "bad conn", err: driver.ErrBadConn, want: dialect.ClassNotSent},
+		// The driver's unexported errBadConnNoWrite, as a failed handshake
+		// returns it through database/sql.
+		{name: "bad conn, no write", err: fmt.Errorf("begin transaction: take connection: %w", errors.New("bad connection")), want: dialect.ClassNotSent},
+		{name: "bad connection in a longer message", err: errors.New("a bad connection pool"), want: dialect.ClassOther},
 		{name: "too many connections", err: &mysql.MySQLError{Number: 1040}, want: dialect.ClassUnavailable},
 		{name: "too many user connections", err: &mysql.MySQLError{Number: 1203}, want: dialect.ClassUnavailable},
 		{name: "user limit", err: &mysql.MySQLError{Number: 1226}, want: dialect.ClassUnavailable},
