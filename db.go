@@ -10,6 +10,7 @@ import (
 
 	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/session"
+	"golang.org/x/sync/singleflight"
 )
 
 // DB is a database handle that knows its engine: a *sql.DB with the dialect
@@ -24,6 +25,10 @@ type DB struct {
 	// schemas caches the catalog facts of each table the get-or-create
 	// family has touched: table name → *dialect.Table. See schema.go.
 	schemas sync.Map
+	// schemaReads shares one catalog read of a table among the calls on
+	// the pool that find it missing at once (a service's first burst),
+	// which would otherwise each read it. See schema.go.
+	schemaReads singleflight.Group
 	// hitStats holds the observed hit ratio per (table, lookup columns)
 	// for adaptive get-or-create: key → *hitStat. See strategy.go.
 	hitStats sync.Map

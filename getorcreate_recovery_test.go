@@ -3,6 +3,7 @@ package racefree_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -297,4 +298,49 @@ func TestGetOrCreate_RecoversLostCommit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A burst of calls on a DB that has not read a table yet reads its catalog
+// once: the calls share the read instead of each sending it (a service's
+// first requests after a deploy).
+func TestGetOrCreate_ColdBurstReadsCatalogOnce(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		defer testdb.Watchdog(t, time.Minute)()
+		base := e.Open(t)
+		table := testdb.CreateTable(t, base, "goc_cold", "id {{id}}, k {{text}} NOT NULL, CONSTRAINT {{table}}_k UNIQUE (k)")
+		fp := &faultPool{Pool: session.SQLPool{DB: base.SQL()}}
+		db, err := racefree.NewSession(context.Background(), fp, base.Dialect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp.plan = func(string) fault { return noFault } // record from here on
+		const callers = 32
+		start := make(chan struct{})
+		errs := make(chan error, callers)
+		for i := range callers {
+			go func() {
+				<-start
+				_, _, err := racefree.GetOrCreate[racefree.Values](context.Background(), db, table, racefree.Values{"k": fmt.Sprint("k", i%4)}, nil, racefree.Options{})
+				errs <- err
+			}()
+		}
+		close(start)
+		for range callers {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		fp.mu.Lock()
+		defer fp.mu.Unlock()
+		first, reads := fp.seen[0], 0
+		for _, q := range fp.seen {
+			if q == first {
+				reads++
+			}
+		}
+		if reads != 1 {
+			t.Fatalf("the catalog query was sent %d times by %d cold callers, want once: %.80q", reads, callers, first)
+		}
+		t.Logf("%d cold callers, %d statements, the catalog read once", callers, len(fp.seen))
+	})
 }

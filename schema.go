@@ -32,11 +32,38 @@ func (t *tableInfo) ident(col string) string { return t.cols[col] }
 
 // table returns the catalog facts of table, read once per DB and cached.
 // The read runs on q, so inside a transaction it sees the transaction's
-// own DDL.
+// own DDL. On the pool, calls that find the table missing at once share
+// one read; a caller whose context ends stops waiting, and when the shared
+// read fails (its own caller's context may have ended) each caller reads
+// for itself, so that no call gets another's error.
 func (db *DB) table(ctx context.Context, q dialect.Querier, verb, table string) (*tableInfo, error) {
 	if v, ok := db.schemas.Load(table); ok {
 		return v.(*tableInfo), nil
 	}
+	if !db.onPool(q) {
+		return db.readTable(ctx, q, verb, table)
+	}
+	ran := false
+	shared := db.schemaReads.DoChan(table, func() (any, error) {
+		ran = true
+		return db.readTable(ctx, q, verb, table)
+	})
+	select {
+	case r := <-shared:
+		if r.Err == nil {
+			return r.Val.(*tableInfo), nil
+		}
+		if ran {
+			return nil, r.Err
+		}
+	case <-ctx.Done():
+		return nil, db.wrapErr(verb+": read catalog", ctx.Err())
+	}
+	return db.readTable(ctx, q, verb, table)
+}
+
+// readTable reads table's catalog facts on q and caches them.
+func (db *DB) readTable(ctx context.Context, q dialect.Querier, verb, table string) (*tableInfo, error) {
 	quoted, err := db.d.Quote(table)
 	if err != nil {
 		return nil, invalidInput(verb, err)
