@@ -117,16 +117,8 @@ func TestLockNamed_LockTableOnPostgres(t *testing.T) {
 func TestLockNamed_LockTableCreatedInTransaction(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
 		defer testdb.Watchdog(t, 60*time.Second)()
-		admin := e.Open(t)
-		d := admin.Dialect()
-		if _, xact := d.(dialect.XactLocker); d.Features().Has(dialect.SingleWriter) || xact && d.Features().Has(dialect.AdvisoryLocks) {
-			t.Skipf("%s's named lock needs no table", d.Server())
-		}
-		// A database of its own, whose racefree_locks nobody else uses.
-		name := testdb.UniqueName("rf_firstuse")
-		testdb.Exec(t, admin, "CREATE DATABASE "+name)
-		t.Cleanup(func() { testdb.Exec(t, admin, "DROP DATABASE IF EXISTS "+name) })
-		db := testdb.Open(t, mysqlDSNWithDatabase(t, e.DSN(t), name))
+		db := lockTableDatabase(t, e, "rf_firstuse")
+		d := db.Dialect()
 		other := testdb.CreateTable(t, db, "firstuse", "id INTEGER PRIMARY KEY")
 		ctx := context.Background()
 		var retries []error
@@ -150,6 +142,22 @@ func TestLockNamed_LockTableCreatedInTransaction(t *testing.T) {
 		}
 		t.Logf("%s: lock table created on first use; retries: %v", d.Server(), retries)
 	})
+}
+
+// lockTableDatabase opens a database of its own on e, whose
+// racefree_locks nobody else uses, so that a test sees LockNamed's first
+// use. It skips t on the engines whose named lock needs no table.
+func lockTableDatabase(t *testing.T, e testdb.Engine, prefix string) *racefree.DB {
+	t.Helper()
+	admin := e.Open(t)
+	d := admin.Dialect()
+	if _, xact := d.(dialect.XactLocker); d.Features().Has(dialect.SingleWriter) || xact && d.Features().Has(dialect.AdvisoryLocks) {
+		t.Skipf("%s's named lock needs no table", d.Server())
+	}
+	name := testdb.UniqueName(prefix)
+	testdb.Exec(t, admin, "CREATE DATABASE "+name)
+	t.Cleanup(func() { testdb.Exec(t, admin, "DROP DATABASE IF EXISTS "+name) })
+	return testdb.Open(t, mysqlDSNWithDatabase(t, e.DSN(t), name))
 }
 
 // mysqlDSNWithDatabase returns dsn, a MySQL DSN in either form, naming
@@ -185,16 +193,9 @@ func mysqlDSNWithDatabase(t *testing.T, dsn, database string) string {
 func TestLockNamed_LockTableFirstUseFullPool(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
 		defer testdb.Watchdog(t, 60*time.Second)()
-		admin := e.Open(t)
-		d := admin.Dialect()
-		if _, xact := d.(dialect.XactLocker); d.Features().Has(dialect.SingleWriter) || xact && d.Features().Has(dialect.AdvisoryLocks) {
-			t.Skipf("%s's named lock needs no table", d.Server())
-		}
-		name := testdb.UniqueName("rf_fullpool")
-		testdb.Exec(t, admin, "CREATE DATABASE "+name)
-		t.Cleanup(func() { testdb.Exec(t, admin, "DROP DATABASE IF EXISTS "+name) })
 		const pool = 4
-		db := testdb.Open(t, mysqlDSNWithDatabase(t, e.DSN(t), name))
+		db := lockTableDatabase(t, e, "rf_fullpool")
+		d := db.Dialect()
 		db.SQL().SetMaxOpenConns(pool)
 		other := testdb.CreateTable(t, db, "fullpool", "id INTEGER PRIMARY KEY")
 		ctx := context.Background()
