@@ -197,12 +197,19 @@ func TestGetOrCreateMany_RepeatableReadRace(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
 		defer cancel()
 		db := e.Open(t)
-		db.SQL().SetMaxOpenConns(gocPool * 3)
+		const batches = 16
+		db.SQL().SetMaxOpenConns(batches + 4) // every batch's transaction open at once, and some to spare
 		table := mustRaceTable(t, db, true)
 		var created, restarts atomic.Int64
 		var wg sync.WaitGroup
 		start := make(chan struct{})
-		for g := range 16 {
+		// Every first attempt takes its snapshot before any batch writes,
+		// so that each snapshot predates the others' rows however the
+		// scheduler runs the goroutines (a starved CI machine ran them one
+		// after the other, and nothing raced).
+		var snapshots sync.WaitGroup
+		snapshots.Add(batches)
+		for g := range batches {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -213,10 +220,16 @@ func TestGetOrCreateMany_RepeatableReadRace(t *testing.T) {
 				var res []racefree.ItemResult[gocmRow]
 				err := racefree.RunInTx(ctx, db, racefree.TxOptions{Isolation: sql.LevelRepeatableRead}, func(ctx context.Context, tx *racefree.Tx) error {
 					attempts++
-					if _, err := tx.ExecContext(ctx, "SELECT COUNT(*) FROM "+table); err != nil {
+					_, err := tx.ExecContext(ctx, "SELECT COUNT(*) FROM "+table)
+					if attempts == 1 {
+						snapshots.Done()
+						if err == nil {
+							snapshots.Wait()
+						}
+					}
+					if err != nil {
 						return err
 					}
-					var err error
 					res, err = racefree.GetOrCreateMany[gocmRow](ctx, tx, table, items, racefree.Options{})
 					return err
 				})
