@@ -45,11 +45,7 @@ func CreateLockTable(ctx context.Context, db *DB) error {
 	if db.locks.ready.Load() {
 		return nil
 	}
-	if err := db.createLockTable(ctx, true); err != nil {
-		return err
-	}
-	db.locks.ready.Store(true)
-	return nil
+	return db.createLockTable(ctx, true)
 }
 
 // errLockTableBusy is what a transaction gets when it finds no lock table
