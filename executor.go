@@ -78,6 +78,10 @@ type Tx struct {
 	opts  sql.TxOptions
 	known bool // opts.Isolation is what the transaction really runs at
 	spSeq int  // savepoint names issued so far; see savepoint
+	// ownsCommit is set in the transactions RunInTx begins, which racefree
+	// commits; keptSavepoint once one of their savepoints was left open
+	// for COMMIT to release (see savepoint).
+	ownsCommit, keptSavepoint bool
 }
 
 // WrapTx adopts a transaction you began on this database. Pass the options

@@ -146,7 +146,7 @@ func (r *txRun) once(ctx context.Context) (err error) {
 		doubt = db.d.Classify(err).Class.Outage()
 		return r.beginFailed(err)
 	}
-	tx := &Tx{db: db, tx: stx, opts: *r.opts.sqlOptions(), known: true}
+	tx := &Tx{db: db, tx: stx, opts: *r.opts.sqlOptions(), known: true, ownsCommit: true}
 	if s, ok := stx.(session.SQLTx); ok {
 		tx.sql = s.Tx
 	}
@@ -319,15 +319,29 @@ func (tx *Tx) runNested(ctx context.Context, opts TxOptions, fn TxFunc) error {
 // it rolls back to the savepoint, which undoes fn's writes and, on
 // PostgreSQL, clears the aborted state a failed statement leaves, so that
 // the transaction can go on.
+//
+// In a transaction RunInTx began, the transaction's first savepoint is
+// never released: COMMIT or ROLLBACK ends it with everything else, and the
+// round trip of its RELEASE is saved (a get-or-create that creates its row
+// in a transaction of its own sends five statements, not six; one that
+// lost a race, four after its read, not five). It is never touched again
+// once fn is done, so nothing the caller does after it — savepoints of its
+// own, nested in it, or a ROLLBACK TO an earlier one, which discards it —
+// is disturbed; and since only one is left open per transaction, the
+// nesting it adds stays one level deep. A transaction racefree did not
+// begin (WrapTx) is committed by its owner, who may rely on the RELEASE:
+// there every savepoint is released.
 func (tx *Tx) savepoint(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	tx.spSeq++
 	name := "racefree_sp_" + strconv.Itoa(tx.spSeq)
 	if _, err := tx.tx.Exec(ctx, "SAVEPOINT "+name); err != nil {
 		return tx.db.wrapErr("create savepoint", err)
 	}
+	keep := tx.ownsCommit && !tx.keptSavepoint // left for COMMIT or ROLLBACK to end
+	tx.keptSavepoint = tx.keptSavepoint || keep
 	rollback := func(ctx context.Context) error {
 		_, err := tx.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+name)
-		if err == nil {
+		if err == nil && !keep {
 			_, err = tx.tx.Exec(ctx, "RELEASE SAVEPOINT "+name)
 		}
 		return err
@@ -347,6 +361,9 @@ func (tx *Tx) savepoint(ctx context.Context, fn func(ctx context.Context) error)
 			return errors.Join(classified, fmt.Errorf("racefree: roll back to savepoint: %w", rbErr))
 		}
 		return classified
+	}
+	if keep {
+		return nil
 	}
 	if _, err := tx.tx.Exec(ctx, "RELEASE SAVEPOINT "+name); err != nil {
 		return tx.db.wrapErr("release savepoint", err)

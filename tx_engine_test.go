@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,6 +30,7 @@ func TestRunInTx_Engines(t *testing.T) {
 		t.Run("RollsBackOnError", func(t *testing.T) { testRunInTxRollsBack(t, e) })
 		t.Run("RollsBackOnPanic", func(t *testing.T) { testRunInTxPanic(t, e) })
 		t.Run("NestedSavepoint", func(t *testing.T) { testRunInTxNested(t, e) })
+		t.Run("KeptSavepointLeavesCallersAlone", func(t *testing.T) { testRunInTxKeptSavepoint(t, e) })
 		t.Run("OnConnAndWrappedTx", func(t *testing.T) { testRunInTxConnAndWrapped(t, e) })
 		t.Run("LockTimeoutNotRetried", func(t *testing.T) { testRunInTxLockTimeout(t, e) })
 		t.Run("RetryDeadlock", func(t *testing.T) { testRetryDeadlock(t, e) })
@@ -220,6 +222,67 @@ func testRunInTxNested(t *testing.T, e testdb.Engine) {
 	}
 	if got, want := len(ids), 4; got != want || ids[0] != 1 || ids[1] != 3 || ids[2] != 4 || ids[3] != 5 {
 		t.Fatalf("ids = %v, want [1 3 4 5]", ids)
+	}
+}
+
+// testRunInTxKeptSavepoint checks that the savepoint RunInTx leaves open
+// for COMMIT (a transaction's first) disturbs none of the caller's: one
+// taken after it nests in it and is rolled back to and released as usual,
+// and a ROLLBACK TO one taken before it discards it with its writes.
+func testRunInTxKeptSavepoint(t *testing.T, e testdb.Engine) {
+	db := e.Open(t)
+	tbl := txCounterTable(t, db)
+	nested := func(ctx context.Context, tx *racefree.Tx, id int) error {
+		return racefree.RunInTx(ctx, tx, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+			return txInsert(ctx, tx, tbl, id)
+		})
+	}
+	exec := func(ctx context.Context, tx *racefree.Tx, stmts ...string) error {
+		for _, s := range stmts {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		return nil
+	}
+	err := racefree.RunInTx(context.Background(), db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+		if err := exec(ctx, tx, "SAVEPOINT early"); err != nil {
+			return err
+		}
+		if err := nested(ctx, tx, 1); err != nil { // the savepoint left open
+			return err
+		}
+		if err := exec(ctx, tx, "SAVEPOINT mine"); err != nil {
+			return err
+		}
+		if err := txInsert(ctx, tx, tbl, 2); err != nil {
+			return err
+		}
+		if err := exec(ctx, tx, "ROLLBACK TO SAVEPOINT mine", "RELEASE SAVEPOINT mine"); err != nil {
+			return err
+		}
+		if err := nested(ctx, tx, 3); err != nil { // released as usual
+			return err
+		}
+		if err := exec(ctx, tx, "ROLLBACK TO SAVEPOINT early"); err != nil { // discards 1 and 3
+			return err
+		}
+		return nested(ctx, tx, 4)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = racefree.RunInTx(context.Background(), db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+		if err := nested(ctx, tx, 5); err != nil {
+			return err
+		}
+		return exec(ctx, tx, "SAVEPOINT mine", "RELEASE SAVEPOINT mine")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+tbl+" WHERE id IN (4, 5)"); got != 2 || txRows(t, db, tbl) != 2 {
+		t.Fatalf("rows: %d of ids 4 and 5, %d in all; want 2 and 2", got, txRows(t, db, tbl))
 	}
 }
 

@@ -12,14 +12,12 @@ SAVEPOINT racefree_sp_1;
 SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, true);
 INSERT INTO racefree_locks (id, name, acquired) VALUES ($1, $2, 1) ON CONFLICT (id) DO UPDATE SET acquired = racefree_locks.acquired + 1;
 SELECT set_config('lock_timeout', $1, true);
-RELEASE SAVEPOINT racefree_sp_1;
 
 -- LockNamed, Timeout 1.5 s
 SAVEPOINT racefree_sp_1;
 SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, true);
 INSERT INTO racefree_locks (id, name, acquired) VALUES ($1, $2, 1) ON CONFLICT (id) DO UPDATE SET acquired = racefree_locks.acquired + 1;
 SELECT set_config('lock_timeout', $1, true);
-RELEASE SAVEPOINT racefree_sp_1;
 
 -- LockRows, lock rows for update, waiting
 SELECT "id" FROM "accounts" WHERE "id" IN ($1, $2, $3) ORDER BY "id" FOR UPDATE;
@@ -30,7 +28,6 @@ SELECT "id" FROM "accounts" WHERE "id" IN ($1, $2, $3) ORDER BY "id" FOR SHARE;
 -- LockRows, lock rows for update, NoWait
 SAVEPOINT racefree_sp_1;
 SELECT "id" FROM "accounts" WHERE "id" IN ($1, $2, $3) ORDER BY "id" FOR UPDATE NOWAIT;
-RELEASE SAVEPOINT racefree_sp_1;
 
 -- LockRows, lock rows for update, SkipLocked
 SELECT "id" FROM "accounts" WHERE "id" IN ($1, $2, $3) ORDER BY "id" FOR UPDATE SKIP LOCKED;

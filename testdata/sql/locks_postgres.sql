@@ -14,7 +14,6 @@ SAVEPOINT racefree_sp_1;
 SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, true);
 SELECT pg_advisory_xact_lock($1);
 SELECT set_config('lock_timeout', $1, true);
-RELEASE SAVEPOINT racefree_sp_1;
 
 -- LockRows, lock rows for update, waiting
 SELECT "id" FROM "accounts" WHERE "id" IN ($1, $2, $3) ORDER BY "id" FOR UPDATE;
@@ -25,7 +24,6 @@ SELECT "id" FROM "accounts" WHERE "id" IN ($1, $2, $3) ORDER BY "id" FOR SHARE;
 -- LockRows, lock rows for update, NoWait
 SAVEPOINT racefree_sp_1;
 SELECT "id" FROM "accounts" WHERE "id" IN ($1, $2, $3) ORDER BY "id" FOR UPDATE NOWAIT;
-RELEASE SAVEPOINT racefree_sp_1;
 
 -- LockRows, lock rows for update, SkipLocked
 SELECT "id" FROM "accounts" WHERE "id" IN ($1, $2, $3) ORDER BY "id" FOR UPDATE SKIP LOCKED;
@@ -41,14 +39,12 @@ SAVEPOINT racefree_sp_1;
 SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, true);
 LOCK TABLE "accounts" IN SHARE ROW EXCLUSIVE MODE;
 SELECT set_config('lock_timeout', $1, true);
-RELEASE SAVEPOINT racefree_sp_1;
 
 -- LockTable, write, Timeout 2 s
 SAVEPOINT racefree_sp_1;
 SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, true);
 LOCK TABLE "accounts" IN SHARE ROW EXCLUSIVE MODE;
 SELECT set_config('lock_timeout', $1, true);
-RELEASE SAVEPOINT racefree_sp_1;
 
 -- LockTable, exclusive
 LOCK TABLE "accounts" IN ACCESS EXCLUSIVE MODE;
