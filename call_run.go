@@ -75,6 +75,14 @@ func insertRow[T any](ctx context.Context, c *call, q dialect.Querier, tx *Tx, o
 			return row, false, ce, nil
 		}
 		err = fmt.Errorf("racefree: %s: %w", c.verb, ce)
+		if tx != nil && onConflict && ce.Class == dialect.ClassSerialization && c.snapshotBlind(tx) {
+			if iso, known := tx.Isolation(); known && iso == sql.LevelRepeatableRead {
+				// ON CONFLICT met a row committed after the snapshot
+				// (REPEATABLE READ has no other serialization failure):
+				// a restart sees it at once.
+				err = &restartNowError{err}
+			}
+		}
 		if tx == nil && (inserted || ce.Class == dialect.ClassConnection) {
 			// Outside a transaction the INSERT commits on its own: it did
 			// (inserted), or it may have, cut off with no answer.
@@ -197,9 +205,11 @@ func (c *call) snapshotBlind(tx *Tx) bool {
 
 // errSnapshotBlind is returned, as a serialization failure, when the row
 // that won the race cannot be seen by the transaction's snapshot.
+// The winner has committed (its row collided with ours), so a restart
+// sees it at once: no pause is needed (restartNowError).
 func (c *call) errSnapshotBlind() error {
-	return fmt.Errorf("racefree: %s: %w", c.verb, dialect.Wrap(dialect.ClassSerialization,
-		errors.New("the row that won the insert race is not visible to this transaction's snapshot: restart the transaction")))
+	return &restartNowError{fmt.Errorf("racefree: %s: %w", c.verb, dialect.Wrap(dialect.ClassSerialization,
+		errors.New("the row that won the insert race is not visible to this transaction's snapshot: restart the transaction")))}
 }
 
 // execute executes a planned get-or-create with the resolved strategy.

@@ -177,6 +177,17 @@ type retrySafeError struct{ err error }
 func (e *retrySafeError) Error() string { return e.err.Error() }
 func (e *retrySafeError) Unwrap() error { return e.err }
 
+// restartNowError marks a serialization failure whose cause is already
+// gone: the transaction's snapshot predates a row another transaction
+// committed (a lost get-or-create race at REPEATABLE READ or
+// SERIALIZABLE on PostgreSQL). A new snapshot sees the row, so the retry
+// loop runs the next attempt without the pause its policy would give
+// after contention; the policy still decides whether there is one.
+type restartNowError struct{ err error }
+
+func (e *restartNowError) Error() string { return e.err.Error() }
+func (e *restartNowError) Unwrap() error { return e.err }
+
 // ErrInvalidInput matches every error racefree returns for bad input to the
 // get-or-create family: an empty lookup, an unknown column, an invalid
 // identifier, a value of an unsupported type or of the wrong type for its

@@ -23,7 +23,11 @@ import (
 // family call, idempotent, and RunOnce, whose key settles it, run again
 // after an unknown COMMIT or a lost connection, as the policy allows.
 // The context's deadline bounds every policy: a pause that would run past
-// it ends the retries with context.DeadlineExceeded.
+// it ends the retries with context.DeadlineExceeded. One retry never
+// pauses, whatever delay the policy returns: after a get-or-create lost
+// its race to a row that the transaction's snapshot cannot see
+// (PostgreSQL, REPEATABLE READ or SERIALIZABLE), that row is committed and
+// a restart sees it at once.
 type RetryPolicy interface {
 	// NextRetry is called after each failed attempt with what is known
 	// about it. It returns the pause before the next attempt, or a non-nil
@@ -181,6 +185,9 @@ func (db *DB) retryAfter(ctx context.Context, policy RetryPolicy, start time.Tim
 			f.OutagesInRow = 0
 		}
 		delay, stop := policy.NextRetry(f)
+		if stop == nil && errors.As(err, new(*restartNowError)) {
+			delay = 0 // the row it could not see is committed: nothing to wait for
+		}
 		if stop == nil {
 			if deadline, ok := ctx.Deadline(); ok && time.Now().Add(delay).After(deadline) {
 				// Sleeping would only run into the deadline: give up now.
