@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/racefree/racefree"
 	"github.com/racefree/racefree/internal/testdb"
@@ -15,9 +14,10 @@ import (
 // callers of hits: over 1,000 keys (where callers rarely share, so what it
 // costs shows) and on one hot key (where they always do), each against
 // the same calls with Options.NoCoalesce and against a raw primary-key
-// SELECT, in rounds that alternate the three so that load on the machine
-// hits them alike. It reports ns/op of each and x-raw = raw ÷ racefree and
-// x-nocoalesce = nocoalesce ÷ racefree (above 1: racefree is faster).
+// SELECT, in many short rounds that alternate the three so that load on
+// the machine hits them alike (alternateParallel). It reports ns/op of
+// each and x-raw = raw ÷ racefree and x-nocoalesce = nocoalesce ÷
+// racefree (above 1: racefree is faster).
 //
 // Run: go test -run '^$' -bench BenchmarkCoalesce .
 func BenchmarkCoalesce(b *testing.B) {
@@ -44,49 +44,22 @@ func BenchmarkCoalesce(b *testing.B) {
 				b.Run(name, func(b *testing.B) {
 					var next atomic.Int64
 					key := func() int { return int(next.Add(1)) % spread }
-					sides := []struct {
-						name string
-						op   func(k int) error
-					}{
-						{"raw", func(k int) error {
+					per := alternateParallel(b, 64, []benchSide{
+						{"raw", func() error {
 							var u gocUser
-							return db.SQL().QueryRowContext(ctx, pk, ids[k]).Scan(&u.ID, &u.Email, &u.Name)
+							return db.SQL().QueryRowContext(ctx, pk, ids[key()]).Scan(&u.ID, &u.Email, &u.Name)
 						}},
-						{"racefree", func(k int) error {
-							_, _, err := racefree.GetOrCreate[gocUser](ctx, db, table, racefree.Values{"email": "k" + strconv.Itoa(k)}, racefree.Values{"name": "n"}, racefree.Options{})
+						{"racefree", func() error {
+							_, _, err := racefree.GetOrCreate[gocUser](ctx, db, table, racefree.Values{"email": "k" + strconv.Itoa(key())}, racefree.Values{"name": "n"}, racefree.Options{})
 							return err
 						}},
-						{"nocoalesce", func(k int) error {
-							_, _, err := racefree.GetOrCreate[gocUser](ctx, db, table, racefree.Values{"email": "k" + strconv.Itoa(k)}, racefree.Values{"name": "n"}, racefree.Options{NoCoalesce: true})
+						{"nocoalesce", func() error {
+							_, _, err := racefree.GetOrCreate[gocUser](ctx, db, table, racefree.Values{"email": "k" + strconv.Itoa(key())}, racefree.Values{"name": "n"}, racefree.Options{NoCoalesce: true})
 							return err
 						}},
-					}
-					spent := make([]time.Duration, len(sides))
-					ops := make([]int64, len(sides))
-					b.SetParallelism(32) // 32 callers per GOMAXPROCS: 64 on two cores
-					b.ResetTimer()
-					for round := 0; round < 3*len(sides); round++ {
-						i := round % len(sides)
-						var n atomic.Int64
-						start := time.Now()
-						b.RunParallel(func(pb *testing.PB) {
-							for pb.Next() {
-								if err := sides[i].op(key()); err != nil {
-									b.Error(err)
-									return
-								}
-								n.Add(1)
-							}
-						})
-						spent[i] += time.Since(start)
-						ops[i] += n.Load()
-					}
-					per := func(i int) float64 { return float64(spent[i].Nanoseconds()) / float64(max(1, ops[i])) }
-					b.ReportMetric(per(0), "raw-ns/op")
-					b.ReportMetric(per(1), "racefree-ns/op")
-					b.ReportMetric(per(2), "nocoalesce-ns/op")
-					b.ReportMetric(per(0)/per(1), "x-raw")
-					b.ReportMetric(per(2)/per(1), "x-nocoalesce")
+					})
+					b.ReportMetric(per[0]/per[1], "x-raw")
+					b.ReportMetric(per[2]/per[1], "x-nocoalesce")
 				})
 			}
 		})

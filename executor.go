@@ -82,6 +82,10 @@ type Tx struct {
 	// commits; keptSavepoint once one of their savepoints was left open
 	// for COMMIT to release (see savepoint).
 	ownsCommit, keptSavepoint bool
+	// doomed is the serialization failure or deadlock met in a savepoint
+	// of such a transaction: RunInTx runs the transaction again, whatever
+	// fn made of the error (see savepoint).
+	doomed error
 }
 
 // WrapTx adopts a transaction you began on this database. Pass the options

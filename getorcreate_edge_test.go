@@ -341,3 +341,54 @@ func TestGetOrCreate_RepeatableReadRace(t *testing.T) {
 		t.Logf("%s: %d REPEATABLE READ transactions, %d restarts (%d paused), %d lost races", e.Name, gocGoroutines, restarts.Load(), paused, lost)
 	})
 }
+
+// TestGetOrCreate_SwallowedSnapshotFailureRunsAgain: inside a REPEATABLE
+// READ transaction of RunInTx, a row committed after the snapshot makes
+// the get-or-create fail with ErrSerialization on PostgreSQL. A body that
+// swallows the error and returns nil does not commit a half-done
+// transaction: RunInTx runs it again, and the second attempt finds the
+// row. (MariaDB's locking re-read sees the row: a lost race, no error.)
+func TestGetOrCreate_SwallowedSnapshotFailureRunsAgain(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		if e.Name == "sqlite" {
+			t.Skip("SQLite has no REPEATABLE READ; its write transactions are serial")
+		}
+		defer testdb.Watchdog(t, 30*time.Second)()
+		ctx := context.Background()
+		db := e.Open(t)
+		table := testdb.CreateTable(t, db, "goc_swallow", gocUsersDDL)
+		attempts, failures := 0, 0
+		err := racefree.RunInTx(ctx, db, racefree.TxOptions{Isolation: sql.LevelRepeatableRead}, func(ctx context.Context, tx *racefree.Tx) error {
+			attempts++
+			if _, err := tx.ExecContext(ctx, "SELECT COUNT(*) FROM "+table); err != nil { // the snapshot
+				return err
+			}
+			if attempts == 1 { // someone else creates the row, after the snapshot
+				if _, _, err := racefree.GetOrCreate[gocUser](ctx, db, table, racefree.Values{"email": "late@x"}, racefree.Values{"name": "other"}, racefree.Options{}); err != nil {
+					return err
+				}
+			}
+			_, _, err := racefree.GetOrCreate[gocUser](ctx, tx, table, racefree.Values{"email": "late@x"}, racefree.Values{"name": "n"}, racefree.Options{})
+			if err != nil {
+				if !errors.Is(err, racefree.ErrSerialization) {
+					return err
+				}
+				failures++ // swallowed
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 1 // a lost race, answered with the row
+		if db.Dialect().Name() == "postgres" {
+			want = 2
+		}
+		if attempts != want || failures != want-1 {
+			t.Fatalf("%d attempts, %d swallowed failures; want %d and %d", attempts, failures, want, want-1)
+		}
+		if n := testdb.QueryInt(t, db, "SELECT COUNT(*) FROM "+table); n != 1 {
+			t.Fatalf("rows = %d, want 1", n)
+		}
+	})
+}

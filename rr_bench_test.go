@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/racefree/racefree"
 	"github.com/racefree/racefree/internal/testdb"
@@ -21,7 +20,8 @@ import (
 // SAVEPOINT and SELECT again — which under a snapshot may find nothing:
 // an error reaches the caller). 32 parallel callers, over 1,000 keys and
 // over one hot key, with fresh keys every 64 calls so that miss storms and
-// lost races recur; rounds alternate the two. It reports ns/op of each, x-django =
+// lost races recur; many short rounds alternate the two
+// (alternateParallel). It reports ns/op of each, x-django =
 // django ÷ racefree time (above 1: racefree is faster) and the errors the
 // Django-style code surfaced (racefree surfaces none: any would fail the
 // benchmark).
@@ -86,10 +86,10 @@ func BenchmarkRepeatableRead(b *testing.B) {
 						k := (n * 2654435761) % int64(spread) // scattered over the keys
 						return prefix + "g" + strconv.FormatInt(n/64, 10) + "-" + strconv.FormatInt(k, 10)
 					}
-					sides := []func(string) error{django, ours}
-					spent := make([]time.Duration, 2)
-					ops := make([]int64, 2)
-					b.SetParallelism(16) // 32 callers on two cores
+					sides := []benchSide{
+						{"django", func() error { return django(key()) }},
+						{"racefree", func() error { return ours(key()) }},
+					}
 					// One unmeasured round per side first: the pools fill,
 					// the statements get prepared on every connection, and
 					// the table's first pages are written, which would
@@ -99,34 +99,15 @@ func BenchmarkRepeatableRead(b *testing.B) {
 						for range 32 {
 							wg.Go(func() {
 								for range 8 {
-									_ = side(key())
+									_ = side.op()
 								}
 							})
 						}
 						wg.Wait()
 					}
 					djangoErrors.Store(0)
-					b.ResetTimer()
-					for round := range 6 {
-						i := round % 2
-						var n atomic.Int64
-						start := time.Now()
-						b.RunParallel(func(pb *testing.PB) {
-							for pb.Next() {
-								if err := sides[i](key()); err != nil {
-									b.Errorf("error surfaced: %v", err)
-									return
-								}
-								n.Add(1)
-							}
-						})
-						spent[i] += time.Since(start)
-						ops[i] += n.Load()
-					}
-					per := func(i int) float64 { return float64(spent[i].Nanoseconds()) / float64(max(1, ops[i])) }
-					b.ReportMetric(per(0), "django-ns/op")
-					b.ReportMetric(per(1), "racefree-ns/op")
-					b.ReportMetric(per(0)/per(1), "x-django")
+					per := alternateParallel(b, 32, sides) // 32 callers on two cores
+					b.ReportMetric(per[0]/per[1], "x-django")
 					b.ReportMetric(float64(djangoErrors.Load()), "django-errors")
 				})
 			}

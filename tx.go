@@ -30,8 +30,9 @@ type TxFunc func(ctx context.Context, tx *Tx) error
 //   - *Tx: a nested transaction, as a savepoint inside the running one. It
 //     is not retried on its own: a serialization failure or deadlock dooms
 //     the whole outer transaction, so the error goes up to the outer RunInTx,
-//     which retries everything. An error from fn rolls back to the savepoint
-//     and the outer transaction goes on.
+//     which retries everything — even when the outer fn swallows it, if
+//     RunInTx began the outer transaction. Another error from fn rolls back
+//     to the savepoint and the outer transaction goes on.
 //
 // What is retried depends on the class of the error and on the phase it
 // came from; every retried attempt certainly did not commit:
@@ -159,7 +160,7 @@ func (r *txRun) once(ctx context.Context) (err error) {
 			panic(p)
 		}
 	}()
-	if err := r.fn(ctx, tx); err != nil {
+	if err := r.fnErr(ctx, tx); err != nil {
 		rolledBack, err := r.rollbackAfter(ctx, stx, err)
 		doubt = !rolledBack
 		return err
@@ -198,6 +199,23 @@ func (r *txRun) once(ctx context.Context) (err error) {
 		return err
 	}
 	return nil
+}
+
+// fnErr runs fn in tx. When a savepoint in it met a failure that dooms
+// the transaction (tx.doomed), that failure is the attempt's error
+// whatever fn returned: nil, or an error of its own after it went on
+// (joined with it), so that the transaction runs again rather than
+// committing or reporting a consequence as the cause.
+func (r *txRun) fnErr(ctx context.Context, tx *Tx) error {
+	err := r.fn(ctx, tx)
+	switch {
+	case tx.doomed == nil:
+	case err == nil:
+		err = fmt.Errorf("racefree: run transaction: %w", tx.doomed)
+	case !dooms(r.db.d, err):
+		err = errors.Join(tx.doomed, err)
+	}
+	return err
 }
 
 // beginFailed marks a failure to begin that is safe to run again on the
@@ -331,6 +349,11 @@ func (tx *Tx) runNested(ctx context.Context, opts TxOptions, fn TxFunc) error {
 // nesting it adds stays one level deep. A transaction racefree did not
 // begin (WrapTx) is committed by its owner, who may rely on the RELEASE:
 // there every savepoint is released.
+//
+// In a transaction RunInTx began, a serialization failure or deadlock in
+// fn dooms the transaction (tx.doomed): no ROLLBACK TO is sent, and
+// RunInTx runs the whole transaction again whatever fn's caller makes of
+// the error (txRun.fnErr).
 func (tx *Tx) savepoint(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	tx.spSeq++
 	name := "racefree_sp_" + strconv.Itoa(tx.spSeq)
@@ -354,6 +377,16 @@ func (tx *Tx) savepoint(ctx context.Context, fn func(ctx context.Context) error)
 	}()
 	if err := fn(ctx); err != nil {
 		classified := classifyTransparent(tx.db.d, err)
+		if tx.ownsCommit && dooms(tx.db.d, classified) {
+			// The whole transaction must run again — PostgreSQL's rule
+			// for a serialization failure or deadlock; MySQL has already
+			// rolled it back — and RunInTx will, whatever fn makes of
+			// the error: a ROLLBACK TO would be a round trip for nothing.
+			if tx.doomed == nil {
+				tx.doomed = classified
+			}
+			return classified
+		}
 		if rbErr := rollback(context.WithoutCancel(ctx)); rbErr != nil {
 			// After a deadlock MySQL has already rolled back the whole
 			// transaction and the savepoint with it: the original error is
@@ -369,6 +402,16 @@ func (tx *Tx) savepoint(ctx context.Context, fn func(ctx context.Context) error)
 		return tx.db.wrapErr("release savepoint", err)
 	}
 	return nil
+}
+
+// dooms reports whether err, met inside a transaction, means the whole
+// transaction must run again: a serialization failure or a deadlock.
+func dooms(d dialect.Dialect, err error) bool {
+	switch d.Classify(err).Class {
+	case dialect.ClassSerialization, dialect.ClassDeadlock:
+		return true
+	}
+	return false
 }
 
 // checkTxOptions refuses options the engine cannot honour, rather than

@@ -235,11 +235,50 @@ func TestRunInTx_NestedIsNotRetriedAlone(t *testing.T) {
 	if outer != 2 || inner != 2 {
 		t.Fatalf("outer ran %d, inner %d; want the whole transaction retried: 2 and 2", outer, inner)
 	}
-	// SAVEPOINT + ROLLBACK TO, then SAVEPOINT: the first savepoint of a
-	// transaction RunInTx began is never released, its ROLLBACK or COMMIT
-	// ends it.
-	if got := fake.Calls().Exec; got != 3 {
-		t.Fatalf("%d savepoint statements, want 3", got)
+	// SAVEPOINT, then SAVEPOINT: a serialization failure dooms the
+	// transaction, so no ROLLBACK TO is sent before the ROLLBACK; and the
+	// first savepoint of a transaction RunInTx began is never released,
+	// its COMMIT ends it.
+	if got := fake.Calls().Exec; got != 2 {
+		t.Fatalf("%d savepoint statements, want 2", got)
+	}
+}
+
+// TestRunInTx_DoomedTransactionRunsAgain: a serialization failure or a
+// deadlock in a savepoint dooms the transaction RunInTx began, so it runs
+// again even when fn swallows the error (returns nil, or an error of its
+// own after going on): it is neither committed nor reported as fn's error.
+func TestRunInTx_DoomedTransactionRunsAgain(t *testing.T) {
+	for _, class := range []dialect.Class{dialect.ClassSerialization, dialect.ClassDeadlock} {
+		for _, swallow := range []string{"nil", "own error"} {
+			t.Run(class.String()+"/"+swallow, func(t *testing.T) {
+				db, fake := mustFake(t, fakedb.Hooks{})
+				errOwn := errors.New("fn's own error, after going on")
+				attempts := 0
+				err := racefree.RunInTx(context.Background(), db, fast, func(ctx context.Context, tx *racefree.Tx) error {
+					attempts++
+					if attempts > 1 {
+						return nil
+					}
+					nested := racefree.RunInTx(ctx, tx, racefree.TxOptions{}, func(context.Context, *racefree.Tx) error {
+						return serverErr(class)
+					})
+					if !errors.Is(nested, racefree.ErrSerialization) && !errors.Is(nested, racefree.ErrDeadlock) {
+						t.Errorf("nested: %v", nested)
+					}
+					if swallow == "nil" {
+						return nil
+					}
+					return errOwn
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fake.Calls(); attempts != 2 || got.Commit != 1 || got.Rollback != 1 {
+					t.Fatalf("%d attempts, driver calls %+v; want 2 attempts, 1 rollback, 1 commit", attempts, got)
+				}
+			})
+		}
 	}
 }
 
