@@ -44,6 +44,7 @@ func BenchmarkCoalesce(b *testing.B) {
 				b.Run(name, func(b *testing.B) {
 					var next atomic.Int64
 					key := func() int { return int(next.Add(1)) % spread }
+					shared := racefree.CoalescedCalls(db)
 					per := alternateParallel(b, 64, []benchSide{
 						{"raw", func() error {
 							var u gocUser
@@ -60,6 +61,8 @@ func BenchmarkCoalesce(b *testing.B) {
 					})
 					b.ReportMetric(per[0]/per[1], "x-raw")
 					b.ReportMetric(per[2]/per[1], "x-nocoalesce")
+					// The share of racefree's calls answered by another's trip.
+					b.ReportMetric(float64(racefree.CoalescedCalls(db)-shared)/float64(b.N), "shared/op")
 				})
 			}
 		})
