@@ -338,8 +338,9 @@ func (tx *Tx) runNested(ctx context.Context, opts TxOptions, fn TxFunc) error {
 // PostgreSQL, clears the aborted state a failed statement leaves, so that
 // the transaction can go on.
 //
-// In a transaction RunInTx began, the transaction's first savepoint is
-// never released: COMMIT or ROLLBACK ends it with everything else, and the
+// In a transaction RunInTx began on an engine where a failed statement
+// aborts the transaction (PostgreSQL), the transaction's first savepoint
+// is never released: COMMIT or ROLLBACK ends it with everything else, and the
 // round trip of its RELEASE is saved (a get-or-create that creates its row
 // in a transaction of its own sends five statements, not six; one that
 // lost a race, four after its read, not five). It is never touched again
@@ -360,7 +361,10 @@ func (tx *Tx) savepoint(ctx context.Context, fn func(ctx context.Context) error)
 	if _, err := tx.tx.Exec(ctx, "SAVEPOINT "+name); err != nil {
 		return tx.db.wrapErr("create savepoint", err)
 	}
-	keep := tx.ownsCommit && !tx.keptSavepoint // left for COMMIT or ROLLBACK to end
+	// Left for COMMIT or ROLLBACK to end: only where every INSERT of a
+	// transaction runs in a savepoint (a failed statement aborts the
+	// transaction, PostgreSQL), which is where the round trip is paid.
+	keep := tx.ownsCommit && !tx.keptSavepoint && tx.db.d.Features().Has(dialect.FailedStatementAbortsTx)
 	tx.keptSavepoint = tx.keptSavepoint || keep
 	rollback := func(ctx context.Context) error {
 		_, err := tx.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+name)
