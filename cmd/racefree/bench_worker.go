@@ -24,18 +24,18 @@ const benchWorkerCommand = "bench-worker"
 // process that dies without its report fails the point: its measurements
 // are lost, and the point would understate the throughput.
 func (c *BenchCommand) launch(ctx context.Context, exe, dsn, caseName string, env bench.Env, side bench.Side, p bench.ScalePoint) ([]lab.Part, error) {
-	start := time.Now().Add(startDelay(p.Procs))
+	launched := time.Now().UnixNano()
 	args := []string{benchWorkerCommand,
 		"-dsn", dsn, "-case", caseName, "-side", side.String(), "-table", env.Table,
 		"-batch", strconv.Itoa(env.Batch), "-accounts", strconv.Itoa(env.Accounts),
 		"-goroutines", strconv.Itoa(p.Goroutines), "-pool", strconv.Itoa(c.pool),
-		"-duration", c.scaleTime.String(), "-start", strconv.FormatInt(start.UnixNano(), 10),
+		"-duration", c.scaleTime.String(), "-launch", strconv.FormatInt(launched, 10),
 	}
 	fleet := &lab.Fleet{
-		Exe: exe, Procs: p.Procs, Deadline: start.Add(c.scaleTime),
+		Exe: exe, Procs: p.Procs, Duration: c.scaleTime,
 		Args: func(_, n int) []string {
 			// Called from one goroutine per process: each gets its own copy.
-			return append(slices.Clip(args), "-seed", strconv.FormatInt(start.UnixNano()+int64(n), 10))
+			return append(slices.Clip(args), "-seed", strconv.FormatInt(launched+int64(n), 10))
 		},
 	}
 	fr, err := fleet.Run(ctx)
@@ -53,14 +53,15 @@ func (c *BenchCommand) launch(ctx context.Context, exe, dsn, caseName string, en
 }
 
 // BenchWorkerCommand runs one side of one case in a worker process: it
-// waits for the common start, calls the side from its goroutines for the
-// duration, and prints what it measured as one JSON line for the parent.
+// connects, waits for the common start (lab.Control), calls the side from
+// its goroutines for the duration, and prints what it measured as one
+// JSON line for the parent.
 type BenchWorkerCommand struct {
 	dsn, caseName, side, table string
 	batch, accounts            int
 	goroutines, pool           int
 	duration                   time.Duration
-	start, seed                int64
+	launch, seed               int64
 	tally                      string
 }
 
@@ -76,7 +77,7 @@ func (c *BenchWorkerCommand) Run(ctx context.Context, args []string, stdin io.Re
 	fs.IntVar(&c.goroutines, "goroutines", 1, "goroutines")
 	fs.IntVar(&c.pool, "pool", 32, "connections at most")
 	fs.DurationVar(&c.duration, "duration", time.Second, "run time")
-	fs.Int64Var(&c.start, "start", 0, "start time, Unix nanoseconds")
+	fs.Int64Var(&c.launch, "launch", 0, "the launch's time, Unix nanoseconds: what its processes share")
 	fs.Int64Var(&c.seed, "seed", 1, "random seed")
 	fs.StringVar(&c.tally, "tally", "", "the lab's tally file (unused: a bench worker that dies fails its point)")
 	if err := parseFlags(fs, args, io.Discard, benchWorkerCommand); err != nil {
@@ -95,7 +96,7 @@ func (c *BenchWorkerCommand) Run(ctx context.Context, args []string, stdin io.Re
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	lab.WatchStdin(stdin, cancel)
+	control := lab.WatchStdin(stdin, cancel)
 	db, err := openDB(ctx, c.dsn)
 	if err != nil {
 		return err
@@ -103,12 +104,11 @@ func (c *BenchWorkerCommand) Run(ctx context.Context, args []string, stdin io.Re
 	defer db.Close()
 	db.SQL().SetMaxOpenConns(bench.PoolSize(c.goroutines, c.pool))
 	db.SQL().SetMaxIdleConns(bench.PoolSize(c.goroutines, c.pool))
-	// The common start time is what the processes of one launch share.
-	env := bench.Env{DB: db, Table: c.table, Batch: c.batch, Accounts: c.accounts, Run: strconv.FormatInt(c.start, 36)}
+	env := bench.Env{DB: db, Table: c.table, Batch: c.batch, Accounts: c.accounts, Run: strconv.FormatInt(c.launch, 36)}
 	pair, err := cs.Ops(ctx, env)
 	if err != nil {
 		return fmt.Errorf("case %s: %w", cs.Name, err)
 	}
-	p := bench.Work(ctx, db, pair.Op(side), c.goroutines, time.Unix(0, c.start), c.duration, uint64(c.seed))
+	p := bench.Work(ctx, db, pair.Op(side), c.goroutines, control.Start(stdout), c.duration, uint64(c.seed))
 	return lab.Report(stdout, p)
 }

@@ -15,13 +15,6 @@ import (
 	"github.com/racefree/racefree/internal/lab"
 )
 
-// startDelay is how long after launching the worker processes they all
-// start working: time enough for every process to start and open its
-// connections, so that they really begin together.
-func startDelay(procs int) time.Duration {
-	return 400*time.Millisecond + time.Duration(procs)*100*time.Millisecond
-}
-
 // runner runs one strategy at a time from procs OS processes of this
 // program, each with workers goroutines, spread over the nodes.
 type runner struct {
@@ -82,53 +75,60 @@ func (r *runner) run(ctx context.Context, spec *lab.Spec) (lab.Result, error) {
 		}
 	}
 
-	start := time.Now().Add(startDelay(r.procs))
-	deadline := start.Add(r.duration)
-	if r.progress != nil {
-		r.progress(spec, start)
-	}
+	// Seeds and the sessions' tag only need to differ between runs; the
+	// common start is chosen once every worker process is connected.
+	launched := time.Now().UnixNano()
 	tag := spec.Table // the sessions' name on the server
 	args := []string{workerCommand,
 		"-scenario", spec.Scenario, "-strategy", spec.Strategy, "-table", spec.Table,
 		"-keys", strconv.Itoa(spec.Keys), "-rotate", spec.Rotate.String(),
 		"-workers", strconv.Itoa(r.workers), "-duration", r.duration.String(),
-		"-start", strconv.FormatInt(start.UnixNano(), 10), "-tag", tag,
+		"-tag", tag,
 	}
 	if r.chaos.Any() {
 		// A replacement may start while the server restarts.
 		args = append(args, "-patient", lab.RestartTimeout.String())
 	}
+
+	// The chaos that is not the fleet's own runs from the start to the end.
+	chaosCtx, stopChaos := context.WithCancel(ctx)
+	defer stopChaos()
+	var (
+		chaos    sync.WaitGroup
+		restarts lab.Restarts
+	)
 	fleet := &lab.Fleet{
-		Exe: exe, Procs: r.procs, Deadline: deadline, Kill: r.chaos.Kill,
+		Exe: exe, Procs: r.procs, Duration: r.duration, Kill: r.chaos.Kill,
 		Args: func(slot, n int) []string {
 			node := slot % len(r.dsns)
-			a := append(args[:len(args):len(args)], "-dsn", r.dsns[node], "-seed", strconv.FormatInt(start.UnixNano()+int64(n), 10))
+			a := append(args[:len(args):len(args)], "-dsn", r.dsns[node], "-seed", strconv.FormatInt(launched+int64(n), 10))
 			if proxies != nil {
 				a = append(a, "-via", proxies[node].Addr())
 			}
 			return a
 		},
-	}
-
-	// The chaos that is not the fleet's own runs from the start to the end.
-	chaosCtx, stopChaos := context.WithDeadline(ctx, deadline)
-	defer stopChaos()
-	var chaos sync.WaitGroup
-	for i, p := range proxies {
-		rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(i)))
-		chaos.Go(func() {
-			select {
-			case <-chaosCtx.Done():
-				return
-			case <-time.After(time.Until(start)):
+		Started: func(start, deadline time.Time) {
+			if r.progress != nil {
+				r.progress(spec, start)
 			}
-			p.Chaos(chaosCtx, r.chaos.Cut, rng)
-		})
-	}
-	var restarts lab.Restarts
-	if r.chaos.Restart > 0 {
-		rs := &lab.Restarter{Cmd: r.restartCmd, Interval: r.chaos.Restart, Ping: r.ping}
-		chaos.Go(func() { restarts = rs.Run(chaosCtx, start, deadline) })
+			for i, p := range proxies {
+				rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(i)))
+				chaos.Go(func() {
+					cctx, cancel := context.WithDeadline(chaosCtx, deadline)
+					defer cancel()
+					select {
+					case <-cctx.Done():
+						return
+					case <-time.After(time.Until(start)):
+					}
+					p.Chaos(cctx, r.chaos.Cut, rng)
+				})
+			}
+			if r.chaos.Restart > 0 {
+				rs := &lab.Restarter{Cmd: r.restartCmd, Interval: r.chaos.Restart, Ping: r.ping}
+				chaos.Go(func() { restarts = rs.Run(chaosCtx, start, deadline) })
+			}
+		},
 	}
 
 	fr, err := fleet.Run(ctx)

@@ -11,7 +11,8 @@ import (
 )
 
 // WorkerCommand is the hidden subcommand each lab worker process runs: it
-// waits for the common start, runs its goroutines until the common end,
+// connects, says it is ready and waits for the common start (lab.Control),
+// runs its goroutines until the common end,
 // and prints what it measured as one JSON line for the parent. Every call
 // is also counted in its tally file, which the parent reads if the process
 // dies before it can report.
@@ -20,7 +21,6 @@ type WorkerCommand struct {
 	spec     lab.Spec
 	workers  int
 	duration time.Duration
-	start    int64
 	seed     int64
 	via      string
 	tag      string
@@ -39,7 +39,6 @@ func (c *WorkerCommand) Run(ctx context.Context, args []string, stdin io.Reader,
 	fs.DurationVar(&c.spec.Rotate, "rotate", 0, "key set renewal")
 	fs.IntVar(&c.workers, "workers", 1, "goroutines")
 	fs.DurationVar(&c.duration, "duration", time.Second, "run time from the start")
-	fs.Int64Var(&c.start, "start", 0, "start time, Unix nanoseconds")
 	fs.Int64Var(&c.seed, "seed", 1, "random seed")
 	fs.StringVar(&c.via, "via", "", "connect through this host:port (the cut proxy)")
 	fs.StringVar(&c.tag, "tag", "", "name of the sessions on the server")
@@ -50,7 +49,7 @@ func (c *WorkerCommand) Run(ctx context.Context, args []string, stdin io.Reader,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	lab.WatchStdin(stdin, cancel)
+	control := lab.WatchStdin(stdin, cancel)
 	tally, err := lab.OpenTally(c.tally)
 	if err != nil {
 		return err
@@ -61,7 +60,7 @@ func (c *WorkerCommand) Run(ctx context.Context, args []string, stdin io.Reader,
 		return err
 	}
 	defer db.Close()
-	p, err := lab.Work(ctx, db.DB, c.spec, c.workers, time.Unix(0, c.start), c.duration, uint64(c.seed), tally)
+	p, err := lab.Work(ctx, db.DB, c.spec, c.workers, control.Start(stdout), c.duration, uint64(c.seed), tally)
 	if err != nil {
 		return err
 	}

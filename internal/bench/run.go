@@ -25,7 +25,8 @@ func NewWorkers(n int, seed uint64) []*Worker {
 // has passed, and returns what they measured: calls, failures by class,
 // the latency of every call (HdrHistogram) and the time from the start to
 // the end of the last call. A call in flight at the deadline finishes and
-// counts. When ctx ends, the goroutines stop starting calls.
+// counts, and each worker makes at least one call. When ctx ends, the
+// goroutines stop starting calls.
 //
 // classify names an error's class for the report; nil names them all
 // "error".
@@ -40,7 +41,10 @@ func Segment(ctx context.Context, op Op, workers []*Worker, d time.Duration, cla
 	for _, w := range workers {
 		wg.Go(func() {
 			var p lab.Part
-			for ctx.Err() == nil && time.Now().Before(deadline) {
+			// Every worker makes at least one call: on a loaded machine a
+			// goroutine may first run after a short segment's end, and a
+			// side that made no call could not be compared.
+			for first := true; ctx.Err() == nil && (first || time.Now().Before(deadline)); first = false {
 				// A call is never cut off halfway by the end of the run: it
 				// would leave the database in a state no caller asked for.
 				callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lab.OpTimeout)
@@ -83,9 +87,9 @@ func Classifier(db *racefree.DB) func(error) string {
 }
 
 // Work is what one worker process of the scaling phase does: it opens its
-// goroutines' connections, waits for the common start, calls op for d
+// goroutines' connections, waits for the start (startAt), calls op for d
 // from goroutines goroutines and returns what they measured.
-func Work(ctx context.Context, db *racefree.DB, op Op, goroutines int, start time.Time, d time.Duration, seed uint64) lab.Part {
+func Work(ctx context.Context, db *racefree.DB, op Op, goroutines int, startAt lab.Start, d time.Duration, seed uint64) lab.Part {
 	// Open every goroutine's connection before the start, so that the
 	// first calls race each other rather than the connection handshakes;
 	// with a bounded pool, as many as it holds (asking for more would
@@ -104,6 +108,10 @@ func Work(ctx context.Context, db *racefree.DB, op Op, goroutines int, start tim
 		if c != nil {
 			c.Close()
 		}
+	}
+	start, err := startAt(ctx)
+	if err != nil {
+		return lab.Part{Interrupted: true}
 	}
 	select {
 	case <-ctx.Done():

@@ -233,7 +233,7 @@ func TestWork_InProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { lab.Drop(context.Background(), db.SQL(), spec) })
-			p, err := lab.Work(ctx, db, *spec, 6, time.Now(), 300*time.Millisecond, 1, nil)
+			p, err := lab.Work(ctx, db, *spec, 6, lab.At(time.Now()), 300*time.Millisecond, 1, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"time"
@@ -30,14 +29,4 @@ func lastLine2(s string) string { return string(lastLine([]byte(s))) }
 // Report writes p as the one JSON line Spawn reads from a worker process.
 func Report(w io.Writer, p Part) error {
 	return json.NewEncoder(w).Encode(p)
-}
-
-// WatchStdin cancels when r reaches its end or fails: a worker process
-// calls it on its stdin, which the parent holds open, so that it stops when
-// the parent dies.
-func WatchStdin(r io.Reader, cancel context.CancelFunc) {
-	go func() {
-		io.Copy(io.Discard, r)
-		cancel()
-	}()
 }

@@ -103,15 +103,17 @@ func (p *Part) ErrorCount() int64 {
 	return n
 }
 
-// Work runs workers goroutines of spec's strategy against db from start
-// (waiting for it) until start+d, and returns what they measured. A process
-// that starts late (a replacement for a killed one) begins at once and
-// still stops at start+d; keys rotate from start in every process alike.
-// When ctx ends early, workers stop starting calls, finish the ones in
-// flight and Work returns what was measured, with Interrupted set. Each
-// call is also counted in tally (which may be nil), which outlives the
-// process.
-func Work(ctx context.Context, db *racefree.DB, spec Spec, workers int, start time.Time, d time.Duration, seed uint64, tally *Tally) (Part, error) {
+// Work runs workers goroutines of spec's strategy against db from the
+// start (waiting for it once its connections are open) until start+d, and
+// returns what they measured. A process that starts late (a replacement
+// for a killed one) begins at once and still stops at start+d; keys rotate
+// from start in every process alike. Every goroutine makes at least one
+// call, even one that begins after the end: a starved goroutine then shows
+// as slow, not as absent. When ctx ends early, workers stop starting
+// calls, finish the ones in flight and Work returns what was measured,
+// with Interrupted set. Each call is also counted in tally (which may be
+// nil), which outlives the process.
+func Work(ctx context.Context, db *racefree.DB, spec Spec, workers int, startAt Start, d time.Duration, seed uint64, tally *Tally) (Part, error) {
 	if err := CheckSupported(db.Dialect(), spec.Scenario, spec.Strategy); err != nil {
 		return Part{}, err
 	}
@@ -138,6 +140,13 @@ func Work(ctx context.Context, db *racefree.DB, spec Spec, workers int, start ti
 		}
 	}
 
+	start, err := startAt(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Part{Interrupted: true}, nil
+		}
+		return Part{}, err
+	}
 	select {
 	case <-ctx.Done():
 		return Part{Interrupted: true}, nil
@@ -167,7 +176,7 @@ func Work(ctx context.Context, db *racefree.DB, spec Spec, workers int, start ti
 				id:     fmt.Sprintf("%x-%d", seed, i),
 			}
 			p := &w.part
-			for ctx.Err() == nil && time.Now().Before(deadline) {
+			for first := true; ctx.Err() == nil && (first || time.Now().Before(deadline)); first = false {
 				opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), OpTimeout)
 				tally.Begin()
 				t0 := time.Now()
