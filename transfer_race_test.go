@@ -126,23 +126,31 @@ func TestTransfer_AcrossProcesses(t *testing.T) {
 	})
 }
 
-// sampleLockWaits polls the server, until the returned function is called,
-// for sessions waiting for a lock while running a statement on table, and
-// returns how many samples saw one: proof that the transfers contended
-// for rows. -1 where the engine does not show it (SQLite).
-func sampleLockWaits(t *testing.T, db *racefree.DB, table string) func() int64 {
-	var query string
+// lockWaitQuery returns a query counting the sessions waiting for a row
+// lock while running a statement on table, or "" on an engine where none
+// is observable.
+func lockWaitQuery(db *racefree.DB, table string) string {
 	switch db.Dialect().Name() {
 	case "postgres":
-		query = "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND a.query LIKE '%" + table + "%'"
+		return "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND a.query LIKE '%" + table + "%'"
 	case "mysql":
 		// InnoDB's lock-wait tables do not show autocommit statements
 		// waiting in the optimizer's const-table reads; its status
 		// counter does, for the whole server, so a sample counts only
 		// while statements on table run.
-		query = "SELECT (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_ROW_LOCK_CURRENT_WAITS')" +
+		return "SELECT (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_ROW_LOCK_CURRENT_WAITS')" +
 			" * (SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%" + table + "%' AND INFO NOT LIKE '%PROCESSLIST%')"
-	default:
+	}
+	return ""
+}
+
+// sampleLockWaits polls the server, until the returned function is called,
+// for sessions waiting for a lock while running a statement on table, and
+// returns how many samples saw one: proof that the transfers contended
+// for rows. -1 where the engine does not show it (SQLite).
+func sampleLockWaits(t *testing.T, db *racefree.DB, table string) func() int64 {
+	query := lockWaitQuery(db, table)
+	if query == "" {
 		return func() int64 { return -1 }
 	}
 	var probe int64

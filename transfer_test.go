@@ -552,8 +552,12 @@ func TestTransfer_Context(t *testing.T) {
 		if _, err := holder.ExecContext(context.Background(), "UPDATE "+b.Table+" SET balance = balance WHERE id = 1"); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		// The context ends once the statement is seen waiting for the
+		// held row: a timeout fixed in advance could end it before the
+		// statement was sent, on a loaded machine.
+		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
+		go cancelWhenWaiting(db, b.Table, cancel)
 		err = transfer(ctx, db, b, 1, 2, 10, racefree.TransferOptions{})
 		var cu *racefree.CommitUnknownError
 		if isTiDB(db) {
@@ -579,4 +583,25 @@ func TestTransfer_Context(t *testing.T) {
 		}
 		t.Logf("%s: after the context ended: %v", e.Name, got)
 	})
+}
+
+// cancelWhenWaiting calls cancel once a session is seen waiting for a row
+// lock in a statement on table, polling the server (lockWaitQuery); where
+// that is not observable (TiDB), after 300 ms. It gives up waiting, and
+// cancels, after 30 s.
+func cancelWhenWaiting(db *racefree.DB, table string, cancel context.CancelFunc) {
+	defer cancel()
+	query := lockWaitQuery(db, table)
+	giveUp := time.Now().Add(30 * time.Second)
+	for time.Now().Before(giveUp) {
+		var n int64
+		if query == "" || db.SQL().QueryRowContext(context.Background(), query).Scan(&n) != nil {
+			time.Sleep(300 * time.Millisecond)
+			return
+		}
+		if n > 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -236,23 +236,29 @@ func TestClassify_LockTimeout(t *testing.T) {
 func TestClassify_Canceled(t *testing.T) {
 	defer testdb.Watchdog(t, time.Minute)()
 	_, _, db, pool := open(t, 2)
+	// The sleeps are long and the bound loose: on a loaded machine pgx's
+	// cancel request, sent on a new connection, may take seconds; a query
+	// that ran to its end would still be far past the bound.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := pool.Exec(ctx, "SELECT pg_sleep(5)")
-	if d := time.Since(start); d > 3*time.Second {
+	_, err := pool.Exec(ctx, "SELECT pg_sleep(30)")
+	if d := time.Since(start); d > 15*time.Second {
 		t.Fatalf("canceled query returned after %v", d)
 	}
 	if !errors.Is(db.Classify(err), racefree.ErrCanceled) {
 		t.Fatalf("canceled query: %v classified %v", err, db.Classify(err))
 	}
-	// Inside RunInTx: returned, not retried.
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	// Inside RunInTx: returned, not retried. The context ends once the
+	// statement runs, not at a time set in advance, which BEGIN on a
+	// loaded machine could outlast.
+	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	attempts := 0
 	err = pgxrf.RunInTx(ctx2, db, racefree.TxOptions{}, func(ctx context.Context, tx pgx.Tx) error {
 		attempts++
-		_, err := tx.Exec(ctx, "SELECT pg_sleep(5)")
+		time.AfterFunc(100*time.Millisecond, cancel2)
+		_, err := tx.Exec(ctx, "SELECT pg_sleep(30)")
 		return err
 	})
 	if !errors.Is(err, racefree.ErrCanceled) || attempts != 1 {
