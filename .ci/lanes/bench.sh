@@ -12,6 +12,9 @@ cd "$(dirname "$0")/../.."
 command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
 export CI=${CI:-true}
 
+# shellcheck source=../schedule
+source .ci/schedule
+tests_turn
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -32,6 +32,9 @@ if command -v mariadb-admin >/dev/null && ! mariadb-admin ping >/dev/null 2>&1; 
 	for _ in $(seq 30); do mariadb-admin ping >/dev/null 2>&1 && break; sleep 1; done
 fi
 
+# shellcheck source=../schedule
+source .ci/schedule
+tests_turn
 log "go test (e2e)"
 cd e2e
 go test -count=1 -timeout 15m -v ./...

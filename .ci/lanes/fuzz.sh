@@ -9,6 +9,9 @@ cd "$(dirname "$0")/../.."
 command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
 export CI=${CI:-true}
 fuzztime=${RACEFREE_FUZZTIME:-10s}
+# shellcheck source=../schedule
+source .ci/schedule
+tests_turn
 
 targets=(
 	"FuzzQuote ./dialect/pgdialect"

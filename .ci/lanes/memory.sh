@@ -8,4 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
 export CI=${CI:-true}
+# shellcheck source=../schedule
+source .ci/schedule
+tests_turn
 go test -count=1 -timeout 10m -run '^TestMemory' -v . | grep -v '^=== RUN'

@@ -20,6 +20,9 @@ for _ in $(seq 60); do
 done
 
 # e2e has a lane of its own (browser.sh), which installs Chromium first.
+# shellcheck source=../schedule
+source .ci/schedule
+tests_turn
 modules=$(git ls-files '*go.mod' | xargs -n1 dirname | grep -vx '.' | grep -vx 'e2e' | sort)
 if [ -z "$modules" ]; then
 	echo "no module besides the core: nothing to test" >&2

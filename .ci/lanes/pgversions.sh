@@ -30,6 +30,7 @@ done
 
 # shellcheck source=../suites
 source .ci/suites
+tests_turn
 export RACEFREE_ENGINES=postgres
 rc=0
 for m in $majors; do

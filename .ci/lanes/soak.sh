@@ -8,4 +8,7 @@ cd "$(dirname "$0")/../.."
 command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
 export CI=${CI:-true}
 export RACEFREE_SOAK_DURATION=${RACEFREE_SOAK_DURATION:-2s}
+# shellcheck source=../schedule
+source .ci/schedule
+tests_turn
 go test -tags soak -run 'TestSoak' -count=1 -timeout 10m ./cmd/racefree

@@ -10,10 +10,11 @@
 # 127.0.0.1:4000. The tests run with RACEFREE_ENGINES=mysql and
 # RACEFREE_MYSQL_DSN pointing at TiDB, so the PostgreSQL, SQLite and Galera
 # cases skip here (the main test command covers them) and an unreachable
-# TiDB fails. Under .ci/run the suites wait for the main test command to
-# finish (wait_for_main): starved of CPU beside it, TiDB's embedded store
-# gave up pessimistic locks past racefree's retry budget. A server this lane started is stopped at the end (it holds
-# about 1.7 GB); one that was already running is left alone.
+# TiDB fails. Under .ci/run the suites wait for their turn (tests_turn,
+# .ci/schedule): starved of CPU beside the main test command, TiDB's
+# embedded store gave up pessimistic locks past racefree's retry budget. A
+# server this lane started is stopped at the end (it holds about 1.7 GB);
+# one that was already running is left alone.
 #
 # Run it alone: bash .ci/lanes/tidb.sh
 set -euo pipefail
@@ -31,7 +32,7 @@ echo "== TiDB ready in $((SECONDS - start))s: $RACEFREE_TIDB_DSN"
 
 # shellcheck source=../suites
 source .ci/suites
-wait_for_main
+tests_turn
 export RACEFREE_ENGINES=mysql RACEFREE_MYSQL_DSN=$RACEFREE_TIDB_DSN
 start=$SECONDS
 rc=0
