@@ -15,6 +15,9 @@ export CI=true
 
 if [ -z "${RACEFREE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
 	log "installing chromium"
+	# An install cut off earlier (a run killed mid-way) leaves dpkg refusing
+	# every other until it is finished.
+	as_root dpkg --configure -a >/dev/null 2>&1 || true
 	# Other lanes may be installing at the same moment: wait for dpkg's lock.
 	as_root apt-get -o DPkg::Lock::Timeout=300 update -qq
 	DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium >/dev/null
