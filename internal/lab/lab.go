@@ -89,7 +89,7 @@ var descriptions = map[string]string{
 	"m2m/racefree":          "racefree.Link",
 	"transfer/naive":        "read both balances, write new balances",
 	"transfer/forupdate":    "FOR UPDATE in argument order, then write",
-	"transfer/racefree":     "RunOnce (idempotency key), rows locked in id order, conditional debit",
+	"transfer/racefree":     "RunOnce (idempotency key) around Transfer: rows locked in key order, floor held",
 	"counter/naive":         "read the count, write count+1",
 	"counter/racefree":      "one atomic UPDATE … SET n = n + 1",
 	"counter/serializable":  "SERIALIZABLE read-increment-write, retried up to 20 times",

@@ -45,9 +45,10 @@ func (w *worker) idemKey() string {
 // idempotency key unique to the call, so that it is applied exactly once:
 // RunOnce writes the key in the transaction, runs the transaction again
 // after a COMMIT whose answer was lost, and the key says whether the lost
-// one had landed. Inside, LockRows takes both accounts in ascending id
-// order so that A→B and B→A transfers cannot deadlock, then the debit has
-// a condition on the balance, and the transfer is recorded in the ledger.
+// one had landed. Inside, racefree.Transfer moves the amount as README
+// recommends — one statement that locks both accounts in key order and
+// debits only what the floor allows where the engine has one, the fewest
+// statements elsewhere — and the transfer is recorded in the ledger.
 // Should an unknown outcome still reach the caller (RunOnce's budget spent
 // while the server was away), the error is counted, and the lab settles it
 // through the ledger as a careful caller would.
@@ -67,19 +68,14 @@ func rfTransferOnce(ctx context.Context, w *worker, key string, from, to, amount
 	return err
 }
 
-// rfTransferBody is the transfer's transaction.
+// rfTransferBody is the transfer's transaction. A transfer the floor
+// declines moves nothing and leaves no ledger row.
 func rfTransferBody(ctx context.Context, w *worker, tx *racefree.Tx, key string, from, to, amount int64) error {
-	if _, err := racefree.LockRows(ctx, tx, w.spec.Table, "id", []int64{from, to}, racefree.RowLockOptions{}); err != nil {
-		return err
+	err := racefree.Transfer(ctx, tx, w.spec.Table, "balance", from, to, amount, racefree.TransferOptions{})
+	if errors.Is(err, racefree.ErrBelowFloor) {
+		return nil
 	}
-	res, err := tx.ExecContext(ctx, w.q("UPDATE {t} SET balance = balance - ? WHERE id = ? AND balance >= ?"), amount, from, amount)
 	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return err // n == 0: insufficient funds, a declined transfer
-	}
-	if _, err := tx.ExecContext(ctx, w.q("UPDATE {t} SET balance = balance + ? WHERE id = ?"), amount, to); err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, w.ql("INSERT INTO {l} (idem_key, from_id, to_id, amount) VALUES (?, ?, ?, ?)"), key, from, to, amount)
