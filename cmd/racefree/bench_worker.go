@@ -109,6 +109,9 @@ func (c *BenchWorkerCommand) Run(ctx context.Context, args []string, stdin io.Re
 	if err != nil {
 		return fmt.Errorf("case %s: %w", cs.Name, err)
 	}
-	p := bench.Work(ctx, db, pair.Op(side), c.goroutines, control.Start(stdout), c.duration, uint64(c.seed))
+	p, err := bench.Work(ctx, db, pair.Op(side), c.goroutines, control.Start(stdout), c.duration, uint64(c.seed))
+	if err != nil {
+		return err
+	}
 	return lab.Report(stdout, p)
 }

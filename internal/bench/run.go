@@ -88,8 +88,9 @@ func Classifier(db *racefree.DB) func(error) string {
 
 // Work is what one worker process of the scaling phase does: it opens its
 // goroutines' connections, waits for the start (startAt), calls op for d
-// from goroutines goroutines and returns what they measured.
-func Work(ctx context.Context, db *racefree.DB, op Op, goroutines int, startAt lab.Start, d time.Duration, seed uint64) lab.Part {
+// from goroutines goroutines and returns what they measured; an error
+// only when the start could not be awaited (not when ctx ended).
+func Work(ctx context.Context, db *racefree.DB, op Op, goroutines int, startAt lab.Start, d time.Duration, seed uint64) (lab.Part, error) {
 	// Open every goroutine's connection before the start, so that the
 	// first calls race each other rather than the connection handshakes;
 	// with a bounded pool, as many as it holds (asking for more would
@@ -111,14 +112,17 @@ func Work(ctx context.Context, db *racefree.DB, op Op, goroutines int, startAt l
 	}
 	start, err := startAt(ctx)
 	if err != nil {
-		return lab.Part{Interrupted: true}
+		if ctx.Err() != nil {
+			return lab.Part{Interrupted: true}, nil
+		}
+		return lab.Part{}, err
 	}
 	select {
 	case <-ctx.Done():
-		return lab.Part{Interrupted: true}
+		return lab.Part{Interrupted: true}, nil
 	case <-time.After(time.Until(start)):
 	}
-	return Segment(ctx, op, NewWorkers(goroutines, seed), d, Classifier(db))
+	return Segment(ctx, op, NewWorkers(goroutines, seed), d, Classifier(db)), nil
 }
 
 // PoolSize is the connection pool a process running goroutines goroutines
