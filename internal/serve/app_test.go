@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,17 +86,29 @@ func TestApp_GetOrCreateRace(t *testing.T) {
 		db := e.Open(t)
 		srv, _ := mustServer(t, db, 30*time.Millisecond)
 		const n = 12
-		name := "race ünïcode " + e.Name
+		var name string
 		answers := map[string][]gocAnswer{}
-		for _, mode := range []string{"naive", "racefree"} {
+		storm := func(mode string) []gocAnswer {
 			got := make([]gocAnswer, n)
 			concurrently(n, func(i int) {
 				if status, body := postJSON(t, srv.URL+"/api/goc/"+mode, gocRequest{Name: name}, &got[i]); status != 200 {
 					t.Errorf("%s request %d: %d %s", mode, i, status, body)
 				}
 			})
-			answers[mode] = got
+			return got
 		}
+		// The naive storm races only when requests overlap, which a loaded
+		// machine may not let happen in one storm: up to three, each on a
+		// fresh name, until two requests created a row each.
+		for try := 1; try <= 3; try++ {
+			name = "race ünïcode " + e.Name + " " + strconv.Itoa(try)
+			answers["naive"] = storm("naive")
+			if created := countCreated(answers["naive"]); created >= 2 {
+				break
+			}
+			t.Logf("naive storm %d: the race did not show; running it again", try)
+		}
+		answers["racefree"] = storm("racefree")
 		var rows rowsAnswer
 		if status, body := call(t, "GET", srv.URL+"/api/goc/rows?name="+urlQuery(name), "", "", &rows); status != 200 {
 			t.Fatalf("rows: %d %s", status, body)
@@ -126,6 +139,17 @@ func TestApp_GetOrCreateRace(t *testing.T) {
 		}
 		t.Logf("%d concurrent requests: naive %d ids / %d rows; racefree %d id / %d row", n, len(naiveIDs), rows.Naive.Rows, len(rfIDs), rows.Racefree.Rows)
 	})
+}
+
+// countCreated counts the answers that say they created the row.
+func countCreated(as []gocAnswer) int {
+	n := 0
+	for _, a := range as {
+		if a.Created {
+			n++
+		}
+	}
+	return n
 }
 
 func urlQuery(s string) string {
