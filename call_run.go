@@ -18,7 +18,7 @@ import (
 // readRow runs the lookup query on q.
 func readRow[T any](ctx context.Context, c *call, q dialect.Querier, lock string) (T, bool, error) {
 	query, args := c.selectSQL(lock)
-	row, err := scanInto[T](c.codec, c.queryRow(ctx, q, query, args))
+	row, err := scanInto[T](c.codec, c.readQueryRow(ctx, q, query, args))
 	if errors.Is(err, sql.ErrNoRows) {
 		return row, false, nil
 	}

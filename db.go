@@ -61,6 +61,9 @@ type DB struct {
 	// namedlock_table.go and fencing.go.
 	locks  lockTableState
 	leases leaseTableState
+	// native reads hits on the connections of database/sql without its
+	// per-query work, where the dialect can. See call_native.go.
+	native nativeReads
 	// writers queues this process's transfers on an embedded engine with
 	// one writer. See transfer_gate.go.
 	writers writerGate
@@ -120,6 +123,7 @@ func New(ctx context.Context, sqlDB *sql.DB, d dialect.Dialect, opts ...DBOption
 		return nil, err
 	}
 	db.sql = sqlDB
+	db.initNativeReads()
 	return db, nil
 }
 

@@ -44,3 +44,10 @@ func PlannedStrategy(ctx context.Context, db *DB, table string, lookup Values) (
 	}
 	return c.strat, nil
 }
+
+// SetNativeReadHook installs f to see the outcome of each native read (nil
+// when the row was read natively) and returns a func that removes it.
+func SetNativeReadHook(f func(err error)) (restore func()) {
+	testHookNativeRead.Store(&f)
+	return func() { testHookNativeRead.Store(nil) }
+}

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/racefree/racefree/internal/pgxvalue"
 	"github.com/racefree/racefree/session"
 )
 
@@ -32,7 +33,7 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (session.R
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (session.Rows, error) {
-	rs, err := q.q.Query(ctx, query, withFormats(args)...)
+	rs, err := q.q.Query(ctx, query, pgxvalue.WithFormats(args)...)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (session.
 }
 
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) session.Row {
-	return row{q.q.QueryRow(ctx, query, withFormats(args)...)}
+	return row{q.q.QueryRow(ctx, query, pgxvalue.WithFormats(args)...)}
 }
 
 // result is a command tag as a session.Result.
