@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/racefree/racefree/dialect"
@@ -73,6 +75,10 @@ func scanRow(rows pgx.Rows, dest []any) error {
 	var small [8]any
 	vals := small[:0]
 	for i := range fds {
+		if direct(dest[i], &fds[i], raw[i]) {
+			vals = append(vals, nil) // placed below, from raw
+			continue
+		}
 		v, err := pgxvalue.SQLValue(m, &fds[i], raw[i])
 		if err != nil {
 			return fmt.Errorf("%w: %w", dialect.ErrNotReadNatively, err)
@@ -83,9 +89,51 @@ func scanRow(rows pgx.Rows, dest []any) error {
 		vals = append(vals, v)
 	}
 	for i, v := range vals {
+		if direct(dest[i], &fds[i], raw[i]) {
+			placeDirect(dest[i], &fds[i], raw[i])
+			continue
+		}
 		if err := sqlconv.Assign(dest[i], v); err != nil {
 			return sqlconv.ScanError(i, fds[i].Name, err)
 		}
 	}
 	return nil
+}
+
+// direct reports whether placeDirect can place the column: the pairs most
+// rows are made of, where database/sql would store the driver value as it
+// is, placed without making it an interface value first.
+func direct(dest any, fd *pgconn.FieldDescription, src []byte) bool {
+	if src == nil {
+		return false
+	}
+	switch dest.(type) {
+	case *int64:
+		return fd.Format == pgtype.BinaryFormatCode &&
+			(fd.DataTypeOID == pgtype.Int8OID && len(src) == 8 ||
+				fd.DataTypeOID == pgtype.Int4OID && len(src) == 4 ||
+				fd.DataTypeOID == pgtype.Int2OID && len(src) == 2)
+	case *string:
+		// Columns database/sql hands out as their text: text and
+		// varchar among them.
+		return fd.Format == pgtype.TextFormatCode && pgxvalue.StringFromText(fd.DataTypeOID)
+	}
+	return false
+}
+
+// placeDirect places a column direct accepted.
+func placeDirect(dest any, fd *pgconn.FieldDescription, src []byte) {
+	switch d := dest.(type) {
+	case *int64:
+		switch fd.DataTypeOID {
+		case pgtype.Int8OID:
+			*d = int64(binary.BigEndian.Uint64(src))
+		case pgtype.Int4OID:
+			*d = int64(int32(binary.BigEndian.Uint32(src)))
+		case pgtype.Int2OID:
+			*d = int64(int16(binary.BigEndian.Uint16(src)))
+		}
+	case *string:
+		*d = string(src)
+	}
 }

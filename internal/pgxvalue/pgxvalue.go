@@ -50,6 +50,20 @@ func WithFormats(args []any) []any {
 	return append(append(all, ResultFormats), args...)
 }
 
+// StringFromText reports whether SQLValue gives a column of type oid that
+// came in text format as its text, a string: every type it does not
+// decode (text, varchar, uuid, numeric, …), as database/sql over pgx does.
+func StringFromText(oid uint32) bool {
+	switch oid {
+	case pgtype.BoolOID, pgtype.ByteaOID, pgtype.JSONOID, pgtype.JSONBOID, pgtype.XMLOID,
+		pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID, pgtype.Float4OID, pgtype.Float8OID,
+		pgtype.CIDOID, pgtype.OIDOID, pgtype.XIDOID,
+		pgtype.DateOID, pgtype.TimestampOID, pgtype.TimestamptzOID:
+		return false
+	}
+	return true
+}
+
 // SQLValue converts one column as pgx received it into the value
 // database/sql would give for it; nil for NULL.
 func SQLValue(m *pgtype.Map, fd *pgconn.FieldDescription, src []byte) (any, error) {
