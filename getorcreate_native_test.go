@@ -256,3 +256,39 @@ func inTx[T any](ctx context.Context, db *racefree.DB, f func(context.Context, *
 	})
 	return row, created, err
 }
+
+// A native read cut off by its context returns the context's error, and
+// the pool stays usable: the connection pgx closed on the cancel is not
+// handed out again.
+func TestNativeRead_CanceledWhileWaiting(t *testing.T) {
+	db := testdb.Open(t, pgEngine(t).DSN(t))
+	ctx := context.Background()
+	table := testdb.CreateTable(t, db, "native_cancel", "id BIGINT PRIMARY KEY, name TEXT")
+	testdb.Exec(t, db, "INSERT INTO "+table+" VALUES (1, 'a')")
+	db.SQL().SetMaxOpenConns(2)
+	reads := countNativeReads(t)
+
+	// Another session holds the table locked: the hit waits on it.
+	locker, err := db.SQL().BeginTx(ctx, nil)
+	must(t, err)
+	_, err = locker.ExecContext(ctx, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE")
+	must(t, err)
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, _, err = racefree.GetOrCreate[racefree.Values](short, db, table, racefree.Values{"id": int64(1)}, nil, racefree.Options{NoCoalesce: true})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's deadline", err)
+	}
+	must(t, locker.Rollback())
+
+	for range 10 {
+		got, _, err := racefree.GetOrCreate[racefree.Values](ctx, db, table, racefree.Values{"id": int64(1)}, nil, racefree.Options{})
+		must(t, err)
+		if got["name"] != "a" {
+			t.Fatalf("name = %#v", got["name"])
+		}
+	}
+	if native, _, _ := reads.get(); native < 10 {
+		t.Errorf("%d reads went natively, want the 10 after the cancel", native)
+	}
+}
