@@ -99,7 +99,22 @@ const nativeTypesRow = `1, -7, 2147483647, 9007199254740993, 1234.50, 1.5, 2.25,
 	'1 day 02:03:04', '{"a b",c}', '192.168.0.1/24', NULL, NULL, NULL`
 
 func TestNativeRead_SameAsDatabaseSQL(t *testing.T) {
-	db := testdb.Open(t, pgEngine(t).DSN(t))
+	dsn := pgEngine(t).DSN(t)
+	// Each of pgx's query modes: some take the result formats racefree
+	// asks for, others (simple protocol, exec) get every column as text.
+	for _, mode := range []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			sep := "?"
+			if strings.Contains(dsn, "?") {
+				sep = "&"
+			}
+			nativeSameAsDatabaseSQL(t, dsn+sep+"default_query_exec_mode="+mode)
+		})
+	}
+}
+
+func nativeSameAsDatabaseSQL(t *testing.T, dsn string) {
+	db := testdb.Open(t, dsn)
 	ctx := context.Background()
 	table := testdb.CreateTable(t, db, "native_types", nativeTypesDDL)
 	testdb.Exec(t, db, "INSERT INTO "+table+" VALUES ("+nativeTypesRow+")")
