@@ -18,7 +18,7 @@ import (
 // readRow runs the lookup query on q.
 func readRow[T any](ctx context.Context, c *call, q dialect.Querier, lock string) (T, bool, error) {
 	query, args := c.selectSQL(lock)
-	row, err := scanInto[T](c.codec, c.readQueryRow(ctx, q, query, args))
+	row, err := scanInto[T](c.codec, c.nativeQueryRow(ctx, q, query, args))
 	if errors.Is(err, sql.ErrNoRows) {
 		return row, false, nil
 	}
@@ -46,7 +46,7 @@ func insertRow[T any](ctx context.Context, c *call, q dialect.Querier, tx *Tx, o
 	skipped, inserted := false, false
 	do := func(ctx context.Context) error {
 		if c.d.Features().Has(dialect.Returning) {
-			row, err = scanInto[T](c.codec, c.queryRow(ctx, q, query, c.ivals))
+			row, err = scanInto[T](c.codec, c.nativeQueryRow(ctx, q, query, c.ivals))
 			if errors.Is(err, sql.ErrNoRows) { // ON CONFLICT DO NOTHING did nothing
 				skipped = true
 				return nil

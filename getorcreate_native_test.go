@@ -154,9 +154,9 @@ func nativeSameAsDatabaseSQL(t *testing.T, dsn string) {
 }
 
 // A destination only database/sql converts into (an integer column into
-// []byte, which it formats as text) sends the read through database/sql,
-// once: the next reads of that statement go there directly.
-func TestNativeRead_FallsBackWhereOnlyDatabaseSQLConverts(t *testing.T) {
+// []byte, which it formats as text) gets database/sql's value: the row
+// read natively is replayed through database/sql, not read again.
+func TestNativeRead_ReplaysWhereOnlyDatabaseSQLConverts(t *testing.T) {
 	db := testdb.Open(t, pgEngine(t).DSN(t))
 	ctx := context.Background()
 	table := testdb.CreateTable(t, db, "native_fallback", "id BIGINT PRIMARY KEY, n BIGINT")
@@ -173,8 +173,62 @@ func TestNativeRead_FallsBackWhereOnlyDatabaseSQLConverts(t *testing.T) {
 			t.Fatalf("n = %q, want \"42\" as database/sql gives it", got.N)
 		}
 	}
-	if native, fallback, _ := reads.get(); native != 0 || fallback != 1 {
-		t.Errorf("native reads %d, fallbacks %d; want 0 and 1 (the statement is then read through database/sql)", native, fallback)
+	if native, fallback, _ := reads.get(); native != 3 || fallback != 0 {
+		t.Errorf("native reads %d, fallbacks %d; want 3 and 0", native, fallback)
+	}
+}
+
+// A miss's INSERT … RETURNING runs natively too, and gives the row
+// database/sql gives; a value database/sql refuses is refused after the
+// row was inserted, as database/sql refuses it, and the row is there once.
+func TestNativeRead_InsertReturning(t *testing.T) {
+	db := testdb.Open(t, pgEngine(t).DSN(t))
+	ctx := context.Background()
+	table := testdb.CreateTable(t, db, "native_insert", `id BIGINT PRIMARY KEY, small SMALLINT NOT NULL DEFAULT 7,
+		price NUMERIC(12,2) NOT NULL DEFAULT 12.50, name TEXT NOT NULL DEFAULT 'n', blob BYTEA NOT NULL DEFAULT '\x00ff',
+		at TIMESTAMPTZ NOT NULL DEFAULT '2026-12-02 03:04:05+02', n BIGINT`)
+	type insertRow struct {
+		ID    int64     `db:"id"`
+		Small int       `db:"small"`
+		Price float64   `db:"price"`
+		Name  string    `db:"name"`
+		Blob  []byte    `db:"blob"`
+		At    time.Time `db:"at"`
+		N     *int64    `db:"n"`
+	}
+	want, created, err := inTx(ctx, db, func(ctx context.Context, tx *racefree.Tx) (insertRow, bool, error) {
+		return racefree.CreateOrGet[insertRow](ctx, tx, table, racefree.Values{"id": int64(1)}, nil, racefree.Options{})
+	})
+	must(t, err)
+	if !created {
+		t.Fatal("row 1 not created")
+	}
+	reads := countNativeReads(t)
+	got, created, err := racefree.CreateOrGet[insertRow](ctx, db, table, racefree.Values{"id": int64(2)}, nil, racefree.Options{})
+	must(t, err)
+	if !created {
+		t.Fatal("row 2 not created")
+	}
+	want.ID = 2
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("native:       %+v\ndatabase/sql: %+v", got, want)
+	}
+	if native, _, _ := reads.get(); native != 1 {
+		t.Errorf("%d native statements, want the INSERT's 1", native)
+	}
+
+	type strictRow struct {
+		ID int64 `db:"id"`
+		N  int64 `db:"n"` // NULL in the new row: database/sql refuses it
+	}
+	_, _, err = racefree.CreateOrGet[strictRow](ctx, db, table, racefree.Values{"id": int64(3)}, nil, racefree.Options{NoCoalesce: true})
+	if err == nil || !strings.Contains(err.Error(), `sql: Scan error on column index 1, name "n": converting NULL to int64 is unsupported`) {
+		t.Fatalf("err = %v, want database/sql's conversion error", err)
+	}
+	var rows int
+	must(t, db.SQL().QueryRowContext(ctx, "SELECT count(*) FROM "+table+" WHERE id = 3").Scan(&rows))
+	if rows != 1 {
+		t.Errorf("%d rows with id 3, want the one the INSERT made (it ran once)", rows)
 	}
 }
 

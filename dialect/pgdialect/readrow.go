@@ -17,7 +17,7 @@ import (
 	"github.com/racefree/racefree/internal/sqlconv"
 )
 
-// A hit read natively runs on the pgx connection inside database/sql's
+// A row read natively runs on the pgx connection inside database/sql's
 // (pgx/v5/stdlib): the same connection, statement cache and query mode,
 // and the same result formats, so the server does and sends exactly what
 // it would for database/sql; only database/sql's per-query work on the
@@ -63,30 +63,45 @@ func (d *Dialect) ReadRow(ctx context.Context, conn any, query string, args []an
 }
 
 // scanRow converts the current row's columns to the values database/sql
-// would give and places them into dest, all or none: a column that only
-// database/sql can place leaves every destination untouched.
+// would give and places them into dest as database/sql would. Where a
+// column needs a conversion only database/sql makes, or one it refuses,
+// the whole row is replayed through database/sql (sqlconv.Replay): its
+// values, or its error, without running the statement again.
 func scanRow(rows pgx.Rows, dest []any) error {
 	fds := rows.FieldDescriptions()
-	if len(fds) != len(dest) {
-		return dialect.ErrNotReadNatively // database/sql has the error for it
-	}
 	raw := rows.RawValues()
 	m := rows.Conn().TypeMap()
 	var small [8]any
 	vals := small[:0]
+	replay := len(fds) != len(dest) // database/sql has the error for it
 	for i := range fds {
-		if direct(dest[i], &fds[i], raw[i]) {
+		if !replay && direct(dest[i], &fds[i], raw[i]) {
 			vals = append(vals, nil) // placed below, from raw
 			continue
 		}
 		v, err := pgxvalue.SQLValue(m, &fds[i], raw[i])
 		if err != nil {
-			return fmt.Errorf("%w: %w", dialect.ErrNotReadNatively, err)
+			return sqlconv.ScanError(i, fds[i].Name, err)
 		}
-		if !sqlconv.Assignable(dest[i], v) {
-			return dialect.ErrNotReadNatively
+		if !replay && !sqlconv.Assignable(dest[i], v) {
+			replay = true
+			// The columns placed directly so far need their values too.
+			for j := range vals {
+				if vals[j] == nil && raw[j] != nil {
+					if vals[j], err = pgxvalue.SQLValue(m, &fds[j], raw[j]); err != nil {
+						return sqlconv.ScanError(j, fds[j].Name, err)
+					}
+				}
+			}
 		}
 		vals = append(vals, v)
+	}
+	if replay {
+		names := make([]string, len(fds))
+		for i := range fds {
+			names[i] = fds[i].Name
+		}
+		return sqlconv.Replay(names, vals, dest)
 	}
 	for i, v := range vals {
 		if direct(dest[i], &fds[i], raw[i]) {

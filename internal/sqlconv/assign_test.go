@@ -171,3 +171,40 @@ func (r *oneRow) Next(dest []driver.Value) error {
 	dest[0] = r.v
 	return nil
 }
+
+// Replay gives database/sql's result and database/sql's error, for every
+// pair, including those Assignable turns down.
+func TestReplay_SameAsDatabaseSQL(t *testing.T) {
+	cases := []struct {
+		dest func() any
+		src  any
+	}{
+		{func() any { return new([]byte) }, int64(42)},   // formatted as text
+		{func() any { return new(int64) }, nil},          // NULL into an int
+		{func() any { return new(int8) }, int64(300)},    // overflow
+		{func() any { return new(float32) }, 0.1},        // through text
+		{func() any { return new(string) }, int64(7)},    // number as text
+		{func() any { return new(bool) }, "maybe"},       // refused
+		{func() any { return new(time.Time) }, "2026"},   // refused
+		{func() any { return new(*int) }, []byte("12")},  // pointer, through text
+		{func() any { return new(sql.RawBytes) }, "raw"}, // refused on a single row
+	}
+	for _, c := range cases {
+		got, want := c.dest(), c.dest()
+		err := Replay([]string{"c"}, []any{c.src}, []any{got})
+		wantErr := scanWithDatabaseSQL(t, c.src, want)
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Errorf("%T(%v) into %T: Replay error %v, database/sql %v", c.src, c.src, got, err, wantErr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%T(%v) into %T: Replay gave %#v, database/sql %#v", c.src, c.src, got, reflect.ValueOf(got).Elem(), reflect.ValueOf(want).Elem())
+		}
+	}
+	// Several columns, and a Scan error names the right one.
+	var a int64
+	var b string
+	err := Replay([]string{"a", "b"}, []any{int64(1), nil}, []any{&a, &b})
+	if err == nil || !strings.Contains(err.Error(), `column index 1, name "b"`) {
+		t.Errorf("err = %v, want one naming column b", err)
+	}
+}
