@@ -21,10 +21,11 @@ import (
 	"github.com/racefree/racefree/internal/testdb"
 )
 
-// On PostgreSQL over database/sql, hits are read natively on pgx's
-// connection (dialect.RowReader). These tests hold that to database/sql's
-// own answer: the same values in the same fields, the same errors, and a
-// fall back to database/sql wherever only it can convert a value.
+// On PostgreSQL over database/sql, hits and INSERT … RETURNING run
+// natively on pgx's connection (dialect.RowReader). These tests hold that
+// to database/sql's own answer: the same values in the same fields, the
+// same errors, and the row replayed through database/sql wherever only it
+// can convert a value.
 
 // nativeReads counts the outcomes of native reads while a test runs.
 type nativeReads struct {
