@@ -56,100 +56,40 @@ func assign(dest, src any, apply bool) (ok bool, err error) {
 	case string:
 		switch d := dest.(type) {
 		case *string:
-			if d == nil {
-				return false, nil
-			}
-			if apply {
-				*d = s
-			}
-			return true, nil
+			return put(d, apply, func() string { return s })
 		case *[]byte:
-			if d == nil {
-				return false, nil
-			}
-			if apply {
-				*d = []byte(s)
-			}
-			return true, nil
+			return put(d, apply, func() []byte { return []byte(s) })
 		}
 	case []byte:
 		switch d := dest.(type) {
 		case *string:
-			if d == nil {
-				return false, nil
-			}
-			if apply {
-				*d = string(s)
-			}
-			return true, nil
+			return put(d, apply, func() string { return string(s) })
 		case *any:
-			if d == nil {
-				return false, nil
-			}
-			if apply {
-				*d = bytes.Clone(s)
-			}
-			return true, nil
+			return put(d, apply, func() any { return bytes.Clone(s) })
 		case *[]byte:
-			if d == nil {
-				return false, nil
-			}
-			if apply {
-				*d = bytes.Clone(s)
-			}
-			return true, nil
+			return put(d, apply, func() []byte { return bytes.Clone(s) })
 		}
 	case time.Time:
 		switch d := dest.(type) {
 		case *time.Time:
-			if d == nil {
-				return false, nil
-			}
-			if apply {
-				*d = s
-			}
-			return true, nil
+			return put(d, apply, func() time.Time { return s })
 		case *string:
-			if d == nil {
-				return false, nil
-			}
-			if apply {
-				*d = s.Format(time.RFC3339Nano)
-			}
-			return true, nil
+			return put(d, apply, func() string { return s.Format(time.RFC3339Nano) })
 		}
 	case nil:
 		switch d := dest.(type) {
 		case *any:
-			if d == nil {
-				return false, nil
-			}
-			if apply {
-				*d = nil
-			}
-			return true, nil
+			return put(d, apply, func() any { return nil })
 		case *[]byte:
-			if d == nil {
-				return false, nil
-			}
-			if apply {
-				*d = nil
-			}
-			return true, nil
+			return put(d, apply, func() []byte { return nil })
 		}
 	}
 
 	switch d := dest.(type) {
 	case *string:
-		if d == nil {
-			return false, nil
-		}
 		switch src.(type) {
 		case int64, float64, bool:
-			if apply {
-				*d = asString(src)
-			}
-			return true, nil
+			return put(d, apply, func() string { return asString(src) })
 		}
 		// NULL into a string: database/sql's error.
 		return false, nil
@@ -158,25 +98,13 @@ func assign(dest, src any, apply bool) (ok bool, err error) {
 		// hand out: rare, left to database/sql.
 		return false, nil
 	case *bool:
-		if d == nil {
-			return false, nil
-		}
 		v, err := driver.Bool.ConvertValue(src)
 		if err != nil {
 			return false, nil
 		}
-		if apply {
-			*d = v.(bool)
-		}
-		return true, nil
+		return put(d, apply, func() bool { return v.(bool) })
 	case *any:
-		if d == nil {
-			return false, nil
-		}
-		if apply {
-			*d = src
-		}
-		return true, nil
+		return put(d, apply, func() any { return src })
 	}
 
 	if scanner, isScanner := dest.(sql.Scanner); isScanner {
@@ -283,6 +211,18 @@ func assign(dest, src any, apply bool) (ok bool, err error) {
 		}
 	}
 	return false, nil
+}
+
+// put is one of the common cases: d takes v() when applying; a nil d is
+// left to database/sql (its error).
+func put[T any](d *T, apply bool, v func() T) (ok bool, err error) {
+	if d == nil {
+		return false, nil
+	}
+	if apply {
+		*d = v()
+	}
+	return true, nil
 }
 
 // asString is database/sql's text for a driver value.
