@@ -76,7 +76,7 @@ func scanRow(rows pgx.Rows, dest []any) error {
 	replay := len(fds) != len(dest) // database/sql has the error for it
 	for i := range fds {
 		if !replay && direct(dest[i], &fds[i], raw[i]) {
-			vals = append(vals, nil) // placed below, from raw
+			vals = append(vals, fromRaw{}) // placed below, from raw
 			continue
 		}
 		v, err := pgxvalue.SQLValue(m, &fds[i], raw[i])
@@ -87,7 +87,7 @@ func scanRow(rows pgx.Rows, dest []any) error {
 			replay = true
 			// The columns placed directly so far need their values too.
 			for j := range vals {
-				if vals[j] == nil && raw[j] != nil {
+				if vals[j] == (fromRaw{}) {
 					if vals[j], err = pgxvalue.SQLValue(m, &fds[j], raw[j]); err != nil {
 						return sqlconv.ScanError(j, fds[j].Name, err)
 					}
@@ -104,7 +104,7 @@ func scanRow(rows pgx.Rows, dest []any) error {
 		return sqlconv.Replay(names, vals, dest)
 	}
 	for i, v := range vals {
-		if direct(dest[i], &fds[i], raw[i]) {
+		if v == (fromRaw{}) {
 			placeDirect(dest[i], &fds[i], raw[i])
 			continue
 		}
@@ -114,6 +114,9 @@ func scanRow(rows pgx.Rows, dest []any) error {
 	}
 	return nil
 }
+
+// fromRaw marks, in scanRow's values, a column placeDirect places.
+type fromRaw struct{}
 
 // direct reports whether placeDirect can place the column: the pairs most
 // rows are made of, where database/sql would store the driver value as it
