@@ -29,6 +29,10 @@ type handle struct {
 	q    session.Querier // the pool, a connection or a transaction
 	tx   *Tx             // non-nil inside a transaction
 	conn *Conn           // non-nil for a *Conn
+	// pinned is the *sql.Conn that statements on q run on, when racefree
+	// knows it (a *Conn, or a transaction RunInTx began on one): native
+	// reads borrow it (see call_native.go).
+	pinned *sql.Conn
 }
 
 // onPool reports whether the handle runs statements on the pool itself,
@@ -75,6 +79,9 @@ type Tx struct {
 	db    *DB
 	tx    session.Tx
 	sql   *sql.Tx // the *sql.Tx behind tx, when it is one
+	// pinned is the *sql.Conn the transaction runs on, when RunInTx began
+	// it on one; nil for a transaction the caller began (WrapTx).
+	pinned *sql.Conn
 	opts  sql.TxOptions
 	known bool // opts.Isolation is what the transaction really runs at
 	spSeq int  // savepoint names issued so far; see savepoint
@@ -188,7 +195,7 @@ func (tx *Tx) handle() handle {
 	if tx == nil || tx.db == nil || tx.tx == nil {
 		return handle{}
 	}
-	return handle{db: tx.db, q: tx.tx, tx: tx}
+	return handle{db: tx.db, q: tx.tx, tx: tx, pinned: tx.pinned}
 }
 
 // Conn is one connection pinned from the pool, for work that must stay on
@@ -238,5 +245,5 @@ func (c *Conn) handle() handle {
 	if c == nil || c.db == nil || c.conn == nil {
 		return handle{}
 	}
-	return handle{db: c.db, q: c.conn, conn: c}
+	return handle{db: c.db, q: c.conn, conn: c, pinned: c.sql}
 }

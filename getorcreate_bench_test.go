@@ -23,6 +23,8 @@ import (
 //	Hit:   GetOrCreate of an existing row vs a primary-key SELECT (and
 //	       vs a SELECT by the same unique key, to separate racefree's
 //	       cost from the secondary index's)
+//	       (Hit-in-tx: RunInTx around the hit vs BEGIN, the SELECT by the
+//	       unique key, COMMIT by hand)
 //	Miss:  CreateOrGet, adaptive GetOrCreate and select-first GetOrCreate
 //	       of a new row vs INSERT … ON CONFLICT DO NOTHING RETURNING
 //	       (MariaDB: INSERT IGNORE … RETURNING)
@@ -109,6 +111,23 @@ func benchGetOrCreate(b *testing.B, db *racefree.DB) {
 		}, func() {
 			_, _, err := racefree.GetOrCreate[gocUser](ctx, db, table, racefree.Values{"email": "hit@x"}, racefree.Values{"name": "H"}, racefree.Options{})
 			must(err)
+		})
+	})
+
+	// The hit inside a transaction: RunInTx around GetOrCreate vs BEGIN,
+	// the same SELECT by the unique key, COMMIT written on database/sql.
+	b.Run("Hit-in-tx", func(b *testing.B) {
+		pair(b, func() {
+			tx, err := db.SQL().BeginTx(ctx, nil)
+			must(err)
+			var u gocUser
+			must(tx.QueryRowContext(ctx, uniqueSelect, "hit@x").Scan(&u.ID, &u.Email, &u.Name))
+			must(tx.Commit())
+		}, func() {
+			must(racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+				_, _, err := racefree.GetOrCreate[gocUser](ctx, tx, table, racefree.Values{"email": "hit@x"}, racefree.Values{"name": "H"}, racefree.Options{})
+				return err
+			}))
 		})
 	})
 

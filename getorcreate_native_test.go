@@ -318,13 +318,20 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// inTx runs f in a transaction, where reads go through database/sql.
+// inTx runs f in a transaction the test begins itself and hands to
+// racefree (WrapTx): it lends racefree no connection, so its reads go
+// through database/sql — the reference native reads are held to.
 func inTx[T any](ctx context.Context, db *racefree.DB, f func(context.Context, *racefree.Tx) (T, bool, error)) (row T, created bool, err error) {
-	err = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-		row, created, err = f(ctx, tx)
-		return err
-	})
-	return row, created, err
+	stx, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return row, false, err
+	}
+	defer stx.Rollback()
+	row, created, err = f(ctx, db.WrapTx(stx, nil))
+	if err != nil {
+		return row, created, err
+	}
+	return row, created, stx.Commit()
 }
 
 // A native read cut off by its context returns the context's error, and

@@ -150,6 +150,9 @@ func (r *txRun) once(ctx context.Context) (err error) {
 	tx := &Tx{db: db, tx: stx, opts: *r.opts.sqlOptions(), known: true, ownsCommit: true}
 	if s, ok := stx.(session.SQLTx); ok {
 		tx.sql = s.Tx
+		if c, ok := conn.(session.SQLConn); ok {
+			tx.pinned = c.Conn
+		}
 	}
 	defer func() {
 		if p := recover(); p != nil {

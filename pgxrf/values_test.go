@@ -94,16 +94,22 @@ func TestValues_SameAsDatabaseSQL(t *testing.T) {
 }
 
 // viaDatabaseSQL reads the row id of table on check, a DB over
-// database/sql, inside a transaction: there database/sql itself reads and
-// converts it (on the pool the PostgreSQL dialect reads hits natively with
-// the same conversions as pgxrf, which this test would then compare with
-// themselves).
+// database/sql, inside a transaction the test begins and hands to racefree
+// (WrapTx): there database/sql itself reads and converts it. (On the pool,
+// and in the transactions RunInTx begins, the PostgreSQL dialect reads
+// natively with the same conversions as pgxrf, which this test would then
+// compare with themselves.)
 func viaDatabaseSQL(ctx context.Context, check *racefree.DB, table string, id int64) (row racefree.Values, created bool, err error) {
-	err = racefree.RunInTx(ctx, check, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-		row, created, err = racefree.GetOrCreate[racefree.Values](ctx, tx, table, racefree.Values{"id": id}, nil, racefree.Options{})
-		return err
-	})
-	return row, created, err
+	stx, err := check.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	defer stx.Rollback()
+	row, created, err = racefree.GetOrCreate[racefree.Values](ctx, check.WrapTx(stx, nil), table, racefree.Values{"id": id}, nil, racefree.Options{})
+	if err != nil {
+		return row, created, err
+	}
+	return row, created, stx.Commit()
 }
 
 // sameValue is reflect.DeepEqual, with times compared as instants.
