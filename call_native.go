@@ -52,8 +52,8 @@ func (c *call) nativeQueryRow(ctx context.Context, q dialect.Querier, query stri
 
 // nativeRow is a statement that runs when it is scanned, like *sql.Row.
 type nativeRow struct {
-	ctx   context.Context
-	c     *call
+	ctx    context.Context
+	c      *call
 	q      dialect.Querier
 	pinned *sql.Conn // the connection q runs on; nil: q is the pool
 	query  string

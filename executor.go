@@ -76,15 +76,15 @@ func (db *DB) handle() handle {
 // then never commits or rolls back. Like *sql.Tx, a Tx is for one goroutine
 // at a time.
 type Tx struct {
-	db    *DB
-	tx    session.Tx
-	sql   *sql.Tx // the *sql.Tx behind tx, when it is one
+	db  *DB
+	tx  session.Tx
+	sql *sql.Tx // the *sql.Tx behind tx, when it is one
 	// pinned is the *sql.Conn the transaction runs on, when RunInTx began
 	// it on one; nil for a transaction the caller began (WrapTx).
 	pinned *sql.Conn
-	opts  sql.TxOptions
-	known bool // opts.Isolation is what the transaction really runs at
-	spSeq int  // savepoint names issued so far; see savepoint
+	opts   sql.TxOptions
+	known  bool // opts.Isolation is what the transaction really runs at
+	spSeq  int  // savepoint names issued so far; see savepoint
 	// ownsCommit is set in the transactions RunInTx begins, which racefree
 	// commits; keptSavepoint once one of their savepoints was left open
 	// for COMMIT to release (see savepoint).
