@@ -60,6 +60,7 @@ type call struct {
 	null    bool                 // a lookup value is NULL
 	strat   Strategy             // resolved: never StrategyAuto
 	p       *plan                // the plan the call was made from, or nil (see plan.go)
+	native  nativeRow            // the statement nativeQueryRow returned last
 }
 
 // planCall validates everything and resolves the strategy. It sends no

@@ -45,7 +45,10 @@ func (db *DB) initNativeReads() {
 func (c *call) nativeQueryRow(ctx context.Context, q dialect.Querier, query string, args []any) session.Row {
 	n := &c.db.native
 	if n.reader != nil && q == c.h.q && !n.foreign.Load() && (c.h.onPool() || c.h.pinned != nil) {
-		return nativeRow{ctx: ctx, c: c, q: q, pinned: c.h.pinned, query: query, args: args}
+		// The call keeps the row, which is scanned before the call's next
+		// statement: no allocation per statement.
+		c.native = nativeRow{ctx: ctx, c: c, q: q, pinned: c.h.pinned, query: query, args: args}
+		return &c.native
 	}
 	return c.queryRow(ctx, q, query, args)
 }
@@ -60,7 +63,7 @@ type nativeRow struct {
 	args   []any
 }
 
-func (r nativeRow) Scan(dest ...any) error {
+func (r *nativeRow) Scan(dest ...any) error {
 	var err error
 	if r.pinned != nil {
 		err = r.readPinned(dest)
@@ -90,7 +93,7 @@ func (r nativeRow) Scan(dest ...any) error {
 }
 
 // readPooled reads on a connection borrowed from the pool for this query.
-func (r nativeRow) readPooled(dest []any) error {
+func (r *nativeRow) readPooled(dest []any) error {
 	ctx, db := r.ctx, r.c.db
 	conn, err := db.sql.Conn(ctx)
 	if err != nil {
@@ -114,7 +117,7 @@ var errPinnedNotSent = errors.New("racefree: native read: connection dead before
 // is open on it. Raw must not see driver.ErrBadConn (see errPinnedNotSent),
 // nor a panic, which it turns into one: a panic in the reader is raised
 // again once Raw has returned.
-func (r nativeRow) readPinned(dest []any) error {
+func (r *nativeRow) readPinned(dest []any) error {
 	db := r.c.db
 	var panicked any
 	err := r.pinned.Raw(func(dc any) (err error) {
@@ -139,4 +142,4 @@ func (r nativeRow) readPinned(dest []any) error {
 // query before any fallback to database/sql.
 var testHookNativeRead atomic.Pointer[func(error)]
 
-var _ session.Row = nativeRow{}
+var _ session.Row = (*nativeRow)(nil)

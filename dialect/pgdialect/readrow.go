@@ -70,8 +70,15 @@ func (d *Dialect) ReadRow(ctx context.Context, conn any, query string, args []an
 func scanRow(rows pgx.Rows, dest []any) error {
 	fds := rows.FieldDescriptions()
 	raw := rows.RawValues()
+	if len(fds) == len(dest) && allDirect(dest, fds, raw) {
+		// Most rows: integers and text only, placed with no value made.
+		for i := range fds {
+			placeDirect(dest[i], &fds[i], raw[i])
+		}
+		return nil
+	}
 	m := rows.Conn().TypeMap()
-	var small [8]any
+	var small [8]any // stays on the stack: Replay gets a copy
 	vals := small[:0]
 	replay := len(fds) != len(dest) // database/sql has the error for it
 	for i := range fds {
@@ -101,7 +108,7 @@ func scanRow(rows pgx.Rows, dest []any) error {
 		for i := range fds {
 			names[i] = fds[i].Name
 		}
-		return sqlconv.Replay(names, vals, dest)
+		return sqlconv.Replay(names, append([]any(nil), vals...), dest)
 	}
 	for i, v := range vals {
 		if v == (fromRaw{}) {
@@ -113,6 +120,16 @@ func scanRow(rows pgx.Rows, dest []any) error {
 		}
 	}
 	return nil
+}
+
+// allDirect reports whether placeDirect can place every column.
+func allDirect(dest []any, fds []pgconn.FieldDescription, raw [][]byte) bool {
+	for i := range fds {
+		if !direct(dest[i], &fds[i], raw[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // fromRaw marks, in scanRow's values, a column placeDirect places.
