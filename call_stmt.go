@@ -17,9 +17,18 @@ import (
 // queryRow runs query on q: through a prepared statement when q is the
 // pool and the pool gains by it (see prepares), else on q itself.
 func (c *call) queryRow(ctx context.Context, q dialect.Querier, query string, args []any) session.Row {
-	if c.h.onPool() && q == c.h.q && c.prepares() {
-		if s := c.stmt(ctx, query); s != nil {
-			return s.QueryRow(ctx, args...)
+	if q == c.h.q && c.prepares() {
+		switch tx := c.h.tx; {
+		case c.h.onPool():
+			if s := c.stmt(ctx, query); s != nil {
+				return s.QueryRow(ctx, args...)
+			}
+		case tx != nil && tx.ownsCommit && tx.db == c.db:
+			// A transaction RunInTx began on this pool runs the pool's
+			// statement, prepared once per connection.
+			if s := tx.poolStmt(ctx, query); s != nil {
+				return s.QueryRow(ctx, args...)
+			}
 		}
 	}
 	return q.QueryRow(ctx, query, args...)

@@ -93,17 +93,28 @@ func (tx *Tx) transferQuerier() dialect.Querier {
 	return txPrepared{tx: tx, ts: ts}
 }
 
-// stmt returns query prepared for the transaction, or nil when the pool
-// has not prepared it yet (a transfer on the pool does): preparing it
-// here would take a second connection from the pool while this one holds
-// the transaction's locks, and a pool whose every connection did so would
-// wait for itself.
+// stmt returns query prepared for the transaction (see poolStmt).
 func (p txPrepared) stmt(ctx context.Context, query string) session.Stmt {
-	s, ok := p.tx.db.stmts.Load(query)
+	return p.tx.poolStmt(ctx, query)
+}
+
+// poolStmt returns the pool's prepared statement for query bound to the
+// transaction (database/sql prepares it once per connection and reuses
+// it), or nil when the transaction cannot run one or the pool has not
+// prepared query yet (a call on the pool does): preparing it here would
+// take a second connection from the pool while this one holds the
+// transaction's locks, and a pool whose every connection did so would
+// wait for itself.
+func (tx *Tx) poolStmt(ctx context.Context, query string) session.Stmt {
+	s, ok := tx.db.stmts.Load(query)
 	if !ok {
 		return nil
 	}
-	return p.ts.TxStmt(ctx, s.(session.Stmt))
+	ts, ok := tx.tx.(session.TxStmter)
+	if !ok {
+		return nil
+	}
+	return ts.TxStmt(ctx, s.(session.Stmt))
 }
 
 func (p txPrepared) Exec(ctx context.Context, query string, args ...any) (session.Result, error) {
