@@ -36,6 +36,7 @@ type BenchCommand struct {
 	scale      string
 	procs      string
 	goroutines string
+	procGors   int
 	scaleTime  time.Duration
 	pool       int
 
@@ -71,7 +72,8 @@ func (c *BenchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 	fs.IntVar(&c.batch, "batch", bench.DefaultBatch, "items per call in the batch case")
 	fs.IntVar(&c.accounts, "accounts", bench.DefaultAccounts, "accounts in the transfer case")
 	fs.StringVar(&c.scale, "scale", "hit,transfer", "comma-separated cases to run at growing concurrency, or none")
-	fs.StringVar(&c.procs, "procs", joinInts(bench.DefaultProcs, ","), "scaling: numbers of OS processes (one goroutine each)")
+	fs.StringVar(&c.procs, "procs", joinInts(bench.DefaultProcs, ","), "scaling: numbers of OS processes (--proc-goroutines goroutines each)")
+	fs.IntVar(&c.procGors, "proc-goroutines", 1, "scaling: goroutines in each process of --procs (more than 1: a fleet of busy processes)")
 	fs.StringVar(&c.goroutines, "goroutines", joinInts(bench.DefaultGoroutines, ","), "scaling: numbers of goroutines (in one process)")
 	fs.DurationVar(&c.scaleTime, "scale-time", 2*time.Second, "scaling: how long each side runs at each point")
 	fs.IntVar(&c.pool, "pool", 32, "connections per process at most; more goroutines wait for one")
@@ -121,7 +123,7 @@ func (c *BenchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		Engine: d.Name(), Server: d.Server(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(),
 		Settings: bench.Settings{
 			Quick: c.quick, Rounds: c.rounds, SegmentMS: ms(c.segment), WarmupMS: ms(c.segment), Confidence: c.confidence,
-			Batch: c.batch, Accounts: c.accounts, ScaleMS: ms(c.scaleTime), Procs: procs, Goroutines: gors, Pool: c.pool,
+			Batch: c.batch, Accounts: c.accounts, ScaleMS: ms(c.scaleTime), Procs: procs, Goroutines: gors, ProcGoroutines: c.procGors, Pool: c.pool,
 		},
 		Cases: []bench.CaseResult{}, Scaling: []bench.ScaleResult{},
 	}
@@ -129,7 +131,7 @@ func (c *BenchCommand) Run(ctx context.Context, args []string, stdout, stderr io
 		Rounds: c.rounds, Segment: c.segment, Warmup: c.segment, Confidence: c.confidence,
 		Seed: uint64(time.Now().UnixNano()),
 	}
-	scaleCfg := bench.ScaleConfig{Procs: procs, Goroutines: gors}
+	scaleCfg := bench.ScaleConfig{Procs: procs, Goroutines: gors, ProcGoroutines: c.procGors}
 	total := len(cases)*measure.Steps() + len(scaled)*scaleCfg.Steps()
 	bar := newBenchProgress(stderr, isTerminal(stderr), total)
 	defer bar.finish()
@@ -263,6 +265,8 @@ func (c *BenchCommand) validate() (cases, scaled []*bench.Case, procs, gors []in
 		err = usagef("--accounts must be between 2 and 1000000, got %d", c.accounts)
 	case c.scaleTime <= 0 || c.scaleTime > 10*time.Minute:
 		err = usagef("--scale-time must be positive and at most 10m, got %v", c.scaleTime)
+	case c.procGors < 1 || c.procGors > 4096:
+		err = usagef("--proc-goroutines must be between 1 and 4096, got %d", c.procGors)
 	case c.pool < 1 || c.pool > 1000:
 		err = usagef("--pool must be between 1 and 1000, got %d", c.pool)
 	case len(scaled) > 0 && len(procs)+len(gors) == 0:

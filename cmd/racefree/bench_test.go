@@ -28,6 +28,7 @@ func TestBench_Errors(t *testing.T) {
 		{"TooManyProcs", []string{"bench", "--procs", "65"}, `--procs: "65"`},
 		{"Goroutines", []string{"bench", "--goroutines", "0"}, `--goroutines: "0"`},
 		{"NoPoints", []string{"bench", "--procs", "", "--goroutines", ""}, "list no scaling point"},
+		{"ProcGoroutines", []string{"bench", "--proc-goroutines", "0"}, "--proc-goroutines must be between 1 and 4096, got 0"},
 		{"OneAccount", []string{"bench", "--accounts", "1"}, "--accounts must be between 2"},
 		{"Stray", []string{"bench", "extra"}, `unexpected argument "extra"`},
 	}

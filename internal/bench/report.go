@@ -48,6 +48,9 @@ type Settings struct {
 	ScaleMS    float64 `json:"scale_ms"`
 	Procs      []int   `json:"procs"`
 	Goroutines []int   `json:"goroutines"`
+	// ProcGoroutines is how many goroutines each process of the processes
+	// axis ran.
+	ProcGoroutines int `json:"proc_goroutines"`
 	// Pool bounds each process's connection pool (see PoolSize).
 	Pool int `json:"pool"`
 }
@@ -114,8 +117,8 @@ func (p ScalePoint) Callers() int { return p.Procs * p.Goroutines }
 // ScaleResult is one case's throughput curve along one axis.
 type ScaleResult struct {
 	Case string `json:"case"`
-	// Axis is "processes" (1 goroutine each) or "goroutines" (in 1
-	// process).
+	// Axis is "processes" (Settings.ProcGoroutines goroutines each) or
+	// "goroutines" (in 1 process).
 	Axis   string       `json:"axis"`
 	Points []ScalePoint `json:"points"`
 	// Collapsed reports that racefree's throughput fell, past its peak,

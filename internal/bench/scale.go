@@ -32,8 +32,13 @@ type Launcher func(ctx context.Context, side Side, point ScalePoint) ([]lab.Part
 
 // ScaleConfig lists the levels of each axis.
 type ScaleConfig struct {
-	Procs      []int // processes, one goroutine each
+	Procs      []int // processes, ProcGoroutines goroutines each
 	Goroutines []int // goroutines, in one process
+	// ProcGoroutines is how many goroutines each process of the processes
+	// axis runs; 0 means 1. More than one measures a service of several
+	// processes, each with concurrent callers — what coalescing, which
+	// shares trips only within a process, gives such a fleet.
+	ProcGoroutines int
 	// Step, if set, is called after each side of each point is measured.
 	Step func(axis string, point ScalePoint, side Side)
 }
@@ -43,7 +48,7 @@ type ScaleConfig struct {
 func (cfg ScaleConfig) Points() (axes []string, points [][]ScalePoint) {
 	var procs, gor []ScalePoint
 	for _, p := range cfg.Procs {
-		procs = append(procs, ScalePoint{Procs: p, Goroutines: 1})
+		procs = append(procs, ScalePoint{Procs: p, Goroutines: max(1, cfg.ProcGoroutines)})
 	}
 	for _, g := range cfg.Goroutines {
 		gor = append(gor, ScalePoint{Procs: 1, Goroutines: g})

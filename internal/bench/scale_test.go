@@ -115,3 +115,23 @@ func TestScale_FailedPointEndsItsAxis(t *testing.T) {
 		t.Errorf("Validate = %v, want the failed axis named", err)
 	}
 }
+
+// With ProcGoroutines every process of the processes axis runs that many
+// goroutines: a fleet of busy processes. A point the goroutines axis has
+// too (1 process × as many goroutines) is measured once.
+func TestScale_ProcGoroutines(t *testing.T) {
+	f := &fakeLauncher{rate: func(_ Side, callers int) float64 { return 100 * float64(callers) }}
+	cfg := ScaleConfig{Procs: []int{1, 4}, Goroutines: []int{16}, ProcGoroutines: 16}
+	res := Scale(context.Background(), "hit", cfg, f.launch)
+	want := []string{"raw 1×16", "racefree 1×16", "racefree 4×16", "raw 4×16"}
+	if strings.Join(f.calls, ", ") != strings.Join(want, ", ") {
+		t.Errorf("launches\n %v\nwant\n %v", f.calls, want)
+	}
+	if cfg.Steps() != len(want) {
+		t.Errorf("Steps() = %d, want %d", cfg.Steps(), len(want))
+	}
+	if len(res) != 2 || len(res[0].Points) != 2 || res[0].Points[1].Procs != 4 || res[0].Points[1].Goroutines != 16 ||
+		res[0].Points[1].Raw.OpsPerSec != 6400 {
+		t.Fatalf("results %+v", res)
+	}
+}
