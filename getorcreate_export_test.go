@@ -45,6 +45,10 @@ func PlannedStrategy(ctx context.Context, db *DB, table string, lookup Values) (
 	return c.strat, nil
 }
 
+// ErrPinnedNotSent is what a native read on a pinned connection reports to
+// the hook when the connection was found dead or busy before sending.
+var ErrPinnedNotSent = errPinnedNotSent
+
 // SetNativeReadHook installs f to see the outcome of each native read (nil
 // when the row was read natively) and returns a func that removes it.
 func SetNativeReadHook(f func(err error)) (restore func()) {

@@ -43,7 +43,7 @@ func countNativeReads(t *testing.T) *nativeReads {
 		switch {
 		case errors.Is(err, dialect.ErrForeignConn):
 			n.foreign++
-		case errors.Is(err, dialect.ErrNotReadNatively):
+		case errors.Is(err, dialect.ErrNotReadNatively), errors.Is(err, racefree.ErrPinnedNotSent):
 			n.fallback++
 		case err == nil || errors.Is(err, sql.ErrNoRows):
 			n.native++

@@ -3,8 +3,10 @@ package racefree_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -194,4 +196,94 @@ func nativePinnedSessionKilled(t *testing.T, before bool) {
 	if rows != 2 {
 		t.Errorf("%d rows, want 2", rows)
 	}
+}
+
+// A native read in a transaction, cut off by its context while it waits
+// for a lock: RunInTx returns the context's error, and the pool stays
+// usable — the connection pgx closed on the cancel is not handed out
+// again.
+func TestNativeRead_PinnedCanceledWhileWaiting(t *testing.T) {
+	db := testdb.Open(t, pgEngine(t).DSN(t))
+	ctx := context.Background()
+	table := testdb.CreateTable(t, db, "native_tx_cancel", "id BIGINT PRIMARY KEY, name TEXT NOT NULL DEFAULT 'n', n BIGINT")
+	testdb.Exec(t, db, "INSERT INTO "+table+" (id, name) VALUES (1, 'a')")
+	db.SQL().SetMaxOpenConns(2)
+	reads := countNativeReads(t)
+
+	// Another session holds the table locked: the read waits on it.
+	locker, err := db.SQL().BeginTx(ctx, nil)
+	must(t, err)
+	_, err = locker.ExecContext(ctx, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE")
+	must(t, err)
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- racefree.RunInTx(short, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+			_, _, err := racefree.GetOrCreate[nativeTxRow](ctx, tx, table, racefree.Values{"id": int64(1)}, nil, racefree.Options{})
+			return err
+		})
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("RunInTx hung after its context ended") // watchdog
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's deadline", err)
+	}
+	must(t, locker.Rollback())
+
+	for range 10 {
+		must(t, racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+			got, _, err := racefree.GetOrCreate[nativeTxRow](ctx, tx, table, racefree.Values{"id": int64(1)}, nil, racefree.Options{})
+			if err == nil && got.Name != "a" {
+				t.Errorf("name = %q", got.Name)
+			}
+			return err
+		}))
+	}
+	if native, _, _ := reads.get(); native < 10 {
+		t.Errorf("%d reads went natively, want the 10 after the cancel", native)
+	}
+}
+
+// A read while rows of the same transaction are still open: pgx refuses
+// the busy connection before sending, the read is left to database/sql,
+// and the error is database/sql's for that connection (pgx's "conn busy",
+// or database/sql's "bad connection" where pgx calls the refusal safe to
+// retry) — an error, not a hang, and the transaction rolls back.
+func TestNativeRead_PinnedConnectionBusy(t *testing.T) {
+	db := testdb.Open(t, pgEngine(t).DSN(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // watchdog
+	defer cancel()
+	table := testdb.CreateTable(t, db, "native_busy", "id BIGINT PRIMARY KEY, name TEXT NOT NULL DEFAULT 'n', n BIGINT")
+	testdb.Exec(t, db, "INSERT INTO "+table+" (id) VALUES (1), (2)")
+	// Read the table's shape now, so that the read below is the hit's.
+	_, _, err := racefree.GetOrCreate[nativeTxRow](ctx, db, table, racefree.Values{"id": int64(2)}, nil, racefree.Options{})
+	must(t, err)
+	reads := countNativeReads(t)
+	var got error
+	errDone := errors.New("done")
+	err = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+		rows, err := tx.SQL().QueryContext(ctx, "SELECT id FROM "+table)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		_, _, got = racefree.GetOrCreate[nativeTxRow](ctx, tx, table, racefree.Values{"id": int64(1)}, nil, racefree.Options{})
+		return errDone
+	})
+	if !errors.Is(err, errDone) {
+		t.Fatalf("RunInTx: %v", err)
+	}
+	if got == nil || !strings.Contains(got.Error(), "conn busy") && !errors.Is(got, driver.ErrBadConn) {
+		t.Errorf("err = %v, want database/sql's error for a busy connection", got)
+	}
+	if _, fallback, _ := reads.get(); fallback != 1 {
+		t.Errorf("%d native reads left to database/sql, want the busy one", fallback)
+	}
+	// The pool is fine afterwards.
+	_, _, err = racefree.GetOrCreate[nativeTxRow](ctx, db, table, racefree.Values{"id": int64(1)}, nil, racefree.Options{})
+	must(t, err)
 }
