@@ -108,7 +108,7 @@ func TestReport_JSONFieldsStable(t *testing.T) {
 	want := []string{
 		"schema", "command", "started", "engine", "server", "go_version", "os", "cpus",
 		"settings", "settings.quick", "settings.rounds", "settings.segment_ms", "settings.warmup_ms", "settings.confidence",
-		"settings.batch", "settings.accounts", "settings.scale_ms", "settings.procs", "settings.goroutines", "settings.pool",
+		"settings.batch", "settings.accounts", "settings.scale_ms", "settings.procs", "settings.goroutines", "settings.proc_goroutines", "settings.pool",
 		"cases", "cases.name", "cases.title", "cases.racefree", "cases.raw", "cases.raw_sql", "cases.goroutines",
 		"cases.ratio", "cases.ratio_lo", "cases.ratio_hi", "cases.confidence", "cases.round_ratios",
 		"cases.racefree_stats", "cases.racefree_stats.calls", "cases.racefree_stats.ok", "cases.racefree_stats.errors",
