@@ -108,10 +108,11 @@ func (r *nativeRow) readPooled(dest []any) error {
 }
 
 // errPinnedNotSent stands, inside Raw on a pinned connection, for
-// driver.ErrBadConn: given that, Raw closes the *sql.Conn, which waits for
-// the transaction open on it to end — forever, since the transaction
-// ends in this goroutine.
-var errPinnedNotSent = errors.New("racefree: native read: connection dead before sending")
+// driver.ErrBadConn (a connection dead or busy before the statement was
+// sent): given that, Raw closes the *sql.Conn, which waits for the
+// transaction open on it to end — forever, since the transaction ends in
+// this goroutine.
+var errPinnedNotSent = errors.New("racefree: native read: connection refused the statement before it was sent")
 
 // readPinned reads on the pinned connection, inside whatever transaction
 // is open on it. Raw must not see driver.ErrBadConn (see errPinnedNotSent),

@@ -14,8 +14,9 @@ import (
 // the server's max_prepared_stmt_count (16382 by default) per connection
 // that ran it, until the DB is closed.
 
-// queryRow runs query on q: through a prepared statement when q is the
-// pool and the pool gains by it (see prepares), else on q itself.
+// queryRow runs query on q: through a prepared statement when the pool
+// gains by it (see prepares) and q is the pool or a transaction RunInTx
+// began on it, else on q itself.
 func (c *call) queryRow(ctx context.Context, q dialect.Querier, query string, args []any) session.Row {
 	if q == c.h.q && c.prepares() {
 		switch tx := c.h.tx; {
