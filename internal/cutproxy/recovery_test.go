@@ -122,11 +122,18 @@ func TestRunOnce_TransfersUnderCuts(t *testing.T) {
 		var mu sync.Mutex
 		var errs []error
 		applied := 0
+		// Each goroutine makes 150 transfers, and goes on until the proxy
+		// has made faults of every kind: on a fast machine 600 transfers
+		// can end before the chaos, paced in time, has reached them all.
+		everyKind := func() bool {
+			f := p.Faults()
+			return f[cutproxy.KindBeforeCommit] > 0 && f[cutproxy.KindAfterCommit] > 0 && f[cutproxy.KindCut] > 0
+		}
 		var wg sync.WaitGroup
 		for g := range 4 {
 			wg.Go(func() {
 				rng := rand.New(rand.NewPCG(uint64(g), 9))
-				for i := range 150 {
+				for i := 0; i < 150 || !everyKind(); i++ {
 					from, to := rng.Int64N(accounts), rng.Int64N(accounts)
 					if from == to {
 						continue

@@ -122,8 +122,14 @@ func TestTransferChild(t *testing.T) {
 	db := testdb.Open(t, args.Values["dsn"])
 	db.SQL().SetMaxOpenConns(poolSize)
 	var deadlocks, retries atomic.Int64
+	// A budget longer than the default's: on SQLite a writer waits in the
+	// engine's busy handler, which favours no one, and on a CI machine
+	// loaded far beyond its two cores one of 4 processes' writers can wait
+	// out 30 s. What this test proves is conservation and ordered locking,
+	// not a latency.
+	budget := racefree.Backoff{MaxAttempts: 20, MaxElapsed: 80 * time.Second}
 	l := &ledger.Ledger{DB: db, Accounts: args.Values["accounts"], Transfers: args.Values["transfers"],
-		TxOptions: racefree.TxOptions{Retry: onRetry(racefree.Backoff{}, func(_ int, err error, _ time.Duration) {
+		TxOptions: racefree.TxOptions{Retry: onRetry(budget, func(_ int, err error, _ time.Duration) {
 			retries.Add(1)
 			if errors.Is(err, racefree.ErrDeadlock) {
 				deadlocks.Add(1)
