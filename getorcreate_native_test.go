@@ -346,13 +346,10 @@ func TestNativeRead_CanceledWhileWaiting(t *testing.T) {
 	reads := countNativeReads(t)
 
 	// Another session holds the table locked: the hit waits on it.
-	locker, err := db.SQL().BeginTx(ctx, nil)
-	must(t, err)
-	_, err = locker.ExecContext(ctx, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE")
-	must(t, err)
+	locker := lockTableElsewhere(t, db, table)
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	_, _, err = racefree.GetOrCreate[racefree.Values](short, db, table, racefree.Values{"id": int64(1)}, nil, racefree.Options{NoCoalesce: true})
+	_, _, err := racefree.GetOrCreate[racefree.Values](short, db, table, racefree.Values{"id": int64(1)}, nil, racefree.Options{NoCoalesce: true})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the context's deadline", err)
 	}
@@ -368,4 +365,15 @@ func TestNativeRead_CanceledWhileWaiting(t *testing.T) {
 	if native, _, _ := reads.get(); native < 10 {
 		t.Errorf("%d reads went natively, want the 10 after the cancel", native)
 	}
+}
+
+// lockTableElsewhere locks table in a transaction of another session, so
+// that a read of it waits until the returned transaction ends.
+func lockTableElsewhere(t *testing.T, db *racefree.DB, table string) *sql.Tx {
+	t.Helper()
+	locker, err := db.SQL().BeginTx(context.Background(), nil)
+	must(t, err)
+	_, err = locker.ExecContext(context.Background(), "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE")
+	must(t, err)
+	return locker
 }

@@ -211,10 +211,7 @@ func TestNativeRead_PinnedCanceledWhileWaiting(t *testing.T) {
 	reads := countNativeReads(t)
 
 	// Another session holds the table locked: the read waits on it.
-	locker, err := db.SQL().BeginTx(ctx, nil)
-	must(t, err)
-	_, err = locker.ExecContext(ctx, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE")
-	must(t, err)
+	locker := lockTableElsewhere(t, db, table)
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
@@ -225,12 +222,12 @@ func TestNativeRead_PinnedCanceledWhileWaiting(t *testing.T) {
 		})
 	}()
 	select {
-	case err = <-done:
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want the context's deadline", err)
+		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("RunInTx hung after its context ended") // watchdog
-	}
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want the context's deadline", err)
 	}
 	must(t, locker.Rollback())
 
