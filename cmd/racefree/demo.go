@@ -83,7 +83,7 @@ func (c *DemoCommand) Run(ctx context.Context, args []string, stdout, stderr io.
 		{"goc", "naive", "Naive code: SELECT, then INSERT if nothing was found"},
 		{"goc", "racefree", "racefree.GetOrCreate"},
 		{"transfer", "naive", "Naive code: read both balances, write the new ones"},
-		{"transfer", "racefree", "racefree: RunOnce around racefree.Transfer (both rows locked in key order, debit held to the floor)"},
+		{"transfer", "racefree", "racefree.Transfer in RunOnce: rows locked in key order, floor held (and each transfer writes its idempotency key and a ledger row)"},
 	}
 	for i, s := range steps {
 		if i == 2 {

@@ -306,9 +306,10 @@ async function start() {
   $('#think').textContent = info.think_ms > 0
     ? `Think time (--think ${info.think_ms}ms): the naive handlers wait ${info.think_ms} ms between their read and ` +
       'each write, where a real handler does other work; it widens the race window that a fast idle machine ' +
-      'leaves very narrow. racefree’s transfer waits as long at the same places, holding its row locks. racefree’s ' +
-      'get-or-create is one call with no place for a pause inside, and needs none — the unique index decides — ' +
-      'so it waits as long just before the call, which lines the requests up even closer.'
+      'leaves very narrow. racefree’s get-or-create and transfer are each one call with no place for a pause ' +
+      'inside, and need none — the unique index decides who creates the row; the transfer locks both rows in id ' +
+      'order and checks the funds on the locked balance — so each waits as long just before the call, which lines ' +
+      'the requests up even closer.'
     : 'Think time is off (--think 0): the naive handlers write right after they read, so the race shows only when ' +
       'requests overlap within a fraction of a millisecond.';
   document.body.dataset.ready = 'true';
