@@ -83,3 +83,58 @@ func ExampleTransfer_inTransaction() {
 	// <nil>
 	// 10
 }
+
+// Several transfers in one transaction, for rows so hot that the commit is
+// what each transfer waits for: one commit for the batch. LockRows first
+// locks every row the batch touches, in ascending key order, so that two
+// batches (or a batch and a single Transfer) cannot deadlock; each
+// Transfer then finds its rows locked already. A declined transfer moves
+// nothing and the batch goes on; the batch commits, or not, as one.
+func ExampleTransfer_batch() {
+	ctx := context.Background()
+	db, cleanup, err := openExampleDB(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cleanup()
+	if _, err := db.SQL().ExecContext(ctx, `CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);
+		INSERT INTO accounts VALUES (1, 100), (2, 0), (3, 0)`); err != nil {
+		fmt.Println(err)
+		return
+	}
+	type move struct{ from, to, amount int64 }
+	batch := []move{{1, 2, 60}, {2, 3, 50}, {1, 3, 60}, {3, 1, 10}}
+	declined := make([]bool, len(batch))
+	err = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
+		// A retried transaction starts again from here.
+		clear(declined)
+		var keys []int64
+		for _, m := range batch {
+			keys = append(keys, m.from, m.to)
+		}
+		if _, err := racefree.LockRows(ctx, tx, "accounts", "id", keys, racefree.RowLockOptions{}); err != nil {
+			return err
+		}
+		for i, m := range batch {
+			err := racefree.Transfer(ctx, tx, "accounts", "balance", m.from, m.to, m.amount, racefree.TransferOptions{})
+			switch {
+			case errors.Is(err, racefree.ErrBelowFloor):
+				declined[i] = true
+			case err != nil:
+				return err
+			}
+		}
+		return nil
+	})
+	fmt.Println(err, declined)
+	var a, b, c int
+	if err := db.SQL().QueryRowContext(ctx, "SELECT (SELECT balance FROM accounts WHERE id = 1), (SELECT balance FROM accounts WHERE id = 2), (SELECT balance FROM accounts WHERE id = 3)").Scan(&a, &b, &c); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(a, b, c)
+	// Output:
+	// <nil> [false false true false]
+	// 50 10 40
+}

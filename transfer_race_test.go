@@ -19,8 +19,10 @@ import (
 // The proof of Transfer: 64 goroutines in each of 4 OS processes move
 // random amounts between a few hot accounts, in both directions, with
 // amounts that often exceed what the source holds, so that the floor is
-// hit again and again. A quarter of the transfers run inside a RunInTx of
-// the caller's. Afterwards: the sum is what it was, no balance is below
+// hit again and again. A quarter of each goroutine's turns run inside a
+// RunInTx of the caller's: half of them a single transfer, half a batch of
+// three transfers in one transaction whose rows LockRows locked first, in
+// key order (ExampleTransfer_batch). Afterwards: the sum is what it was, no balance is below
 // the floor, every transfer either moved or was declined, and no error
 // reached a caller. The table has a CHECK (balance >= 0), as real ones
 // do: a statement that computed a negative balance on its way, even one it
@@ -39,13 +41,16 @@ const (
 // raceCounts are a child's counts, summed over the children.
 type raceCounts struct {
 	moved, declined, retries, deadlocks, overlapped int64
+	// batched counts the transfers that ran in batches of several in one
+	// transaction.
+	batched int64
 }
 
 func sumReports(t *testing.T, results []proctest.Result) raceCounts {
 	t.Helper()
 	var c raceCounts
 	for key, dst := range map[string]*int64{"moved": &c.moved, "declined": &c.declined, "retries": &c.retries,
-		"deadlocks": &c.deadlocks, "overlapped": &c.overlapped} {
+		"deadlocks": &c.deadlocks, "overlapped": &c.overlapped, "batched": &c.batched} {
 		for _, v := range proctest.Values(results, key) {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
@@ -103,7 +108,9 @@ func TestTransfer_AcrossProcesses(t *testing.T) {
 				}
 				mustRaceInvariants(t, db, b, raceAccounts)
 				c := sumReports(t, results)
-				if want := int64(raceProcs * goroutines * raceTransfers); c.moved+c.declined != want {
+				// A batch of three counts as one of the goroutine's
+				// iterations: two transfers more.
+				if want := int64(raceProcs*goroutines*raceTransfers) + c.batched*2/3; c.moved+c.declined != want {
 					t.Fatalf("%d moved + %d declined, want %d transfers", c.moved, c.declined, want)
 				}
 				if c.declined == 0 || c.moved == 0 {
@@ -112,12 +119,15 @@ func TestTransfer_AcrossProcesses(t *testing.T) {
 				if c.overlapped == 0 {
 					t.Fatal("no two transfers of one account overlapped: the test did not race")
 				}
+				if c.batched == 0 {
+					t.Fatal("no transfer ran in a batch")
+				}
 				if seen == 0 {
 					t.Fatal("no statement on the table was seen waiting for a row lock: the test did not contend")
 				}
 				t.Logf("%s/%s: %d processes × %d goroutines: %d moved, %d declined by the floor, %d retried (%d deadlocks), "+
-					"%d transfers began while another of the same account ran, lock waits seen in %d samples (-1: not observable); sum conserved, no balance below %d",
-					e.Name, path, raceProcs, goroutines, c.moved, c.declined, c.retries, c.deadlocks, c.overlapped, seen, raceFloor)
+					"%d transfers began while another of the same account ran, %d in batches of three, lock waits seen in %d samples (-1: not observable); sum conserved, no balance below %d",
+					e.Name, path, raceProcs, goroutines, c.moved, c.declined, c.retries, c.deadlocks, c.overlapped, c.batched, seen, raceFloor)
 				if path == "statement" && c.deadlocks != 0 {
 					t.Fatalf("%d deadlocks: the statement locks in key order and should have none", c.deadlocks)
 				}
@@ -204,6 +214,7 @@ func TestTransferRaceChild(t *testing.T) {
 	proctest.Report("retries", c.retries)
 	proctest.Report("deadlocks", c.deadlocks)
 	proctest.Report("overlapped", c.overlapped)
+	proctest.Report("batched", c.batched)
 }
 
 // runTransfers runs goroutines × each random transfers on db and counts
@@ -222,47 +233,98 @@ func runTransfers(t *testing.T, db *racefree.DB, b target, accounts, seed, gorou
 	// inFlight counts this process's transfers running per account, to
 	// show that transfers of one account overlapped.
 	inFlight := make([]atomic.Int32, accounts+1)
+	var batched atomic.Int64
 	var wg sync.WaitGroup
 	for g := range goroutines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(seed), uint64(g)))
-			for i := range each {
+			random := func() move {
 				from := r.Int64N(int64(accounts)) + 1
 				to := r.Int64N(int64(accounts)-1) + 1
 				if to >= from {
 					to++
 				}
-				amount := r.Int64N(raceMaxAmount) + 1
-				nf, nt := inFlight[from].Add(1), inFlight[to].Add(1)
-				if nf > 1 || nt > 1 {
-					overlapped.Add(1)
+				return move{from, to, r.Int64N(raceMaxAmount) + 1}
+			}
+			for i := range each {
+				// Every eighth iteration is a batch of three transfers in
+				// one transaction (ExampleTransfer_batch), the other
+				// in-transaction ones a single transfer.
+				moves := []move{random()}
+				if i%8 == 7 {
+					moves = append(moves, random(), random())
 				}
-				var err error
-				if i%4 == 3 {
-					err = racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: count}, func(ctx context.Context, tx *racefree.Tx) error {
-						return transfer(ctx, tx, b, from, to, amount, opts)
-					})
-				} else {
-					err = transfer(ctx, db, b, from, to, amount, opts)
+				for _, m := range moves {
+					nf, nt := inFlight[m.from].Add(1), inFlight[m.to].Add(1)
+					if nf > 1 || nt > 1 {
+						overlapped.Add(1)
+					}
 				}
-				inFlight[from].Add(-1)
-				inFlight[to].Add(-1)
+				var errs []error
 				switch {
-				case err == nil:
-					moved.Add(1)
-				case errors.Is(err, racefree.ErrBelowFloor):
-					declined.Add(1)
+				case len(moves) > 1:
+					batched.Add(int64(len(moves)))
+					errs = raceBatch(ctx, db, b, moves, opts)
+				case i%4 == 3:
+					errs = []error{racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: count}, func(ctx context.Context, tx *racefree.Tx) error {
+						return transfer(ctx, tx, b, moves[0].from, moves[0].to, moves[0].amount, opts)
+					})}
 				default:
-					t.Errorf("transfer %d from %d to %d: %v", amount, from, to, err)
-					return
+					errs = []error{transfer(ctx, db, b, moves[0].from, moves[0].to, moves[0].amount, opts)}
+				}
+				for j, m := range moves {
+					inFlight[m.from].Add(-1)
+					inFlight[m.to].Add(-1)
+					switch err := errs[j]; {
+					case err == nil:
+						moved.Add(1)
+					case errors.Is(err, racefree.ErrBelowFloor):
+						declined.Add(1)
+					default:
+						t.Errorf("transfer %d from %d to %d: %v", m.amount, m.from, m.to, err)
+						return
+					}
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return raceCounts{moved: moved.Load(), declined: declined.Load(), retries: retries.Load(), deadlocks: deadlocks.Load(), overlapped: overlapped.Load()}
+	return raceCounts{moved: moved.Load(), declined: declined.Load(), retries: retries.Load(), deadlocks: deadlocks.Load(),
+		overlapped: overlapped.Load(), batched: batched.Load()}
+}
+
+// raceBatch runs moves in one RunInTx as ExampleTransfer_batch does, the
+// rows locked first in key order, and returns each transfer's outcome: nil
+// (moved), an error matching ErrBelowFloor (declined), or the
+// transaction's error for every transfer when it failed.
+func raceBatch(ctx context.Context, db *racefree.DB, b target, moves []move, opts racefree.TransferOptions) []error {
+	errs := make([]error, len(moves))
+	keys := make([]int64, 0, 2*len(moves))
+	for _, m := range moves {
+		keys = append(keys, m.from, m.to)
+	}
+	err := racefree.RunInTx(ctx, db, racefree.TxOptions{Retry: opts.Retry}, func(ctx context.Context, tx *racefree.Tx) error {
+		clear(errs)
+		if _, err := racefree.LockRows(ctx, tx, b.Table, "id", keys, racefree.RowLockOptions{}); err != nil {
+			return err
+		}
+		for i, m := range moves {
+			err := transfer(ctx, tx, b, m.from, m.to, m.amount, opts)
+			if err != nil && !errors.Is(err, racefree.ErrBelowFloor) {
+				return err
+			}
+			errs[i] = err
+		}
+		return nil
+	})
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
 }
 
 // TestTransfer_Galera runs the proof on a three-node MariaDB Galera
@@ -289,7 +351,7 @@ func TestTransfer_Galera(t *testing.T) {
 		mustRaceInvariants(t, testdb.Open(t, dsn), b, raceAccounts)
 	}
 	c := sumReports(t, results)
-	if want := int64(raceProcs * raceGoroutines * each); c.moved+c.declined != want {
+	if want := int64(raceProcs*raceGoroutines*each) + c.batched*2/3; c.moved+c.declined != want {
 		t.Fatalf("%d moved + %d declined, want %d transfers", c.moved, c.declined, want)
 	}
 	if c.declined == 0 || c.deadlocks == 0 {
