@@ -91,29 +91,17 @@ func BenchmarkTransferBatch(b *testing.B) {
 type move struct{ from, to, amount int64 }
 
 // transferBatch runs moves in one transaction, as ExampleTransfer_batch
-// does, and returns how many the floor declined.
+// does (raceBatch), and returns how many the floor declined.
 func transferBatch(ctx context.Context, db *racefree.DB, bal target, moves []move) (declined int, err error) {
-	keys := make([]int64, 0, 2*len(moves))
-	for _, m := range moves {
-		keys = append(keys, m.from, m.to)
+	for _, err := range raceBatch(ctx, db, bal, moves, racefree.TransferOptions{}) {
+		switch {
+		case errors.Is(err, racefree.ErrBelowFloor):
+			declined++
+		case err != nil:
+			return declined, err
+		}
 	}
-	err = racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {
-		declined = 0
-		if _, err := racefree.LockRows(ctx, tx, bal.Table, "id", keys, racefree.RowLockOptions{}); err != nil {
-			return err
-		}
-		for _, m := range moves {
-			err := transfer(ctx, tx, bal, m.from, m.to, m.amount, racefree.TransferOptions{})
-			switch {
-			case errors.Is(err, racefree.ErrBelowFloor):
-				declined++
-			case err != nil:
-				return err
-			}
-		}
-		return nil
-	})
-	return declined, err
+	return declined, nil
 }
 
 // randomPair returns two different accounts of 1…accounts.
