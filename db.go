@@ -67,6 +67,9 @@ type DB struct {
 	// writers queues this process's transfers on an embedded engine with
 	// one writer. See transfer_gate.go.
 	writers writerGate
+	// transfers tracks the transfers in flight per table, so that those
+	// behind a busy row share a commit. See transfer_share.go.
+	transfers transferLanes
 	// once is RunOnce's key tables and sweeping. See once.go.
 	once onceState
 }

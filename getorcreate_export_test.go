@@ -55,3 +55,13 @@ func SetNativeReadHook(f func(err error)) (restore func()) {
 	testHookNativeRead.Store(&f)
 	return func() { testHookNativeRead.Store(nil) }
 }
+
+// TransferSharing reports how many transfers committed in a shared
+// transaction, in how many such transactions, and how many shared
+// transactions failed.
+func TransferSharing(db *DB) (transfers, txs, failed int64) {
+	return db.transfers.shared.Load(), db.transfers.sharedTx.Load(), db.transfers.failedTx.Load()
+}
+
+// TransfersQueued reports how many transfers wait for a shared transaction.
+func TransfersQueued(db *DB) int { return db.transfers.queued() }

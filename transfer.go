@@ -31,6 +31,13 @@ type TransferOptions struct {
 	// on its own: the error dooms the caller's transaction, whose RunInTx
 	// retries it whole.
 	Retry RetryPolicy
+	// Alone runs the transfer in a transaction of its own. Otherwise, on
+	// a *DB whose engine commits slowly next to a statement (PostgreSQL),
+	// a transfer that finds one of its rows busy with another transfer of
+	// this process waits, and those that waited share one transaction and
+	// one commit; each keeps its own outcome (see docs/transfer.md, "Shared
+	// commits").
+	Alone bool
 }
 
 // Errors of a transfer that moved nothing, for errors.Is; the error is a
@@ -142,7 +149,11 @@ func Transfer(ctx context.Context, ex Executor, table, column string, from, to, 
 	case h.tx != nil:
 		r, err = h.tx.transfer(ctx, t)
 	default:
-		r, err = h.transferAutocommit(ctx, t, opts)
+		if l := h.lane(b, t, opts); l != nil {
+			r, err = h.transferSharing(ctx, l, t, opts)
+		} else {
+			r, err = h.transferAutocommit(ctx, t, opts)
+		}
 	}
 	if err != nil {
 		return err

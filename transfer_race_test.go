@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/racefree/racefree"
+	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/internal/proctest"
 	"github.com/racefree/racefree/internal/testdb"
 )
@@ -44,13 +45,18 @@ type raceCounts struct {
 	// batched counts the transfers that ran in batches of several in one
 	// transaction.
 	batched int64
+	// shared counts the single transfers on the *DB that committed in a
+	// transaction shared with others of the process (transfer_share.go),
+	// sharedTx those transactions.
+	shared, sharedTx int64
 }
 
 func sumReports(t *testing.T, results []proctest.Result) raceCounts {
 	t.Helper()
 	var c raceCounts
 	for key, dst := range map[string]*int64{"moved": &c.moved, "declined": &c.declined, "retries": &c.retries,
-		"deadlocks": &c.deadlocks, "overlapped": &c.overlapped, "batched": &c.batched} {
+		"deadlocks": &c.deadlocks, "overlapped": &c.overlapped, "batched": &c.batched,
+		"shared": &c.shared, "sharedtx": &c.sharedTx} {
 		for _, v := range proctest.Values(results, key) {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
@@ -125,9 +131,17 @@ func TestTransfer_AcrossProcesses(t *testing.T) {
 				if seen == 0 {
 					t.Fatal("no statement on the table was seen waiting for a row lock: the test did not contend")
 				}
+				switch sharing := db.Dialect().Features().Has(dialect.SharedCommits); {
+				case sharing && c.shared == 0:
+					t.Fatal("no transfer behind a busy row shared a commit")
+				case !sharing && c.shared != 0:
+					t.Fatalf("%d transfers shared a commit on an engine that does not share", c.shared)
+				}
 				t.Logf("%s/%s: %d processes × %d goroutines: %d moved, %d declined by the floor, %d retried (%d deadlocks), "+
-					"%d transfers began while another of the same account ran, %d in batches of three, lock waits seen in %d samples (-1: not observable); sum conserved, no balance below %d",
-					e.Name, path, raceProcs, goroutines, c.moved, c.declined, c.retries, c.deadlocks, c.overlapped, c.batched, seen, raceFloor)
+					"%d transfers began while another of the same account ran, %d in batches of three, %d in %d shared commits, "+
+					"lock waits seen in %d samples (-1: not observable); sum conserved, no balance below %d",
+					e.Name, path, raceProcs, goroutines, c.moved, c.declined, c.retries, c.deadlocks, c.overlapped, c.batched,
+					c.shared, c.sharedTx, seen, raceFloor)
 				if path == "statement" && c.deadlocks != 0 {
 					t.Fatalf("%d deadlocks: the statement locks in key order and should have none", c.deadlocks)
 				}
@@ -216,6 +230,9 @@ func TestTransferRaceChild(t *testing.T) {
 	proctest.Report("deadlocks", c.deadlocks)
 	proctest.Report("overlapped", c.overlapped)
 	proctest.Report("batched", c.batched)
+	shared, sharedTx, _ := racefree.TransferSharing(db)
+	proctest.Report("shared", shared)
+	proctest.Report("sharedtx", sharedTx)
 }
 
 // runTransfers runs goroutines × each turns of random transfers on db (a

@@ -121,6 +121,14 @@ const (
 	// column runs instead of failing: racefree checks such names against
 	// the catalog first.
 	DoubleQuotedStrings
+	// SharedCommits: a short write transaction's time is mostly its
+	// commit, which waits for the log flush while it holds its row locks
+	// (PostgreSQL), so transfers queued behind a busy row go faster
+	// sharing one transaction and one commit than taking turns, each with
+	// its own. Not on engines whose commit is cheap next to a round trip
+	// (MariaDB here, SQLite in-process) or which certify or retry a
+	// transaction that writes many rows (CockroachDB, Galera, TiDB).
+	SharedCommits
 )
 
 // Has reports whether every feature in f is in the set.

@@ -76,14 +76,14 @@ func (d *Dialect) Detect(ctx context.Context, q dialect.Querier) error {
 	}
 	d.versionNum = n
 	d.cockroachDB, d.crdbMajor, d.crdbMinor = false, 0, 0
-	d.features = baseFeatures
+	d.features = baseFeatures.With(dialect.SharedCommits)
 	if n >= 150000 {
 		d.features = d.features.With(dialect.NullsNotDistinct)
 	}
 	if strings.Contains(version, "CockroachDB") {
 		d.cockroachDB = true
 		d.features = d.features.Without(dialect.AdvisoryLocks).Without(dialect.TableLocks).
-			Without(dialect.NullsNotDistinct).With(dialect.ClientRetries)
+			Without(dialect.NullsNotDistinct).Without(dialect.SharedCommits).With(dialect.ClientRetries)
 		d.server = "CockroachDB"
 		if release, major, minor, ok := cockroachVersion(version); ok {
 			d.server += " " + release

@@ -1,0 +1,296 @@
+package racefree
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/racefree/racefree/dialect"
+)
+
+// Shared commits: transfers on a *DB that find one of their rows busy —
+// another transfer of this process on the same table is moving an amount
+// in or out of it — wait, and the transfers that waited run together in
+// one transaction: it locks all their rows in key order (LockRows), runs
+// each one's statement, and commits once. On an engine whose commit waits
+// for the log flush while it holds the row locks (dialect.SharedCommits:
+// PostgreSQL), transfers on hot rows otherwise take turns at one flush
+// each; sharing the flush moves several per turn. A transfer whose rows
+// are free runs alone, at once, as it would without this.
+//
+// What a caller can see:
+//   - Each transfer's outcome is its own: a declined one (ErrBelowFloor,
+//     ErrNoRow) moves nothing and the others commit.
+//   - A failed shared transaction changed nothing; each of its transfers
+//     then runs alone, with its own retry budget and context, so another
+//     caller's failure never becomes yours.
+//   - A shared commit whose outcome is unknown is unknown for each of its
+//     transfers: each gets a *CommitUnknownError, as a transfer alone
+//     would.
+//   - A context that ends while its transfer waits to be taken returns at
+//     once, having sent nothing; once the shared transaction has taken the
+//     transfer, it returns a *CommitUnknownError (it may commit), as a
+//     transfer alone does when ctx ends during its statement. The shared
+//     transaction runs until its last caller gives up.
+//
+// Only within one process and one *DB: other processes' transfers meet
+// these at the rows' locks, as any transfers do, and stay correct by the
+// same key order. TransferOptions.Alone opts one transfer out.
+
+// maxSharedTransfers bounds the transfers one shared transaction runs:
+// its locks are held until all of them are done.
+const maxSharedTransfers = 32
+
+// transferLanes holds this DB's lanes: quoted table, key column and key
+// type → *transferLane.
+type transferLanes struct {
+	m sync.Map
+	// shared counts the transfers committed in a shared transaction,
+	// sharedTx the shared transactions that committed, and failedTx those
+	// that failed, their transfers run alone, for tests.
+	shared, sharedTx, failedTx atomic.Int64
+}
+
+// transferLane tracks the transfers of one table (by one key column) in
+// flight on a DB.
+type transferLane struct {
+	table, key string // unquoted, as LockRows takes them
+	mu         sync.Mutex
+	busy       map[any]int       // key → transfers in flight that move it
+	queue      []*queuedTransfer // waiting for the next shared transaction
+	sharing    bool              // a shared transaction is in flight
+}
+
+// queuedTransfer is one transfer waiting in a lane.
+type queuedTransfer struct {
+	ctx  context.Context
+	t    dialect.Transfer
+	done chan struct{} // closed when the transfer has an outcome, or alone
+	// Written under the lane's lock (taken) or before done closes.
+	taken bool // a shared transaction took it: it may commit
+	alone bool // run it alone: it was the only one, or the shared one failed
+	r     dialect.TransferResult
+	err   error
+}
+
+// lane returns the lane t runs in, or nil when t cannot share a commit:
+// the engine gains nothing by it, the call asked to run alone, or its keys
+// are of a type the lane does not order (only integers and strings,
+// which every key column normalizes to but the rare binary or time key).
+func (h handle) lane(b transferTarget, t dialect.Transfer, opts TransferOptions) *transferLane {
+	if opts.Alone || !h.onPool() || !h.db.d.Features().Has(dialect.SharedCommits) {
+		return nil
+	}
+	// A lane's keys are all of one type, which lockShared orders.
+	var kind string
+	switch t.From.(type) {
+	case int64:
+		if _, ok := t.To.(int64); !ok {
+			return nil
+		}
+		kind = "int"
+	case string:
+		if _, ok := t.To.(string); !ok {
+			return nil
+		}
+		kind = "string"
+	default:
+		return nil
+	}
+	name := t.Table + "\x00" + t.Key + "\x00" + kind
+	if v, ok := h.db.transfers.m.Load(name); ok {
+		return v.(*transferLane)
+	}
+	key := b.Key
+	if key == "" {
+		key = "id"
+	}
+	v, _ := h.db.transfers.m.LoadOrStore(name, &transferLane{table: b.Table, key: key, busy: make(map[any]int)})
+	return v.(*transferLane)
+}
+
+// transferSharing runs t on the pool: alone at once when its rows are
+// free in this process, else in the next shared transaction.
+func (h handle) transferSharing(ctx context.Context, l *transferLane, t dialect.Transfer, opts TransferOptions) (dialect.TransferResult, error) {
+	l.mu.Lock()
+	if l.busy[t.From] == 0 && l.busy[t.To] == 0 {
+		l.hold(t.From, t.To)
+		l.mu.Unlock()
+		return h.transferHeld(ctx, l, t, opts)
+	}
+	w := &queuedTransfer{ctx: ctx, t: t, done: make(chan struct{})}
+	l.queue = append(l.queue, w)
+	l.mu.Unlock()
+
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		l.mu.Lock()
+		taken := w.taken
+		if !taken {
+			l.queue = slices.DeleteFunc(l.queue, func(q *queuedTransfer) bool { return q == w })
+		}
+		l.mu.Unlock()
+		ce := h.db.d.Classify(dialect.Wrap(dialect.ClassCanceled, ctx.Err()))
+		if !taken {
+			return dialect.TransferResult{}, fmt.Errorf("racefree: transfer: %w", ce)
+		}
+		// The shared transaction runs this transfer's statement or
+		// already has: its answer, not its effect, is what is lost.
+		h.db.observe(ctx, Event{Kind: EventCommitUnknown, Class: dialect.ClassCommitUnknown, Err: ce})
+		return dialect.TransferResult{}, &CommitUnknownError{Err: ce}
+	}
+	if w.alone {
+		l.mu.Lock()
+		l.hold(t.From, t.To)
+		l.mu.Unlock()
+		return h.transferHeld(ctx, l, t, opts)
+	}
+	return w.r, w.err
+}
+
+// transferHeld runs t alone, its keys held in l, and releases them.
+func (h handle) transferHeld(ctx context.Context, l *transferLane, t dialect.Transfer, opts TransferOptions) (dialect.TransferResult, error) {
+	defer func() {
+		l.mu.Lock()
+		l.release(t.From, t.To)
+		l.next(h.db)
+		l.mu.Unlock()
+	}()
+	return h.transferAutocommit(ctx, t, opts)
+}
+
+// hold and release count keys in flight; l.mu is held.
+func (l *transferLane) hold(keys ...any) {
+	for _, k := range keys {
+		l.busy[k]++
+	}
+}
+
+func (l *transferLane) release(keys ...any) {
+	for _, k := range keys {
+		if l.busy[k]--; l.busy[k] <= 0 {
+			delete(l.busy, k)
+		}
+	}
+}
+
+// next starts the next shared transaction when transfers wait and none is
+// in flight; l.mu is held. A lone waiter runs alone: a transaction of one
+// transfer would only add a lock statement and a BEGIN to it.
+func (l *transferLane) next(db *DB) {
+	if l.sharing || len(l.queue) == 0 {
+		return
+	}
+	n := min(len(l.queue), maxSharedTransfers)
+	batch := slices.Clone(l.queue[:n])
+	l.queue = slices.Delete(l.queue, 0, n)
+	if n == 1 {
+		batch[0].alone = true
+		close(batch[0].done)
+		return
+	}
+	for _, w := range batch {
+		w.taken = true
+		l.hold(w.t.From, w.t.To)
+	}
+	l.sharing = true
+	go l.share(db, batch)
+}
+
+// share runs batch in one transaction, then hands each transfer its
+// outcome and starts the next shared transaction.
+func (l *transferLane) share(db *DB, batch []*queuedTransfer) {
+	// The transaction runs until the last of its callers gives up: no
+	// caller's deadline or cancellation ends it for the others.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(batch[0].ctx))
+	defer cancel()
+	var live atomic.Int64
+	live.Store(int64(len(batch)))
+	for _, w := range batch {
+		stop := context.AfterFunc(w.ctx, func() {
+			if live.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+	}
+
+	results := make([]dialect.TransferResult, len(batch))
+	err := RunInTx(ctx, db, TxOptions{Retry: NoRetry}, func(ctx context.Context, tx *Tx) error {
+		var err error
+		if _, ok := batch[0].t.From.(int64); ok {
+			err = lockShared[int64](ctx, tx, l, batch)
+		} else {
+			err = lockShared[string](ctx, tx, l, batch)
+		}
+		if err != nil {
+			return err
+		}
+		for i, w := range batch {
+			if results[i], err = tx.transfer(ctx, w.t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
+	l.mu.Lock()
+	for _, w := range batch {
+		l.release(w.t.From, w.t.To)
+	}
+	l.sharing = false
+	l.next(db)
+	l.mu.Unlock()
+
+	var unknown *CommitUnknownError
+	switch {
+	case err == nil:
+		db.transfers.shared.Add(int64(len(batch)))
+		db.transfers.sharedTx.Add(1)
+	case errors.As(err, &unknown):
+	default:
+		// Nothing committed: each runs alone, under its own context and
+		// retry budget.
+		db.transfers.failedTx.Add(1)
+		for _, w := range batch {
+			w.alone = true
+			close(w.done)
+		}
+		return
+	}
+	for i, w := range batch {
+		w.r, w.err = results[i], err
+		close(w.done)
+	}
+}
+
+// lockShared locks the rows of batch's transfers, in key order, so that
+// the statements that follow take no lock of their own: a shared
+// transaction then cannot deadlock with another, nor with a transfer
+// alone, whatever order its transfers come in.
+func lockShared[K cmp.Ordered](ctx context.Context, tx *Tx, l *transferLane, batch []*queuedTransfer) error {
+	keys := make([]K, 0, 2*len(batch))
+	for _, w := range batch {
+		keys = append(keys, w.t.From.(K), w.t.To.(K))
+	}
+	_, err := LockRows(ctx, tx, l.table, l.key, keys, RowLockOptions{})
+	return err
+}
+
+// queued returns how many transfers wait in db's lanes, for tests.
+func (ls *transferLanes) queued() int {
+	n := 0
+	ls.m.Range(func(_, v any) bool {
+		l := v.(*transferLane)
+		l.mu.Lock()
+		n += len(l.queue)
+		l.mu.Unlock()
+		return true
+	})
+	return n
+}

@@ -1,0 +1,290 @@
+package racefree_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/racefree/racefree"
+	"github.com/racefree/racefree/dialect"
+	"github.com/racefree/racefree/internal/testdb"
+)
+
+// The tests of shared commits (transfer_share.go) make the queue happen on
+// purpose: a transaction of the test's own holds a row, the first transfer
+// of it waits in the database while holding the row in its process, and
+// the transfers started after it find the row busy and queue. Releasing
+// the row lets the first finish and the queued ones share a transaction.
+
+// sharingEngines runs fn on each engine whose transfers share commits.
+func sharingEngines(t *testing.T, fn func(t *testing.T, db *racefree.DB)) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		defer testdb.Watchdog(t, 60*time.Second)()
+		db := testdb.Open(t, e.DSN(t))
+		if !db.Dialect().Features().Has(dialect.SharedCommits) {
+			t.Skipf("%s does not share commits", db.Dialect().Server())
+		}
+		fn(t, db)
+	})
+}
+
+// holdRow locks row id of table in a transaction of its own until the
+// returned function is called.
+func holdRow(t *testing.T, db *racefree.DB, table string, id int64) (release func()) {
+	t.Helper()
+	tx, err := db.SQL().BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("SELECT id FROM " + table + " WHERE id = " + strconv.FormatInt(id, 10) + " FOR UPDATE"); err != nil {
+		tx.Rollback()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { tx.Rollback() }) }
+	t.Cleanup(release)
+	return release
+}
+
+// waitQueued waits until n transfers wait in db's queues.
+func waitQueued(t *testing.T, db *racefree.DB, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); racefree.TransfersQueued(db) != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d transfers queued, want %d", racefree.TransfersQueued(db), n)
+		}
+	}
+}
+
+// waitLockWaiters waits until n sessions wait for a row lock on table.
+func waitLockWaiters(t *testing.T, db *racefree.DB, table string, n int64) {
+	t.Helper()
+	q := lockWaitQuery(db, table)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if testdb.QueryInt(t, db, q) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d sessions wait for a lock on %s", n, table)
+		}
+	}
+}
+
+// startTransfer runs one transfer on db in a goroutine; its error arrives
+// on the channel.
+func startTransfer(ctx context.Context, db *racefree.DB, b target, from, to, amount int64, opts racefree.TransferOptions) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- transfer(ctx, db, b, from, to, amount, opts) }()
+	return ch
+}
+
+// Transfers queued behind a busy row commit together, each with its own
+// outcome: the floor declines those the balance cannot pay, the others
+// move.
+func TestTransferShare_OwnOutcomes(t *testing.T) {
+	sharingEngines(t, func(t *testing.T, db *racefree.DB) {
+		b := mustBalances(t, db, 3, 100)
+		release := holdRow(t, db, b.Table, 1)
+		first := startTransfer(context.Background(), db, b, 1, 2, 10, racefree.TransferOptions{})
+		waitLockWaiters(t, db, b.Table, 1)
+		const queued = 12
+		var errs [queued]<-chan error
+		for i := range errs {
+			errs[i] = startTransfer(context.Background(), db, b, 1, 3, 10, racefree.TransferOptions{})
+		}
+		waitQueued(t, db, queued)
+		release()
+		if err := <-first; err != nil {
+			t.Fatalf("first transfer: %v", err)
+		}
+		moved, declined := 0, 0
+		for _, ch := range errs {
+			switch err := <-ch; {
+			case err == nil:
+				moved++
+			case errors.Is(err, racefree.ErrBelowFloor):
+				declined++
+			default:
+				t.Fatalf("queued transfer: %v", err)
+			}
+		}
+		// 100 pays the first 10 and 9 of the queued ones.
+		if moved != 9 || declined != queued-9 {
+			t.Fatalf("%d moved, %d declined; want 9 and %d", moved, declined, queued-9)
+		}
+		shared, txs, failed := racefree.TransferSharing(db)
+		if shared != queued || txs != 1 || failed != 0 {
+			t.Fatalf("%d transfers in %d shared commits (%d failed), want %d in 1", shared, txs, failed, queued)
+		}
+		if got := testdb.QueryInt(t, db, "SELECT balance FROM "+b.Table+" WHERE id = 3"); got != 190 {
+			t.Fatalf("balance of 3 is %d, want 190", got)
+		}
+		mustSum(t, db, b, 300)
+	})
+}
+
+// A shared transaction one transfer makes fail commits nothing: each of
+// its transfers then runs alone, so that the failure is only its own.
+func TestTransferShare_FailureIsOwn(t *testing.T) {
+	sharingEngines(t, func(t *testing.T, db *racefree.DB) {
+		b := mustBalancesDDL(t, db, 4, 100, "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance <= 150)")
+		release := holdRow(t, db, b.Table, 1)
+		first := startTransfer(context.Background(), db, b, 1, 2, 10, racefree.TransferOptions{})
+		waitLockWaiters(t, db, b.Table, 1)
+		good := startTransfer(context.Background(), db, b, 1, 3, 10, racefree.TransferOptions{})
+		bad := startTransfer(context.Background(), db, b, 2, 4, 60, racefree.TransferOptions{}) // 4 would hold 160
+		waitQueued(t, db, 2)
+		release()
+		if err := <-first; err != nil {
+			t.Fatalf("first transfer: %v", err)
+		}
+		if err := <-good; err != nil {
+			t.Fatalf("the transfer beside the failing one: %v", err)
+		}
+		if err := <-bad; err == nil || errors.Is(err, racefree.ErrBelowFloor) {
+			t.Fatalf("the transfer that breaks the CHECK: %v, want its constraint's error", err)
+		}
+		if _, txs, failed := racefree.TransferSharing(db); txs != 0 || failed != 1 {
+			t.Fatalf("%d shared commits, %d failed; want 0 and 1", txs, failed)
+		}
+		for id, want := range map[int64]int64{1: 80, 2: 110, 3: 110, 4: 100} {
+			if got := testdb.QueryInt(t, db, "SELECT balance FROM "+b.Table+" WHERE id = "+strconv.FormatInt(id, 10)); got != want {
+				t.Errorf("balance of %d is %d, want %d", id, got, want)
+			}
+		}
+	})
+}
+
+// A context that ends while its transfer waits to be taken returns at
+// once, having sent nothing; once the shared transaction has taken it, the
+// outcome is unknown: here it commits after its caller gave up.
+func TestTransferShare_Canceled(t *testing.T) {
+	sharingEngines(t, func(t *testing.T, db *racefree.DB) {
+		b := mustBalances(t, db, 4, 100)
+		release1 := holdRow(t, db, b.Table, 1)
+		first := startTransfer(context.Background(), db, b, 1, 2, 10, racefree.TransferOptions{})
+		waitLockWaiters(t, db, b.Table, 1)
+
+		// Waiting, not taken: canceled, nothing sent.
+		ctx, cancel := context.WithCancel(context.Background())
+		gone := startTransfer(ctx, db, b, 2, 3, 1, racefree.TransferOptions{})
+		waitQueued(t, db, 1)
+		cancel()
+		err := <-gone
+		if !errors.Is(err, context.Canceled) || errors.Is(err, racefree.ErrCommitUnknown) {
+			t.Fatalf("canceled while queued: %v, want context.Canceled and no unknown outcome", err)
+		}
+		waitQueued(t, db, 0)
+
+		// Taken: the shared transaction waits for row 3; its first
+		// caller gives up, the second does not.
+		ctx, cancel = context.WithCancel(context.Background())
+		defer cancel()
+		taken := startTransfer(ctx, db, b, 2, 3, 5, racefree.TransferOptions{})
+		stays := startTransfer(context.Background(), db, b, 2, 4, 5, racefree.TransferOptions{})
+		waitQueued(t, db, 2)
+		release3 := holdRow(t, db, b.Table, 3)
+		release1()
+		if err := <-first; err != nil {
+			t.Fatalf("first transfer: %v", err)
+		}
+		waitLockWaiters(t, db, b.Table, 1) // the shared transaction's LockRows
+		cancel()
+		if err := <-taken; !errors.Is(err, racefree.ErrCommitUnknown) {
+			t.Fatalf("canceled after the shared transaction took it: %v, want ErrCommitUnknown", err)
+		}
+		release3()
+		if err := <-stays; err != nil {
+			t.Fatalf("the other transfer of the shared transaction: %v", err)
+		}
+		if got := testdb.QueryInt(t, db, "SELECT balance FROM "+b.Table+" WHERE id = 3"); got != 105 {
+			t.Fatalf("balance of 3 is %d, want 105: the transfer whose caller gave up committed with the other", got)
+		}
+		mustSum(t, db, b, 400)
+	})
+}
+
+// When every caller of a shared transaction gives up, it ends: its locks
+// are released and nothing moves.
+func TestTransferShare_AllCanceled(t *testing.T) {
+	sharingEngines(t, func(t *testing.T, db *racefree.DB) {
+		b := mustBalances(t, db, 4, 100)
+		release1 := holdRow(t, db, b.Table, 1)
+		first := startTransfer(context.Background(), db, b, 1, 2, 10, racefree.TransferOptions{})
+		waitLockWaiters(t, db, b.Table, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		a := startTransfer(ctx, db, b, 2, 3, 5, racefree.TransferOptions{})
+		c := startTransfer(ctx, db, b, 2, 4, 5, racefree.TransferOptions{})
+		waitQueued(t, db, 2)
+		release3 := holdRow(t, db, b.Table, 3)
+		defer release3()
+		release1()
+		if err := <-first; err != nil {
+			t.Fatalf("first transfer: %v", err)
+		}
+		waitLockWaiters(t, db, b.Table, 1)
+		cancel()
+		for _, ch := range []<-chan error{a, c} {
+			if err := <-ch; !errors.Is(err, racefree.ErrCommitUnknown) {
+				t.Fatalf("canceled after the shared transaction took it: %v, want ErrCommitUnknown", err)
+			}
+		}
+		// The shared transaction ends without waiting for row 3: a new
+		// transfer of rows 2 and 4 goes through while row 3 is still held.
+		if err := transfer(context.Background(), db, b, 2, 4, 1, racefree.TransferOptions{Alone: true}); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if _, _, failed := racefree.TransferSharing(db); failed == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the shared transaction did not end when its callers gave up")
+			}
+		}
+		for id, want := range map[int64]int64{2: 109, 3: 100, 4: 101} {
+			if got := testdb.QueryInt(t, db, "SELECT balance FROM "+b.Table+" WHERE id = "+strconv.FormatInt(id, 10)); got != want {
+				t.Errorf("balance of %d is %d, want %d", id, got, want)
+			}
+		}
+	})
+}
+
+// TransferOptions.Alone keeps a transfer out of shared transactions.
+func TestTransferShare_Alone(t *testing.T) {
+	sharingEngines(t, func(t *testing.T, db *racefree.DB) {
+		b := mustBalances(t, db, 3, 100)
+		release := holdRow(t, db, b.Table, 1)
+		alone := racefree.TransferOptions{Alone: true}
+		var chs []<-chan error
+		for range 4 {
+			chs = append(chs, startTransfer(context.Background(), db, b, 1, 2, 10, alone))
+		}
+		waitLockWaiters(t, db, b.Table, 4)
+		if n := racefree.TransfersQueued(db); n != 0 {
+			t.Fatalf("%d transfers queued with Alone", n)
+		}
+		release()
+		for _, ch := range chs {
+			if err := <-ch; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if shared, txs, _ := racefree.TransferSharing(db); shared != 0 || txs != 0 {
+			t.Fatalf("%d transfers shared %d commits with Alone", shared, txs)
+		}
+		mustSum(t, db, b, 300)
+	})
+}
+
+// mustSum checks the sum of b's balances.
+func mustSum(t *testing.T, db *racefree.DB, b target, want int64) {
+	t.Helper()
+	if sum := testdb.QueryInt(t, db, "SELECT SUM(balance) FROM "+b.Table); sum != want {
+		t.Fatalf("sum of balances %d, want %d", sum, want)
+	}
+}
