@@ -63,5 +63,6 @@ func TransferSharing(db *DB) (transfers, txs, failed int64) {
 	return db.transfers.shared.Load(), db.transfers.sharedTx.Load(), db.transfers.failedTx.Load()
 }
 
-// TransfersQueued reports how many transfers wait for a shared transaction.
-func TransfersQueued(db *DB) int { return db.transfers.queued() }
+// TransfersQueued reports how many transfers wait for a shared
+// transaction, and how many keys transfers in flight are moving.
+func TransfersQueued(db *DB) (queued, busyKeys int) { return db.transfers.counts() }

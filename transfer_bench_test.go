@@ -23,7 +23,12 @@ import (
 //	              (the debit: balance = balance - ? WHERE id = ? AND
 //	              balance - ? >= ?, rolled back when it matches nothing);
 //	              COMMIT. No retry loop: its errors are counted (raw-errors).
-//	Transfer      racefree.Transfer on the *DB: one statement
+//	Transfer      racefree.Transfer on the *DB: one statement, or, behind
+//	              a row busy with another transfer of the process, a
+//	              transaction shared with the others queued there, where
+//	              the engine shares commits (transfer_share.go)
+//	Transfer-alone  the same with TransferOptions.Alone: one statement,
+//	              its own commit, always
 //	Transfer-in-tx  racefree.RunInTx + racefree.Transfer: the caller's
 //	              transaction, one statement in it
 //	fallback      racefree.Transfer on a dialect without a Transferer:
@@ -57,6 +62,9 @@ func BenchmarkTransfer(b *testing.B) {
 					}{
 						{"Transfer", func(ctx context.Context, from, to, amount int64) error {
 							return transfer(ctx, db, bal, from, to, amount, racefree.TransferOptions{})
+						}},
+						{"Transfer-alone", func(ctx context.Context, from, to, amount int64) error {
+							return transfer(ctx, db, bal, from, to, amount, racefree.TransferOptions{Alone: true})
 						}},
 						{"Transfer-in-tx", func(ctx context.Context, from, to, amount int64) error {
 							return racefree.RunInTx(ctx, db, racefree.TxOptions{}, func(ctx context.Context, tx *racefree.Tx) error {

@@ -16,11 +16,15 @@ import (
 // another transfer of this process on the same table is moving an amount
 // in or out of it — wait, and the transfers that waited run together in
 // one transaction: it locks all their rows in key order (LockRows), runs
-// each one's statement, and commits once. On an engine whose commit waits
-// for the log flush while it holds the row locks (dialect.SharedCommits:
-// PostgreSQL), transfers on hot rows otherwise take turns at one flush
-// each; sharing the flush moves several per turn. A transfer whose rows
-// are free runs alone, at once, as it would without this.
+// each one's statement, and commits once. Where the dialect says commits
+// are worth sharing (dialect.SharedCommits), transfers on hot rows
+// otherwise take turns at one commit each: on PostgreSQL each waits for
+// the log flush of the one before while it holds the row; sharing the
+// flush moves several per turn. On an engine with one writer (SQLite)
+// every row is busy while any transfer of the process writes, so every
+// transfer that arrives meanwhile waits for the next shared transaction.
+// A transfer whose rows are free runs alone, at once, as it would without
+// this.
 //
 // What a caller can see:
 //   - Each transfer's outcome is its own: a declined one (ErrBelowFloor,
@@ -117,7 +121,7 @@ func (h handle) lane(b transferTarget, t dialect.Transfer, opts TransferOptions)
 // free in this process, else in the next shared transaction.
 func (h handle) transferSharing(ctx context.Context, l *transferLane, t dialect.Transfer, opts TransferOptions) (dialect.TransferResult, error) {
 	l.mu.Lock()
-	if l.busy[t.From] == 0 && l.busy[t.To] == 0 {
+	if l.free(h.db, t) {
 		l.hold(t.From, t.To)
 		l.mu.Unlock()
 		return h.transferHeld(ctx, l, t, opts)
@@ -162,6 +166,16 @@ func (h handle) transferHeld(ctx context.Context, l *transferLane, t dialect.Tra
 		l.mu.Unlock()
 	}()
 	return h.transferAutocommit(ctx, t, opts)
+}
+
+// free reports whether t can run alone at once: no transfer of the
+// process is moving its rows or, on an engine with one writer, any row.
+// l.mu is held.
+func (l *transferLane) free(db *DB, t dialect.Transfer) bool {
+	if db.d.Features().Has(dialect.SingleWriter) {
+		return len(l.busy) == 0
+	}
+	return l.busy[t.From] == 0 && l.busy[t.To] == 0
 }
 
 // hold and release count keys in flight; l.mu is held.
@@ -221,23 +235,7 @@ func (l *transferLane) share(db *DB, batch []*queuedTransfer) {
 	}
 
 	results := make([]dialect.TransferResult, len(batch))
-	err := RunInTx(ctx, db, TxOptions{Retry: NoRetry}, func(ctx context.Context, tx *Tx) error {
-		var err error
-		if _, ok := batch[0].t.From.(int64); ok {
-			err = lockShared[int64](ctx, tx, l, batch)
-		} else {
-			err = lockShared[string](ctx, tx, l, batch)
-		}
-		if err != nil {
-			return err
-		}
-		for i, w := range batch {
-			if results[i], err = tx.transfer(ctx, w.t); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := l.run(ctx, db, batch, results)
 
 	l.mu.Lock()
 	for _, w := range batch {
@@ -269,6 +267,35 @@ func (l *transferLane) share(db *DB, batch []*queuedTransfer) {
 	}
 }
 
+// run runs batch's transfers in one transaction, once, writing their
+// results. On an embedded engine with one writer it first takes the
+// process's turn to write, as a transfer alone does (transfer_gate.go).
+func (l *transferLane) run(ctx context.Context, db *DB, batch []*queuedTransfer, results []dialect.TransferResult) error {
+	if db.gated() {
+		if err := db.writers.enter(ctx); err != nil {
+			return err
+		}
+		defer db.writers.leave()
+	}
+	return RunInTx(ctx, db, TxOptions{Retry: NoRetry}, func(ctx context.Context, tx *Tx) error {
+		var err error
+		if _, ok := batch[0].t.From.(int64); ok {
+			err = lockShared[int64](ctx, tx, l, batch)
+		} else {
+			err = lockShared[string](ctx, tx, l, batch)
+		}
+		if err != nil {
+			return err
+		}
+		for i, w := range batch {
+			if results[i], err = tx.transfer(ctx, w.t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // lockShared locks the rows of batch's transfers, in key order, so that
 // the statements that follow take no lock of their own: a shared
 // transaction then cannot deadlock with another, nor with a transfer
@@ -282,15 +309,16 @@ func lockShared[K cmp.Ordered](ctx context.Context, tx *Tx, l *transferLane, bat
 	return err
 }
 
-// queued returns how many transfers wait in db's lanes, for tests.
-func (ls *transferLanes) queued() int {
-	n := 0
+// counts returns how many transfers wait in db's lanes and how many keys
+// are busy, for tests.
+func (ls *transferLanes) counts() (queued, busy int) {
 	ls.m.Range(func(_, v any) bool {
 		l := v.(*transferLane)
 		l.mu.Lock()
-		n += len(l.queue)
+		queued += len(l.queue)
+		busy += len(l.busy)
 		l.mu.Unlock()
 		return true
 	})
-	return n
+	return queued, busy
 }

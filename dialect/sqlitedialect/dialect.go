@@ -70,7 +70,7 @@ func (d *Dialect) atLeast(minor int) bool {
 
 func (d *Dialect) computeFeatures() dialect.Features {
 	f := dialect.Features(dialect.Savepoints | dialect.SingleWriter | dialect.PrepareOnPool | dialect.Embedded |
-		dialect.SerializableIsolation | dialect.ReadOnlyTx | dialect.DoubleQuotedStrings)
+		dialect.SerializableIsolation | dialect.ReadOnlyTx | dialect.DoubleQuotedStrings | dialect.SharedCommits)
 	if d.atLeast(24) {
 		f = f.With(dialect.OnConflict)
 	}
