@@ -32,9 +32,10 @@ import (
 //   - A failed shared transaction changed nothing; each of its transfers
 //     then runs alone, with its own retry budget and context, so another
 //     caller's failure never becomes yours.
-//   - A shared commit whose outcome is unknown is unknown for each of its
-//     transfers: each gets a *CommitUnknownError, as a transfer alone
-//     would.
+//   - A shared commit whose answer is lost is settled by asking the server
+//     where the dialect can (TxOptions.VerifyCommit); still unknown, it is
+//     unknown for each of its transfers: each gets a *CommitUnknownError,
+//     as a transfer alone would.
 //   - A context that ends while its transfer waits to be taken returns at
 //     once, having sent nothing; once the shared transaction has taken the
 //     transfer, it returns a *CommitUnknownError (it may commit), as a
@@ -277,7 +278,11 @@ func (l *transferLane) run(ctx context.Context, db *DB, batch []*queuedTransfer,
 		}
 		defer db.writers.leave()
 	}
-	return RunInTx(ctx, db, TxOptions{Retry: NoRetry}, func(ctx context.Context, tx *Tx) error {
+	// A lost commit answer would leave every caller of the batch in
+	// doubt: where the engine can tell, ask it (one more statement per
+	// shared transaction, not per transfer).
+	_, verify := db.d.(dialect.CommitResolver)
+	return RunInTx(ctx, db, TxOptions{Retry: NoRetry, VerifyCommit: verify}, func(ctx context.Context, tx *Tx) error {
 		var err error
 		if _, ok := batch[0].t.From.(int64); ok {
 			err = lockShared[int64](ctx, tx, l, batch)

@@ -11,6 +11,7 @@ import (
 	"github.com/racefree/racefree"
 	"github.com/racefree/racefree/dialect"
 	"github.com/racefree/racefree/internal/testdb"
+	"github.com/racefree/racefree/session"
 )
 
 // The tests of shared commits (transfer_share.go) make the queue happen on
@@ -317,4 +318,69 @@ func mustSum(t *testing.T, db *racefree.DB, b target, want int64) {
 	if sum := testdb.QueryInt(t, db, "SELECT SUM(balance) FROM "+b.Table); sum != want {
 		t.Fatalf("sum of balances %d, want %d", sum, want)
 	}
+}
+
+// A shared transaction whose COMMIT lost its answer is settled by asking
+// the server: committed, each of its transfers succeeds; never committed,
+// each runs alone. Either way every transfer moves exactly once and no
+// caller is left in doubt.
+func TestTransferShare_LostCommit(t *testing.T) {
+	sharingEngines(t, func(t *testing.T, base *racefree.DB) {
+		if _, ok := base.Dialect().(dialect.CommitResolver); !ok {
+			t.Skipf("%s cannot say what became of a transaction", base.Dialect().Server())
+		}
+		for _, tc := range []struct {
+			name      string
+			f         fault
+			committed bool
+		}{
+			{"commit lost before it ran", lostBefore, false},
+			{"commit lost after it ran", lostAfter, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				fp := &commitFaultPool{Pool: session.SQLPool{DB: base.SQL()}}
+				db, err := racefree.NewSession(context.Background(), fp, base.Dialect())
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := mustBalances(t, base, 3, 100)
+				release := holdRow(t, base, b.Table, 1)
+				first := startTransfer(context.Background(), db, b, 1, 2, 10, racefree.TransferOptions{})
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+					if _, busy := racefree.TransfersQueued(db); busy > 0 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the first transfer never started")
+					}
+				}
+				var queued []<-chan error
+				for range 3 {
+					queued = append(queued, startTransfer(context.Background(), db, b, 1, 3, 10, racefree.TransferOptions{}))
+				}
+				waitQueued(t, db, 3)
+				fp.mu.Lock()
+				fp.plan = tc.f // the next COMMIT: the shared transaction's
+				fp.mu.Unlock()
+				release()
+				for _, ch := range append(queued, first) {
+					if err := <-ch; err != nil {
+						t.Fatalf("transfer: %v", err)
+					}
+				}
+				if fp.faults != 1 {
+					t.Fatalf("%d faults injected, want 1", fp.faults)
+				}
+				_, txs, failed := racefree.TransferSharing(db)
+				if tc.committed && (txs != 1 || failed != 0) || !tc.committed && (txs != 0 || failed != 1) {
+					t.Fatalf("%d shared commits, %d failed", txs, failed)
+				}
+				for id, want := range map[int64]int64{1: 60, 2: 110, 3: 130} {
+					if got := testdb.QueryInt(t, base, "SELECT balance FROM "+b.Table+" WHERE id = "+strconv.FormatInt(id, 10)); got != want {
+						t.Errorf("balance of %d is %d, want %d", id, got, want)
+					}
+				}
+			})
+		}
+	})
 }
