@@ -89,6 +89,16 @@ func transferGolden(t *testing.T, d dialect.Dialect) string {
 		section(v.title, rec)
 	}
 
+	// The lock a shared transaction takes before its transfers run.
+	if sl, ok := d.(dialect.SharedTransferLocker); ok {
+		out.WriteString("-- a shared transaction's lock of its transfers' rows (the keys bound as one array), before their statements\n")
+		if q := sl.LockTransfersSQL(base); q != "" {
+			fmt.Fprintf(&out, "%s;\n\n", q)
+		} else {
+			out.WriteString("-- none: the one writer holds every row\n\n")
+		}
+	}
+
 	// The fallback, for engines without a Transferer (shown for every
 	// dialect: the tests run it on all three).
 	rec := &recordingTx{rows: [][]any{{int64(1)}, {int64(0)}}, affected: 1}

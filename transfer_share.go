@@ -304,14 +304,27 @@ func (l *transferLane) run(ctx context.Context, db *DB, batch []*queuedTransfer,
 // lockShared locks the rows of batch's transfers, in key order, so that
 // the statements that follow take no lock of their own: a shared
 // transaction then cannot deadlock with another, nor with a transfer
-// alone, whatever order its transfers come in.
+// alone, whatever order its transfers come in. The dialect says how
+// (dialect.SharedTransferLocker), else LockRows does it.
 func lockShared[K cmp.Ordered](ctx context.Context, tx *Tx, l *transferLane, batch []*queuedTransfer) error {
 	keys := make([]K, 0, 2*len(batch))
 	for _, w := range batch {
 		keys = append(keys, w.t.From.(K), w.t.To.(K))
 	}
-	_, err := LockRows(ctx, tx, l.table, l.key, keys, RowLockOptions{})
-	return err
+	sl, ok := tx.db.d.(dialect.SharedTransferLocker)
+	if !ok {
+		_, err := LockRows(ctx, tx, l.table, l.key, keys, RowLockOptions{})
+		return err
+	}
+	query := sl.LockTransfersSQL(batch[0].t)
+	if query == "" {
+		return nil
+	}
+	slices.Sort(keys)
+	if _, err := tx.tx.Exec(ctx, query, slices.Compact(keys)); err != nil {
+		return fmt.Errorf("racefree: lock rows of shared transfers in %s: %w", l.table, tx.db.d.Classify(err))
+	}
+	return nil
 }
 
 // counts returns how many transfers wait in db's lanes and how many keys

@@ -37,13 +37,19 @@ func sharingEngines(t *testing.T, fn func(t *testing.T, db *racefree.DB)) {
 // write lock, which holds every row.
 func holdRow(t *testing.T, db *racefree.DB, table string, id int64) (release func()) {
 	t.Helper()
+	return holdWhere(t, db, table, "id = "+strconv.FormatInt(id, 10))
+}
+
+// holdWhere is holdRow for the rows where says.
+func holdWhere(t *testing.T, db *racefree.DB, table, where string) (release func()) {
+	t.Helper()
 	tx, err := db.SQL().BeginTx(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lock := "SELECT id FROM " + table + " WHERE id = " + strconv.FormatInt(id, 10) + " FOR UPDATE"
+	lock := "SELECT 1 FROM " + table + " WHERE " + where + " FOR UPDATE"
 	if singleWriter(db) {
-		lock = "UPDATE " + table + " SET balance = balance WHERE id = " + strconv.FormatInt(id, 10)
+		lock = "UPDATE " + table + " SET balance = balance WHERE " + where
 	}
 	if _, err := tx.Exec(lock); err != nil {
 		tx.Rollback()
@@ -381,6 +387,81 @@ func TestTransferShare_LostCommit(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// Text keys share commits too: the lock statement binds them as one array
+// of the key column's type, here of a key column that is not "id".
+func TestTransferShare_TextKeys(t *testing.T) {
+	sharingEngines(t, func(t *testing.T, db *racefree.DB) {
+		table := testdb.CreateTable(t, db, "rf_share_text", "code VARCHAR(20) NOT NULL PRIMARY KEY, balance BIGINT NOT NULL")
+		testdb.Exec(t, db, "INSERT INTO "+table+" (code, balance) VALUES ('a', 100), ('b', 100), ('c', 100)")
+		opts := racefree.TransferOptions{KeyColumn: "code"}
+		move := func(from, to string) <-chan error {
+			ch := make(chan error, 1)
+			go func() { ch <- racefree.Transfer(context.Background(), db, table, "balance", from, to, 10, opts) }()
+			return ch
+		}
+		release := holdWhere(t, db, table, "code = 'a'")
+		first := move("a", "b")
+		waitLockWaiters(t, db, table, 1)
+		var queued []<-chan error
+		for range 5 {
+			queued = append(queued, move("a", "c"))
+		}
+		waitQueued(t, db, 5)
+		release()
+		for _, ch := range append(queued, first) {
+			if err := <-ch; err != nil {
+				t.Fatalf("transfer: %v", err)
+			}
+		}
+		if shared, txs, failed := racefree.TransferSharing(db); shared != 5 || txs != 1 || failed != 0 {
+			t.Fatalf("%d transfers in %d shared commits, %d failed; want 5 in 1", shared, txs, failed)
+		}
+		if got := testdb.QueryInt(t, db, "SELECT balance FROM "+table+" WHERE code = 'c'"); got != 150 {
+			t.Fatalf("balance of c is %d, want 150", got)
+		}
+	})
+}
+
+// A shared transaction locks its rows no more strongly than a transfer
+// does: rows of another table that reference them (a foreign key, whose
+// check takes a KEY SHARE lock on PostgreSQL) can be inserted while it
+// holds them.
+func TestTransferShare_ForeignKeys(t *testing.T) {
+	sharingEngines(t, func(t *testing.T, db *racefree.DB) {
+		needRowLocks(t, db)
+		b := mustBalances(t, db, 4, 100)
+		child := testdb.CreateTable(t, db, "rf_share_child", "id BIGINT NOT NULL PRIMARY KEY, account BIGINT NOT NULL REFERENCES "+b.Table+" (id)")
+		release1 := holdRow(t, db, b.Table, 1)
+		first := startTransfer(context.Background(), db, b, 1, 2, 10, racefree.TransferOptions{})
+		waitLockWaiters(t, db, b.Table, 1)
+		shared := []<-chan error{
+			startTransfer(context.Background(), db, b, 2, 3, 5, racefree.TransferOptions{}),
+			startTransfer(context.Background(), db, b, 2, 4, 5, racefree.TransferOptions{}),
+		}
+		waitQueued(t, db, 2)
+		release4 := holdRow(t, db, b.Table, 4)
+		release1()
+		if err := <-first; err != nil {
+			t.Fatal(err)
+		}
+		waitLockWaiters(t, db, b.Table, 1) // the shared transaction holds 2 and 3, waits for 4
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := db.SQL().ExecContext(ctx, "INSERT INTO "+child+" (id, account) VALUES (1, 2), (2, 3)"); err != nil {
+			t.Fatalf("insert rows referencing the shared transaction's rows: %v", err)
+		}
+		release4()
+		for _, ch := range shared {
+			if err := <-ch; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, txs, _ := racefree.TransferSharing(db); txs != 1 {
+			t.Fatalf("%d shared commits, want 1", txs)
 		}
 	})
 }

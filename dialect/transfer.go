@@ -79,3 +79,20 @@ type Transferer interface {
 	// gave them, for the root to classify.
 	Transfer(ctx context.Context, q Querier, t Transfer) (TransferResult, error)
 }
+
+// SharedTransferLocker is implemented by engines whose transfers share a
+// transaction and a commit behind busy rows (SharedCommits). Before such a
+// transaction runs its transfers' statements, the root locks all their
+// rows at once, in key order, so that the statements take no lock of
+// their own and the transaction cannot deadlock with another. Without
+// this interface the root locks them as LockRows does (FOR UPDATE, one
+// statement per number of keys).
+type SharedTransferLocker interface {
+	// LockTransfersSQL returns the statement that locks, in ascending key
+	// order and no more strongly than the engine's transfer statement
+	// does, the rows of t.Table whose t.Key is in its one bound argument,
+	// a slice of the keys ([]int64 or []string); or "" when the
+	// transaction needs no statement for it (one writer, whose first
+	// write holds the whole database).
+	LockTransfersSQL(t Transfer) string
+}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/racefree/racefree"
 	"github.com/racefree/racefree/internal/testdb"
@@ -32,26 +35,30 @@ func TestTransfer_Pgx(t *testing.T) {
 	}
 }
 
-// sharedLocks counts the row locks racefree took: a transfer alone takes
-// none (its statement locks its two rows), a shared transaction of several
-// takes one LockRows.
+// sharedLocks counts, from what went over the wire, the statements that
+// lock the rows of a shared transaction's transfers (a transfer alone
+// sends one WITH statement that locks its own two rows).
 type sharedLocks struct{ n atomic.Int64 }
 
-func (s *sharedLocks) Observe(_ context.Context, e racefree.Event) {
-	if e.Kind == racefree.EventLockAcquired && e.LockKind == "rows" {
+func (s *sharedLocks) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if strings.HasPrefix(data.SQL, "SELECT") && strings.HasSuffix(data.SQL, "FOR NO KEY UPDATE") {
 		s.n.Add(1)
 	}
+	return ctx
 }
+
+func (s *sharedLocks) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // TestTransfer_PgxSharedCommits: 64 goroutines move random amounts among
 // four hot accounts on a pgx pool, so that transfers queue behind busy rows
-// and share commits (racefree's transactions over pgx). The sum is kept,
+// and share commits (racefree's transactions over pgx, their rows locked
+// by one statement). The sum is kept,
 // no balance goes below the floor, every transfer moved or was declined.
 func TestTransfer_PgxSharedCommits(t *testing.T) {
 	defer testdb.Watchdog(t, 120*time.Second)()
 	e, check, _, _ := open(t, 8)
 	locks := &sharedLocks{}
-	db := mustDB(t, mustPool(t, e.DSN(t), 8, nil), racefree.WithObserver(locks))
+	db := mustDB(t, mustPool(t, e.DSN(t), 8, locks))
 	table := testdb.CreateTable(t, check, "pgxrf_shared", "id BIGINT PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0)")
 	testdb.Exec(t, check, "INSERT INTO "+table+" (id, balance) VALUES (1, 1000), (2, 1000), (3, 1000), (4, 1000)")
 	const goroutines, each, floor = 64, 16, 50

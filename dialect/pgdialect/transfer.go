@@ -89,3 +89,15 @@ func transferSQL(t dialect.Transfer) string {
 		" FROM racefree_check c WHERE racefree_t." + k + " IN ($1, $2) AND c.n = 2 AND c.src - $3 >= $4 RETURNING 1) " +
 		"SELECT c.n, c.from_n, c.to_n, m.n / ((m.n + 1) % 2) FROM racefree_check c, (SELECT count(*) AS n FROM racefree_moved) m"
 }
+
+var _ dialect.SharedTransferLocker = (*Dialect)(nil)
+
+// LockTransfersSQL locks the rows of a shared transaction's transfers in
+// one statement: FOR NO KEY UPDATE, as the transfer statement itself, so
+// that inserts of rows that reference them (a foreign key's KEY SHARE
+// lock) do not wait for the shared transaction, and one statement text per
+// table whatever the number of keys (the array's element type is the key
+// column's, inferred by the server).
+func (d *Dialect) LockTransfersSQL(t dialect.Transfer) string {
+	return "SELECT " + t.Key + " FROM " + t.Table + " WHERE " + t.Key + " = ANY($1) ORDER BY " + t.Key + " FOR NO KEY UPDATE"
+}

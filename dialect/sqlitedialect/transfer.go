@@ -74,3 +74,9 @@ func transferCheckSQL(t dialect.Transfer) string {
 	return "SELECT (SELECT count(*) FROM " + tbl + " WHERE " + k + " = ?1), (SELECT count(*) FROM " + tbl + " WHERE " + k + " = ?2), " +
 		"(SELECT count(*) FROM " + tbl + " WHERE " + k + " = ?1 AND " + k + " = ?2)"
 }
+
+var _ dialect.SharedTransferLocker = (*Dialect)(nil)
+
+// LockTransfersSQL is "": SQLite's one writer holds every row from the
+// shared transaction's first write (or its BEGIN IMMEDIATE) on.
+func (d *Dialect) LockTransfersSQL(dialect.Transfer) string { return "" }

@@ -13,6 +13,9 @@ WITH racefree_locked AS MATERIALIZED (SELECT "id", "balance" FROM "accounts" WHE
 -- inside the caller's transaction (REPEATABLE READ or unknown)
 WITH racefree_locked AS MATERIALIZED (SELECT "id", "balance" FROM "accounts" WHERE "id" IN ($1, $2) ORDER BY "id" FOR NO KEY UPDATE), racefree_check AS (SELECT count(*) AS n, count(*) FILTER (WHERE "id" = $1) AS from_n, count(*) FILTER (WHERE "id" = $2) AS to_n, max("balance") FILTER (WHERE "id" = $1) AS src, max("balance") FILTER (WHERE "id" = $2) AS dst FROM racefree_locked), racefree_moved AS (UPDATE "accounts" AS racefree_t SET "balance" = CASE WHEN racefree_t."id" = $1 THEN c.src - $3 ELSE c.dst + $3 END FROM racefree_check c WHERE racefree_t."id" IN ($1, $2) AND c.n = 2 AND c.src - $3 >= $4 RETURNING 1) SELECT c.n, c.from_n, c.to_n, m.n / ((m.n + 1) % 2) FROM racefree_check c, (SELECT count(*) AS n FROM racefree_moved) m;
 
+-- a shared transaction's lock of its transfers' rows (the keys bound as one array), before their statements
+SELECT "id" FROM "accounts" WHERE "id" = ANY($1) ORDER BY "id" FOR NO KEY UPDATE;
+
 -- the fallback transaction (between BEGIN and COMMIT, or in a savepoint), from the lower key
 SELECT CASE WHEN "id" = $1 THEN 1 ELSE 0 END FROM "accounts" WHERE "id" IN ($2, $3) ORDER BY "id" FOR UPDATE;
 UPDATE "accounts" SET "balance" = "balance" - $1 WHERE "id" = $2 AND "balance" - $3 >= $4;

@@ -17,6 +17,9 @@ SELECT (SELECT count(*) FROM "accounts" WHERE "id" = ?1), (SELECT count(*) FROM 
 UPDATE "accounts" SET "balance" = CASE WHEN "id" = ?1 THEN "balance" - ?3 ELSE "balance" + ?3 END WHERE ("id" = ?1 OR "id" = ?2) AND (SELECT "balance" FROM "accounts" WHERE "id" = ?1) - ?3 >= ?4 AND EXISTS (SELECT 1 FROM "accounts" WHERE "id" = ?2) AND NOT EXISTS (SELECT 1 FROM "accounts" WHERE "id" = ?1 AND "id" = ?2);
 SELECT (SELECT count(*) FROM "accounts" WHERE "id" = ?1), (SELECT count(*) FROM "accounts" WHERE "id" = ?2), (SELECT count(*) FROM "accounts" WHERE "id" = ?1 AND "id" = ?2);
 
+-- a shared transaction's lock of its transfers' rows (the keys bound as one array), before their statements
+-- none: the one writer holds every row
+
 -- the fallback transaction (between BEGIN and COMMIT, or in a savepoint), from the lower key
 DELETE FROM racefree_locks WHERE 0;
 SELECT CASE WHEN "id" = ? THEN 1 ELSE 0 END FROM "accounts" WHERE "id" IN (?, ?) ORDER BY "id";
