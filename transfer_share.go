@@ -134,20 +134,9 @@ func (h handle) transferSharing(ctx context.Context, l *transferLane, t dialect.
 	select {
 	case <-w.done:
 	case <-ctx.Done():
-		l.mu.Lock()
-		taken := w.taken
-		if !taken {
-			l.queue = slices.DeleteFunc(l.queue, func(q *queuedTransfer) bool { return q == w })
+		if err := h.abandon(ctx, l, w); err != nil {
+			return dialect.TransferResult{}, err
 		}
-		l.mu.Unlock()
-		ce := h.db.d.Classify(dialect.Wrap(dialect.ClassCanceled, ctx.Err()))
-		if !taken {
-			return dialect.TransferResult{}, fmt.Errorf("racefree: transfer: %w", ce)
-		}
-		// The shared transaction runs this transfer's statement or
-		// already has: its answer, not its effect, is what is lost.
-		h.db.observe(ctx, Event{Kind: EventCommitUnknown, Class: dialect.ClassCommitUnknown, Err: ce})
-		return dialect.TransferResult{}, &CommitUnknownError{Err: ce}
 	}
 	if w.alone {
 		l.mu.Lock()
@@ -156,6 +145,33 @@ func (h handle) transferSharing(ctx context.Context, l *transferLane, t dialect.
 		return h.transferHeld(ctx, l, t, opts)
 	}
 	return w.r, w.err
+}
+
+// abandon handles w's caller giving up (ctx ended) while it waits. Not
+// yet taken, w leaves the queue and nothing was sent. Taken, and the
+// shared transaction not done, the outcome is unknown. A shared
+// transaction that is done by now has w's outcome, and abandon returns
+// nil for the caller to read it.
+func (h handle) abandon(ctx context.Context, l *transferLane, w *queuedTransfer) error {
+	l.mu.Lock()
+	taken := w.taken
+	if !taken {
+		l.queue = slices.DeleteFunc(l.queue, func(q *queuedTransfer) bool { return q == w })
+	}
+	l.mu.Unlock()
+	ce := h.db.d.Classify(dialect.Wrap(dialect.ClassCanceled, ctx.Err()))
+	if !taken {
+		return fmt.Errorf("racefree: transfer: %w", ce)
+	}
+	select {
+	case <-w.done:
+		return nil
+	default:
+	}
+	// The shared transaction runs this transfer's statement or already
+	// has: its answer, not its effect, is what is lost.
+	h.db.observe(ctx, Event{Kind: EventCommitUnknown, Class: dialect.ClassCommitUnknown, Err: ce})
+	return &CommitUnknownError{Err: ce}
 }
 
 // transferHeld runs t alone, its keys held in l, and releases them.
