@@ -64,6 +64,11 @@ const (
 	EventLeaseLost
 	// EventCommitUnknown: a COMMIT's outcome is unknown (Err says why).
 	EventCommitUnknown
+	// EventSharedCommit: Transfers transfers on a *DB that had queued
+	// behind busy rows of Table ran in one shared transaction, which took
+	// Held. With Err nil it committed them all; with Err set it failed,
+	// committed nothing, and each transfer then ran alone.
+	EventSharedCommit
 )
 
 var eventNames = [...]string{
@@ -75,6 +80,7 @@ var eventNames = [...]string{
 	EventLockReleased:    "lock released",
 	EventLeaseLost:       "lease lost",
 	EventCommitUnknown:   "commit unknown",
+	EventSharedCommit:    "shared commit",
 }
 
 // String names the kind in a few words, for example "tx retry".
@@ -104,8 +110,11 @@ type Event struct {
 	Class dialect.Class
 	Err   error
 	// Delay is the pause before the next attempt; Wait how long a lock
-	// was waited for; Held how long it was held.
+	// was waited for; Held how long it was held, or a shared
+	// transaction took.
 	Delay, Wait, Held time.Duration
+	// Transfers is how many transfers a shared transaction ran.
+	Transfers int
 }
 
 // observe sends e to the DB's observer, if it has one.

@@ -6,7 +6,7 @@ import (
 )
 
 // SlogObserver returns an Observer that writes each event to logger: lost
-// races, acquired and released locks at Debug; retries and locks not
+// races, acquired and released locks, shared commits at Debug; retries and locks not
 // acquired at Info; retries given up, lost leases and commits of unknown
 // outcome at Warn. Each record carries the event's fields as attributes
 // (racefree.event, db.system, and those that apply).
@@ -43,5 +43,6 @@ func (o slogObserver) Observe(ctx context.Context, e Event) {
 	add(slog.Duration("racefree.delay", e.Delay), e.Delay != 0)
 	add(slog.Duration("racefree.wait", e.Wait), e.Wait != 0)
 	add(slog.Duration("racefree.held", e.Held), e.Held != 0)
+	add(slog.Int("racefree.transfers", e.Transfers), e.Transfers != 0)
 	o.l.LogAttrs(ctx, level, "racefree: "+e.Kind.String(), attrs...)
 }

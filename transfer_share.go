@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/racefree/racefree/dialect"
 )
@@ -252,7 +253,15 @@ func (l *transferLane) share(db *DB, batch []*queuedTransfer) {
 	}
 
 	results := make([]dialect.TransferResult, len(batch))
+	start := time.Now()
 	err := l.run(ctx, db, batch, results)
+	if db.observer != nil {
+		e := Event{Kind: EventSharedCommit, Table: l.table, Verb: "transfer", Transfers: len(batch), Held: time.Since(start), Err: err}
+		if err != nil {
+			e.Class = db.d.Classify(err).Class
+		}
+		db.observe(ctx, e)
+	}
 
 	l.mu.Lock()
 	for _, w := range batch {

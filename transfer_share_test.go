@@ -465,3 +465,51 @@ func TestTransferShare_ForeignKeys(t *testing.T) {
 		}
 	})
 }
+
+// A shared transaction is observed: one EventSharedCommit with its table,
+// its number of transfers and how long it took; one that failed carries
+// its error.
+func TestTransferShare_Observed(t *testing.T) {
+	sharingEngines(t, func(t *testing.T, base *racefree.DB) {
+		rec := &recorder{}
+		db, err := racefree.New(context.Background(), base.SQL(), base.Dialect(), racefree.WithObserver(rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := mustBalancesDDL(t, base, 4, 100, "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance <= 150)")
+		for round, amounts := range [][]int64{{10, 10, 10}, {10, 60, 10}} { // 60 breaks the CHECK on 4: the second fails
+			release := holdRow(t, base, b.Table, 1)
+			first := startTransfer(context.Background(), db, b, 1, 2, 1, racefree.TransferOptions{})
+			waitLockWaiters(t, db, b.Table, 1)
+			var queued []<-chan error
+			for i, amount := range amounts {
+				from, to := int64(1), int64(3)
+				if i == 1 {
+					from, to = 2, 4
+				}
+				queued = append(queued, startTransfer(context.Background(), db, b, from, to, amount, racefree.TransferOptions{}))
+			}
+			waitQueued(t, db, len(amounts))
+			release()
+			for _, ch := range append(queued, first) {
+				<-ch
+			}
+			var shared []racefree.Event
+			for _, e := range rec.snapshot() {
+				if e.Kind == racefree.EventSharedCommit {
+					shared = append(shared, e)
+				}
+			}
+			if len(shared) != round+1 {
+				t.Fatalf("%d shared-commit events after round %d, want %d", len(shared), round, round+1)
+			}
+			e := shared[round]
+			if e.Table != b.Table || e.Verb != "transfer" || e.Transfers != len(amounts) || e.Held <= 0 || e.Engine == "" {
+				t.Fatalf("event %+v: want table %s, verb transfer, %d transfers, a duration", e, b.Table, len(amounts))
+			}
+			if failed := round == 1; (e.Err != nil) != failed {
+				t.Fatalf("round %d: event error %v, want failed %v", round, e.Err, failed)
+			}
+		}
+	})
+}

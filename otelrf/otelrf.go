@@ -16,6 +16,7 @@
 //	racefree.lock.hold.duration   histogram (s)  db.system.name, racefree.lock.kind
 //	racefree.lease.lost           counter  db.system.name
 //	racefree.commit.unknown       counter  db.system.name
+//	racefree.transfer.shared      histogram ({transfer})  db.system.name, db.collection.name, racefree.committed
 //
 // Each event is also added to the span active in the operation's context,
 // if it is recording, as an event named "racefree.<kind>" with the same
@@ -43,6 +44,7 @@ const scope = "github.com/racefree/racefree/otelrf"
 type Observer struct {
 	retries, gaveUp, lostRaces, leaseLost, commitUnknown metric.Int64Counter
 	lockWait, lockHold                                   metric.Float64Histogram
+	shared                                               metric.Int64Histogram
 }
 
 var _ racefree.Observer = (*Observer)(nil)
@@ -69,6 +71,10 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 	}
 	histogram(&o.lockWait, "racefree.lock.wait.duration", "Time waited for a lock, granted or not.")
 	histogram(&o.lockHold, "racefree.lock.hold.duration", "Time a lock was held.")
+	if err == nil {
+		o.shared, err = m.Int64Histogram("racefree.transfer.shared", metric.WithUnit("{transfer}"),
+			metric.WithDescription("Transfers run in one shared transaction behind busy rows, per shared transaction."))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("otelrf: create instruments: %w", err)
 	}
@@ -113,6 +119,9 @@ func (o *Observer) Observe(ctx context.Context, e racefree.Event) {
 	case racefree.EventCommitUnknown:
 		attrs = base
 		o.commitUnknown.Add(ctx, 1, metric.WithAttributes(attrs...))
+	case racefree.EventSharedCommit:
+		attrs = append(base, attribute.String("db.collection.name", e.Table), attribute.Bool("racefree.committed", e.Err == nil))
+		o.shared.Record(ctx, int64(e.Transfers), metric.WithAttributes(attrs...))
 	default:
 		attrs = base
 	}
@@ -128,6 +137,9 @@ func (o *Observer) Observe(ctx context.Context, e racefree.Event) {
 	}
 	if e.Lock != "" {
 		attrs = append(attrs, attribute.String("racefree.lock.name", e.Lock))
+	}
+	if e.Held != 0 {
+		attrs = append(attrs, attribute.Float64("racefree.held_s", e.Held.Seconds()))
 	}
 	if e.Err != nil {
 		attrs = append(attrs, attribute.String("exception.message", e.Err.Error()))

@@ -93,3 +93,65 @@ func TestObserver_LostRacesBecomeMetricsAndSpanEvents(t *testing.T) {
 		t.Fatalf("%d span events, want 8", events)
 	}
 }
+
+// TestObserver_SharedCommits runs concurrent transfers on SQLite, where
+// those arriving while one writes share a transaction, and checks that the
+// shared transactions show up as a histogram of their sizes.
+func TestObserver_SharedCommits(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	obs, err := otelrf.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := racefree.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "shared.db"), racefree.WithObserver(obs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.SQL().ExecContext(ctx, "CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);"+
+		"INSERT INTO accounts VALUES (1, 1000000), (2, 1000000), (3, 1000000)"); err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, each = 16, 50
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				from := int64((g+i)%3 + 1)
+				if err := racefree.Transfer(ctx, db, "accounts", "balance", from, from%3+1, 1, racefree.TransferOptions{}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	var txs uint64
+	var transfers int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "racefree.transfer.shared" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Histogram[int64]).DataPoints {
+				txs += dp.Count
+				transfers += dp.Sum
+				if v, _ := dp.Attributes.Value(attribute.Key("db.collection.name")); v.AsString() != "accounts" {
+					t.Errorf("db.collection.name = %q", v.AsString())
+				}
+				if v, _ := dp.Attributes.Value(attribute.Key("racefree.committed")); !v.AsBool() {
+					t.Errorf("a shared transaction failed")
+				}
+			}
+		}
+	}
+	if txs == 0 || transfers < 2*int64(txs) || transfers > goroutines*each {
+		t.Fatalf("%d shared transactions of %d transfers in all, of %d transfers", txs, transfers, goroutines*each)
+	}
+	t.Logf("%d of %d transfers in %d shared transactions", transfers, goroutines*each, txs)
+}
