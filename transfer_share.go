@@ -16,8 +16,9 @@ import (
 // Shared commits: transfers on a *DB that find one of their rows busy —
 // another transfer of this process on the same table is moving an amount
 // in or out of it — wait, and the transfers that waited run together in
-// one transaction: it locks all their rows in key order (LockRows), runs
-// each one's statement, and commits once. Where the dialect says commits
+// one transaction: it locks all their rows in key order (in one statement
+// the dialect gives, else LockRows), runs each one's statement, and
+// commits once. Where the dialect says commits
 // are worth sharing (dialect.SharedCommits), transfers on hot rows
 // otherwise take turns at one commit each: on PostgreSQL each waits for
 // the log flush of the one before while it holds the row; sharing the
