@@ -107,6 +107,18 @@ func waitLockWaiters(t *testing.T, db *racefree.DB, table string, n int64) {
 	}
 }
 
+// blockFirst holds row 1 of b and starts a transfer of 10 from 1 to 2,
+// which waits for it in the database while it holds rows 1 and 2 in its
+// process: transfers of those rows started next queue. release lets it
+// go; its error arrives on first.
+func blockFirst(t *testing.T, db *racefree.DB, b target) (release func(), first <-chan error) {
+	t.Helper()
+	release = holdRow(t, db, b.Table, 1)
+	first = startTransfer(context.Background(), db, b, 1, 2, 10, racefree.TransferOptions{})
+	waitLockWaiters(t, db, b.Table, 1)
+	return release, first
+}
+
 // startTransfer runs one transfer on db in a goroutine; its error arrives
 // on the channel.
 func startTransfer(ctx context.Context, db *racefree.DB, b target, from, to, amount int64, opts racefree.TransferOptions) <-chan error {
@@ -121,9 +133,7 @@ func startTransfer(ctx context.Context, db *racefree.DB, b target, from, to, amo
 func TestTransferShare_OwnOutcomes(t *testing.T) {
 	sharingEngines(t, func(t *testing.T, db *racefree.DB) {
 		b := mustBalances(t, db, 3, 100)
-		release := holdRow(t, db, b.Table, 1)
-		first := startTransfer(context.Background(), db, b, 1, 2, 10, racefree.TransferOptions{})
-		waitLockWaiters(t, db, b.Table, 1)
+		release, first := blockFirst(t, db, b)
 		const queued = 12
 		var errs [queued]<-chan error
 		for i := range errs {
@@ -165,9 +175,7 @@ func TestTransferShare_OwnOutcomes(t *testing.T) {
 func TestTransferShare_FailureIsOwn(t *testing.T) {
 	sharingEngines(t, func(t *testing.T, db *racefree.DB) {
 		b := mustBalancesDDL(t, db, 4, 100, "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance <= 150)")
-		release := holdRow(t, db, b.Table, 1)
-		first := startTransfer(context.Background(), db, b, 1, 2, 10, racefree.TransferOptions{})
-		waitLockWaiters(t, db, b.Table, 1)
+		release, first := blockFirst(t, db, b)
 		good := startTransfer(context.Background(), db, b, 1, 3, 10, racefree.TransferOptions{})
 		bad := startTransfer(context.Background(), db, b, 2, 4, 60, racefree.TransferOptions{}) // 4 would hold 160
 		waitQueued(t, db, 2)
@@ -199,9 +207,7 @@ func TestTransferShare_Canceled(t *testing.T) {
 	sharingEngines(t, func(t *testing.T, db *racefree.DB) {
 		needRowLocks(t, db)
 		b := mustBalances(t, db, 4, 100)
-		release1 := holdRow(t, db, b.Table, 1)
-		first := startTransfer(context.Background(), db, b, 1, 2, 10, racefree.TransferOptions{})
-		waitLockWaiters(t, db, b.Table, 1)
+		release1, first := blockFirst(t, db, b)
 
 		// Waiting, not taken: canceled, nothing sent.
 		ctx, cancel := context.WithCancel(context.Background())
@@ -248,9 +254,7 @@ func TestTransferShare_AllCanceled(t *testing.T) {
 	sharingEngines(t, func(t *testing.T, db *racefree.DB) {
 		needRowLocks(t, db)
 		b := mustBalances(t, db, 4, 100)
-		release1 := holdRow(t, db, b.Table, 1)
-		first := startTransfer(context.Background(), db, b, 1, 2, 10, racefree.TransferOptions{})
-		waitLockWaiters(t, db, b.Table, 1)
+		release1, first := blockFirst(t, db, b)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		a := startTransfer(ctx, db, b, 2, 3, 5, racefree.TransferOptions{})
@@ -435,9 +439,7 @@ func TestTransferShare_ForeignKeys(t *testing.T) {
 		needRowLocks(t, db)
 		b := mustBalances(t, db, 4, 100)
 		child := testdb.CreateTable(t, db, "rf_share_child", "id BIGINT NOT NULL PRIMARY KEY, account BIGINT NOT NULL REFERENCES "+b.Table+" (id)")
-		release1 := holdRow(t, db, b.Table, 1)
-		first := startTransfer(context.Background(), db, b, 1, 2, 10, racefree.TransferOptions{})
-		waitLockWaiters(t, db, b.Table, 1)
+		release1, first := blockFirst(t, db, b)
 		shared := []<-chan error{
 			startTransfer(context.Background(), db, b, 2, 3, 5, racefree.TransferOptions{}),
 			startTransfer(context.Background(), db, b, 2, 4, 5, racefree.TransferOptions{}),
