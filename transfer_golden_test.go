@@ -99,6 +99,18 @@ func transferGolden(t *testing.T, d dialect.Dialect) string {
 		}
 	}
 
+	// The statement that runs several queued transfers on distinct rows.
+	if c, ok := d.(dialect.TransferCombiner); ok {
+		rec := &recordingTx{rows: [][]any{{}, {}}} // a row per transfer
+		second := base
+		second.From, second.To = int64(3), int64(4)
+		args := dialect.CombinedTransfers{From: []int64{1, 3}, To: []int64{2, 4}, Amounts: []int64{50, 50}, Floors: []int64{0, 0}}
+		if _, err := c.TransferAll(ctx, rec, []dialect.Transfer{base, second}, args); err != nil && !errors.Is(err, dialect.ErrTransferUnsupported) {
+			t.Fatal(err)
+		}
+		section("queued transfers on distinct rows as one combined statement (From keys, To keys, amounts and floors bound as four arrays)", rec)
+	}
+
 	// The fallback, for engines without a Transferer (shown for every
 	// dialect: the tests run it on all three).
 	rec := &recordingTx{rows: [][]any{{int64(1)}, {int64(0)}}, affected: 1}

@@ -96,3 +96,33 @@ type SharedTransferLocker interface {
 	// write holds the whole database).
 	LockTransfersSQL(t Transfer) string
 }
+
+// TransferCombiner is implemented by engines that run several transfers
+// on distinct rows of one table as one statement: the transfers a shared
+// transaction takes (SharedCommits) when no two of them name a common
+// key. One statement instead of one per transfer is what makes sharing
+// pay where rows are not hot: the server parses, plans and executes once
+// for the lot.
+type TransferCombiner interface {
+	// TransferAll runs ts, all on one table and key column and no key in
+	// two of them, as one statement on q: it locks every row in
+	// ascending key order, decides each transfer on its debited row's
+	// locked value, moves the amounts of the transfers the floor allows
+	// and returns one result per transfer, in ts's order. The statement
+	// is atomic: a failure changes nothing. keys holds every From and
+	// To, and amounts and floors each transfer's Amount and Floor, in
+	// slices of one element type ([]int64 or []string), as the root
+	// builds them. It returns ErrTransferUnsupported, having sent
+	// nothing, when this server cannot; a statement the server refuses
+	// for the table's types is reported wrapped with it too, so that the
+	// root stops combining on that table.
+	TransferAll(ctx context.Context, q Querier, ts []Transfer, keys CombinedTransfers) ([]TransferResult, error)
+}
+
+// CombinedTransfers holds the bound arguments of a combined transfer
+// statement, one element per transfer: the From keys, the To keys, the
+// amounts and the floors, each a []int64 or a []string (keys as the
+// lane orders them, amounts and floors as Transfer holds them).
+type CombinedTransfers struct {
+	From, To, Amounts, Floors any
+}
