@@ -63,6 +63,21 @@ func TransferSharing(db *DB) (transfers, txs, failed int64) {
 	return db.transfers.shared.Load(), db.transfers.sharedTx.Load(), db.transfers.failedTx.Load()
 }
 
+// TransfersCombined reports how many combined statements committed and
+// how many failed, their transfers run alone.
+func TransfersCombined(db *DB) (committed, failed int64) {
+	return db.transfers.combined.Load(), db.transfers.combinedFailed.Load()
+}
+
+// SetMaxTransferFlights sets how many transfers and shared transactions
+// a lane runs at once where transfers combine, and returns a func that
+// restores it.
+func SetMaxTransferFlights(n int) (restore func()) {
+	old := maxTransferFlights
+	maxTransferFlights = n
+	return func() { maxTransferFlights = old }
+}
+
 // TransfersQueued reports how many transfers wait for a shared
 // transaction, and how many keys transfers in flight are moving.
 func TransfersQueued(db *DB) (queued, busyKeys int) { return db.transfers.counts() }

@@ -29,14 +29,15 @@ import (
 // do: a statement that computed a negative balance on its way, even one it
 // would not have written, fails and fails the test.
 const (
-	raceProcs        = 4
-	raceGoroutines   = 64
-	raceTransfers    = 16 // per goroutine
-	raceAccounts     = 6
-	raceBalance      = 1000
-	raceFloor        = 50
-	raceMaxAmount    = 1500
-	racePoolPerChild = 8 // connections per process: PostgreSQL allows 100 in all
+	raceProcs          = 4
+	raceGoroutines     = 64
+	raceTransfers      = 16 // per goroutine
+	raceAccounts       = 6
+	raceSpreadAccounts = 256
+	raceBalance        = 1000
+	raceFloor          = 50
+	raceMaxAmount      = 1500
+	racePoolPerChild   = 8 // connections per process: PostgreSQL allows 100 in all
 )
 
 // raceCounts are a child's counts, summed over the children.
@@ -47,8 +48,10 @@ type raceCounts struct {
 	batched int64
 	// shared counts the single transfers on the *DB that committed in a
 	// transaction shared with others of the process (transfer_share.go),
-	// sharedTx those transactions.
-	shared, sharedTx int64
+	// sharedTx those transactions; combined those of them that were one
+	// combined statement, combinedFailed the combined statements that
+	// failed (their transfers then ran alone).
+	shared, sharedTx, combined, combinedFailed int64
 }
 
 func sumReports(t *testing.T, results []proctest.Result) raceCounts {
@@ -56,7 +59,7 @@ func sumReports(t *testing.T, results []proctest.Result) raceCounts {
 	var c raceCounts
 	for key, dst := range map[string]*int64{"moved": &c.moved, "declined": &c.declined, "retries": &c.retries,
 		"deadlocks": &c.deadlocks, "overlapped": &c.overlapped, "batched": &c.batched,
-		"shared": &c.shared, "sharedtx": &c.sharedTx} {
+		"shared": &c.shared, "sharedtx": &c.sharedTx, "combined": &c.combined, "combinedfailed": &c.combinedFailed} {
 		for _, v := range proctest.Values(results, key) {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
@@ -69,9 +72,9 @@ func sumReports(t *testing.T, results []proctest.Result) raceCounts {
 }
 
 // mustRaceBalances creates the accounts of the race tests.
-func mustRaceBalances(t *testing.T, db *racefree.DB) target {
+func mustRaceBalances(t *testing.T, db *racefree.DB, accounts int) target {
 	t.Helper()
-	return mustBalancesDDL(t, db, raceAccounts, raceBalance, "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0)")
+	return mustBalancesDDL(t, db, accounts, raceBalance, "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0)")
 }
 
 // mustRaceInvariants checks conservation and the floor.
@@ -89,12 +92,21 @@ func mustRaceInvariants(t *testing.T, db *racefree.DB, b target, accounts int) {
 
 func TestTransfer_AcrossProcesses(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
-		for _, path := range []string{"statement", "fallback"} {
+		// statement and fallback: the two paths on six hot accounts;
+		// spread: the statement on 256 accounts, where a process's
+		// transfers mostly name distinct rows (and combine, where the
+		// engine combines them) while the processes still meet at the
+		// rows' locks.
+		for _, path := range []string{"statement", "fallback", "spread"} {
 			t.Run(path, func(t *testing.T) {
 				defer testdb.Watchdog(t, 150*time.Second)()
 				dsn := e.DSN(t)
 				db := testdb.Open(t, dsn)
-				b := mustRaceBalances(t, db)
+				accounts := raceAccounts
+				if path == "spread" {
+					accounts = raceSpreadAccounts
+				}
+				b := mustRaceBalances(t, db, accounts)
 				goroutines := raceGoroutines
 				if isTiDB(db) {
 					// TiDB on its embedded store gives up pessimistic locks
@@ -105,14 +117,14 @@ func TestTransfer_AcrossProcesses(t *testing.T) {
 				}
 				waits := sampleLockWaits(t, db, b.Table)
 				results := proctest.Run(t, raceProcs, "TestTransferRaceChild", map[string]string{
-					"dsn": dsn, "table": b.Table, "path": path, "accounts": strconv.Itoa(raceAccounts),
+					"dsn": dsn, "table": b.Table, "path": path, "accounts": strconv.Itoa(accounts),
 					"goroutines": strconv.Itoa(goroutines),
 				}, 120*time.Second)
 				seen := waits()
 				if t.Failed() {
 					return
 				}
-				mustRaceInvariants(t, db, b, raceAccounts)
+				mustRaceInvariants(t, db, b, accounts)
 				c := sumReports(t, results)
 				// A batch of three counts as one of the goroutine's
 				// iterations: two transfers more.
@@ -131,18 +143,32 @@ func TestTransfer_AcrossProcesses(t *testing.T) {
 				if seen == 0 {
 					t.Fatal("no statement on the table was seen waiting for a row lock: the test did not contend")
 				}
-				switch sharing := db.Dialect().Features().Has(dialect.SharedCommits); {
+				sharing := db.Dialect().Features().Has(dialect.SharedCommits)
+				switch {
 				case sharing && c.shared == 0:
 					t.Fatal("no transfer behind a busy row shared a commit")
 				case !sharing && c.shared != 0:
 					t.Fatalf("%d transfers shared a commit on an engine that does not share", c.shared)
 				}
+				_, combines := db.Dialect().(dialect.TransferCombiner)
+				switch {
+				case c.combinedFailed != 0:
+					// A combined statement fails only when it would have
+					// moved an amount into or out of fewer rows than it
+					// decided: a defect of the statement, caught by its
+					// guard before it committed.
+					t.Fatalf("%d combined statements failed", c.combinedFailed)
+				case path == "spread" && combines && sharing && c.combined == 0:
+					t.Fatal("no transfers on distinct rows ran as one combined statement")
+				case (!combines || !sharing) && c.combined != 0:
+					t.Fatalf("%d combined statements on an engine that has none", c.combined)
+				}
 				t.Logf("%s/%s: %d processes × %d goroutines: %d moved, %d declined by the floor, %d retried (%d deadlocks), "+
-					"%d transfers began while another of the same account ran, %d in batches of three, %d in %d shared commits, "+
+					"%d transfers began while another of the same account ran, %d in batches of three, %d in %d shared commits (%d combined statements), "+
 					"lock waits seen in %d samples (-1: not observable); sum conserved, no balance below %d",
 					e.Name, path, raceProcs, goroutines, c.moved, c.declined, c.retries, c.deadlocks, c.overlapped, c.batched,
-					c.shared, c.sharedTx, seen, raceFloor)
-				if path == "statement" && c.deadlocks != 0 {
+					c.shared, c.sharedTx, c.combined, seen, raceFloor)
+				if path != "fallback" && c.deadlocks != 0 {
 					t.Fatalf("%d deadlocks: the statement locks in key order and should have none", c.deadlocks)
 				}
 			})
@@ -233,6 +259,9 @@ func TestTransferRaceChild(t *testing.T) {
 	shared, sharedTx, _ := racefree.TransferSharing(db)
 	proctest.Report("shared", shared)
 	proctest.Report("sharedtx", sharedTx)
+	combined, combinedFailed := racefree.TransfersCombined(db)
+	proctest.Report("combined", combined)
+	proctest.Report("combinedfailed", combinedFailed)
 }
 
 // runTransfers runs goroutines × each turns of random transfers on db (a
@@ -358,7 +387,7 @@ func TestTransfer_Galera(t *testing.T) {
 	dsns := testdb.GaleraDSNs(t)
 	defer testdb.Watchdog(t, 200*time.Second)()
 	db := testdb.Open(t, dsns[0])
-	b := mustRaceBalances(t, db)
+	b := mustRaceBalances(t, db, raceAccounts)
 	time.Sleep(500 * time.Millisecond) // let the rows reach the other nodes
 	const each = 8
 	results := proctest.Run(t, raceProcs, "TestTransferRaceChild", map[string]string{

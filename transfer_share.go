@@ -28,16 +28,27 @@ import (
 // A transfer whose rows are free runs alone, at once, as it would without
 // this.
 //
+// Where the engine runs several transfers as one statement
+// (dialect.TransferCombiner: PostgreSQL), sharing also pays on rows that
+// are not hot: there a lane keeps at most maxTransferFlights statements
+// and shared transactions in flight, a transfer that arrives beyond them
+// waits even on free rows, and the waiting transfers that name distinct
+// rows run as one combined statement — one parse, plan, execution and
+// commit for all of them, and one round trip. Transfers whose rows
+// overlap (hot rows) share a transaction as above.
+//
 // What a caller can see:
 //   - Each transfer's outcome is its own: a declined one (ErrBelowFloor,
 //     ErrNoRow) moves nothing and the others commit.
-//   - A failed shared transaction changed nothing; each of its transfers
-//     then runs alone, with its own retry budget and context, so another
-//     caller's failure never becomes yours.
-//   - A shared commit whose answer is lost is settled by asking the server
-//     where the dialect can (TxOptions.VerifyCommit); still unknown, it is
-//     unknown for each of its transfers: each gets a *CommitUnknownError,
-//     as a transfer alone would.
+//   - A failed shared transaction or combined statement changed nothing;
+//     each of its transfers then runs alone, with its own retry budget and
+//     context, so another caller's failure never becomes yours.
+//   - A shared transaction's commit whose answer is lost is settled by
+//     asking the server where the dialect can (TxOptions.VerifyCommit); a
+//     combined statement commits on its own, as a transfer alone's
+//     statement does. Still unknown, the outcome is unknown for each of
+//     the transfers: each gets a *CommitUnknownError, as a transfer alone
+//     would.
 //   - A context that ends while its transfer waits to be taken returns at
 //     once, having sent nothing; once the shared transaction has taken the
 //     transfer, it returns a *CommitUnknownError (it may commit), as a
@@ -52,14 +63,26 @@ import (
 // its locks are held until all of them are done.
 const maxSharedTransfers = 32
 
+// maxTransferFlights bounds the statements and shared transactions a lane
+// has in flight at once where the engine combines transfers
+// (dialect.TransferCombiner): a transfer that arrives while they all run
+// waits, even on free rows, for the next combined statement. Fewer
+// flights carrying more transfers each is what saves the server work:
+// one statement's parse, plan, execution and commit for several
+// transfers. A process with at most this many transfers at a time never
+// waits for it.
+var maxTransferFlights = 2
+
 // transferLanes holds this DB's lanes: quoted table, key column and key
 // type → *transferLane.
 type transferLanes struct {
 	m sync.Map
 	// shared counts the transfers committed in a shared transaction,
 	// sharedTx the shared transactions that committed, and failedTx those
-	// that failed, their transfers run alone, for tests.
-	shared, sharedTx, failedTx atomic.Int64
+	// that failed, their transfers run alone; combined and
+	// combinedFailed count those that were one combined statement; for
+	// tests.
+	shared, sharedTx, failedTx, combined, combinedFailed atomic.Int64
 }
 
 // transferLane tracks the transfers of one table (by one key column) in
@@ -70,6 +93,13 @@ type transferLane struct {
 	busy       map[any]int       // key → transfers in flight that move it
 	queue      []*queuedTransfer // waiting for the next shared transaction
 	sharing    bool              // a shared transaction is in flight
+	// flights counts the transfers running alone and the shared
+	// transactions and combined statements in flight; at
+	// maxTransferFlights, arrivals wait where transfers combine.
+	flights int
+	// combine is the engine's combined statement, nil where it has none
+	// or the server refused it for this table.
+	combine dialect.TransferCombiner
 }
 
 // queuedTransfer is one transfer waiting in a lane.
@@ -116,7 +146,9 @@ func (h handle) lane(b transferTarget, t dialect.Transfer, opts TransferOptions)
 	if key == "" {
 		key = "id"
 	}
-	v, _ := h.db.transfers.m.LoadOrStore(name, &transferLane{table: b.Table, key: key, busy: make(map[any]int)})
+	l := &transferLane{table: b.Table, key: key, busy: make(map[any]int)}
+	l.combine, _ = h.db.d.(dialect.TransferCombiner)
+	v, _ := h.db.transfers.m.LoadOrStore(name, l)
 	return v.(*transferLane)
 }
 
@@ -126,6 +158,7 @@ func (h handle) transferSharing(ctx context.Context, l *transferLane, t dialect.
 	l.mu.Lock()
 	if l.free(h.db, t) {
 		l.hold(t.From, t.To)
+		l.flights++
 		l.mu.Unlock()
 		return h.transferHeld(ctx, l, t, opts)
 	}
@@ -150,14 +183,21 @@ func (h handle) transferSharing(ctx context.Context, l *transferLane, t dialect.
 }
 
 // abandon handles w's caller giving up (ctx ended) while it waits. Not
-// yet taken, w leaves the queue and nothing was sent. Taken, and the
+// yet taken, w leaves the queue (or gives back the flight it was handed
+// to run alone) and nothing was sent. Taken, and the
 // shared transaction not done, the outcome is unknown. A shared
 // transaction that is done by now has w's outcome, and abandon returns
 // nil for the caller to read it.
 func (h handle) abandon(ctx context.Context, l *transferLane, w *queuedTransfer) error {
 	l.mu.Lock()
 	taken := w.taken
-	if !taken {
+	switch {
+	case !taken && w.alone:
+		// Handed to its caller to run alone, and not started: the flight
+		// next counted for it is free again.
+		l.flights--
+		l.next(h.db)
+	case !taken:
 		l.queue = slices.DeleteFunc(l.queue, func(q *queuedTransfer) bool { return q == w })
 	}
 	l.mu.Unlock()
@@ -176,11 +216,13 @@ func (h handle) abandon(ctx context.Context, l *transferLane, w *queuedTransfer)
 	return &CommitUnknownError{Err: ce}
 }
 
-// transferHeld runs t alone, its keys held in l, and releases them.
+// transferHeld runs t alone, its keys held in l and its flight counted,
+// and releases them.
 func (h handle) transferHeld(ctx context.Context, l *transferLane, t dialect.Transfer, opts TransferOptions) (dialect.TransferResult, error) {
 	defer func() {
 		l.mu.Lock()
 		l.release(t.From, t.To)
+		l.flights--
 		l.next(h.db)
 		l.mu.Unlock()
 	}()
@@ -188,11 +230,15 @@ func (h handle) transferHeld(ctx context.Context, l *transferLane, t dialect.Tra
 }
 
 // free reports whether t can run alone at once: no transfer of the
-// process is moving its rows or, on an engine with one writer, any row.
-// l.mu is held.
+// process is moving its rows or, on an engine with one writer, any row;
+// and, where transfers combine, fewer than maxTransferFlights are in
+// flight. l.mu is held.
 func (l *transferLane) free(db *DB, t dialect.Transfer) bool {
 	if db.d.Features().Has(dialect.SingleWriter) {
 		return len(l.busy) == 0
+	}
+	if l.combine != nil && l.flights >= maxTransferFlights {
+		return false
 	}
 	return l.busy[t.From] == 0 && l.busy[t.To] == 0
 }
@@ -212,32 +258,98 @@ func (l *transferLane) release(keys ...any) {
 	}
 }
 
-// next starts the next shared transaction when transfers wait and none is
-// in flight; l.mu is held. A lone waiter runs alone: a transaction of one
-// transfer would only add a lock statement and a BEGIN to it.
+// next starts what the queue holds, while flights are free: a lone
+// waiter runs alone (a transaction of one transfer would only add a lock
+// statement and a BEGIN to it); transfers on distinct rows run as one
+// combined statement where the engine has one; the rest share a
+// transaction, one at a time, since their rows overlap and they would
+// only wait for each other's locks. l.mu is held.
 func (l *transferLane) next(db *DB) {
-	if l.sharing || len(l.queue) == 0 {
-		return
+	for len(l.queue) > 0 && (l.combine == nil || l.flights < maxTransferFlights) {
+		if len(l.queue) == 1 {
+			w := l.queue[0]
+			l.queue = l.queue[:0]
+			w.alone = true
+			l.flights++
+			close(w.done)
+			return
+		}
+		batch, combined := l.takeDistinct(), true
+		if batch == nil {
+			combined = false
+			if l.sharing {
+				return
+			}
+			n := min(len(l.queue), maxSharedTransfers)
+			batch = slices.Clone(l.queue[:n])
+			l.queue = slices.Delete(l.queue, 0, n)
+			l.sharing = true
+		}
+		for _, w := range batch {
+			w.taken = true
+			l.hold(w.t.From, w.t.To)
+		}
+		l.flights++
+		go l.share(db, batch, combined)
 	}
-	n := min(len(l.queue), maxSharedTransfers)
-	batch := slices.Clone(l.queue[:n])
-	l.queue = slices.Delete(l.queue, 0, n)
-	if n == 1 {
-		batch[0].alone = true
-		close(batch[0].done)
-		return
-	}
-	for _, w := range batch {
-		w.taken = true
-		l.hold(w.t.From, w.t.To)
-	}
-	l.sharing = true
-	go l.share(db, batch)
 }
 
-// share runs batch in one transaction, then hands each transfer its
-// outcome and starts the next shared transaction.
-func (l *transferLane) share(db *DB, batch []*queuedTransfer) {
+// takeDistinct takes from the queue, in its order, up to
+// maxSharedTransfers transfers that no key joins and whose amounts and
+// floors are of one type, for one combined statement; or nothing, where
+// the engine combines no transfers or fewer than half the queue's head
+// would go (rows so hot that a shared transaction moves more per
+// commit). l.mu is held.
+func (l *transferLane) takeDistinct() []*queuedTransfer {
+	if l.combine == nil {
+		return nil
+	}
+	head := min(len(l.queue), maxSharedTransfers)
+	seen := make(map[any]struct{}, 2*head)
+	var picked []int
+	first := l.queue[0].t
+	for i, w := range l.queue {
+		if len(picked) == maxSharedTransfers {
+			break
+		}
+		_, from := seen[w.t.From]
+		_, to := seen[w.t.To]
+		if from || to || !sameKind(w.t.Amount, first.Amount) || !sameKind(w.t.Floor, first.Floor) {
+			continue
+		}
+		seen[w.t.From], seen[w.t.To] = struct{}{}, struct{}{}
+		picked = append(picked, i)
+	}
+	if len(picked) < 2 || 2*len(picked) < head {
+		return nil
+	}
+	batch := make([]*queuedTransfer, len(picked))
+	for j, i := range picked {
+		batch[j] = l.queue[i]
+		l.queue[i] = nil
+	}
+	l.queue = slices.DeleteFunc(l.queue, func(w *queuedTransfer) bool { return w == nil })
+	return batch
+}
+
+// sameKind reports whether a and b, amounts or floors as Transfer holds
+// them, are both int64 or both decimal strings: one array binds them.
+func sameKind(a, b any) bool {
+	switch a.(type) {
+	case int64:
+		_, ok := b.(int64)
+		return ok
+	case string:
+		_, ok := b.(string)
+		return ok
+	}
+	return false
+}
+
+// share runs batch, as one combined statement (combined: its transfers
+// share no row) or else in one transaction, then hands each transfer its
+// outcome and starts what waits next.
+func (l *transferLane) share(db *DB, batch []*queuedTransfer, combined bool) {
 	// The transaction runs until the last of its callers gives up: no
 	// caller's deadline or cancellation ends it for the others.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(batch[0].ctx))
@@ -255,7 +367,12 @@ func (l *transferLane) share(db *DB, batch []*queuedTransfer) {
 
 	results := make([]dialect.TransferResult, len(batch))
 	start := time.Now()
-	err := l.run(ctx, db, batch, results)
+	var err error
+	if combined {
+		err = l.runCombined(ctx, db, batch, results)
+	} else {
+		err = l.run(ctx, db, batch, results)
+	}
 	if db.observer != nil {
 		e := Event{Kind: EventSharedCommit, Table: l.table, Verb: "transfer", Transfers: len(batch), Held: time.Since(start), Err: err}
 		if err != nil {
@@ -264,24 +381,41 @@ func (l *transferLane) share(db *DB, batch []*queuedTransfer) {
 		db.observe(ctx, e)
 	}
 
+	var unknown *CommitUnknownError
+	failed := err != nil && !errors.As(err, &unknown)
 	l.mu.Lock()
 	for _, w := range batch {
 		l.release(w.t.From, w.t.To)
 	}
-	l.sharing = false
+	if !combined {
+		l.sharing = false
+	}
+	if combined && errors.Is(err, dialect.ErrTransferUnsupported) {
+		l.combine = nil
+	}
+	l.flights--
+	if failed {
+		// Each runs alone: its flight is counted now, so that next does
+		// not start more beside them than the lane allows.
+		l.flights += len(batch)
+	}
 	l.next(db)
 	l.mu.Unlock()
 
-	var unknown *CommitUnknownError
 	switch {
 	case err == nil:
 		db.transfers.shared.Add(int64(len(batch)))
 		db.transfers.sharedTx.Add(1)
-	case errors.As(err, &unknown):
-	default:
+		if combined {
+			db.transfers.combined.Add(1)
+		}
+	case failed:
 		// Nothing committed: each runs alone, under its own context and
 		// retry budget.
 		db.transfers.failedTx.Add(1)
+		if combined {
+			db.transfers.combinedFailed.Add(1)
+		}
 		for _, w := range batch {
 			w.alone = true
 			close(w.done)
@@ -292,6 +426,63 @@ func (l *transferLane) share(db *DB, batch []*queuedTransfer) {
 		w.r, w.err = results[i], err
 		close(w.done)
 	}
+}
+
+// runCombined runs batch's transfers, on distinct rows, as the engine's
+// one combined statement on the pool: it commits on its own, as each
+// transfer alone would, and a lost answer is unknown for each of them, as
+// it would be for each alone.
+func (l *transferLane) runCombined(ctx context.Context, db *DB, batch []*queuedTransfer, results []dialect.TransferResult) error {
+	c, _ := db.d.(dialect.TransferCombiner)
+	ts := make([]dialect.Transfer, len(batch))
+	for i, w := range batch {
+		ts[i] = w.t
+	}
+	var args dialect.CombinedTransfers
+	if _, ok := ts[0].From.(int64); ok {
+		args.From, args.To = combinedColumn[int64](ts, fromOf), combinedColumn[int64](ts, toOf)
+	} else {
+		args.From, args.To = combinedColumn[string](ts, fromOf), combinedColumn[string](ts, toOf)
+	}
+	if _, ok := ts[0].Amount.(int64); ok {
+		args.Amounts = combinedColumn[int64](ts, amountOf)
+	} else {
+		args.Amounts = combinedColumn[string](ts, amountOf)
+	}
+	if _, ok := ts[0].Floor.(int64); ok {
+		args.Floors = combinedColumn[int64](ts, floorOf)
+	} else {
+		args.Floors = combinedColumn[string](ts, floorOf)
+	}
+	rs, err := c.TransferAll(ctx, db.transferQuerier(), ts, args)
+	if err == nil {
+		copy(results, rs)
+		return nil
+	}
+	if errors.Is(err, dialect.ErrTransferUnsupported) {
+		return fmt.Errorf("racefree: combined transfer on %s: %w", l.table, err)
+	}
+	ce := db.d.Classify(err)
+	if ce.Class == dialect.ClassConnection || ce.Class == dialect.ClassCanceled {
+		db.observe(ctx, Event{Kind: EventCommitUnknown, Class: dialect.ClassCommitUnknown, Err: ce})
+		return &CommitUnknownError{Err: ce}
+	}
+	return fmt.Errorf("racefree: combined transfer on %s: %w", l.table, ce)
+}
+
+func fromOf(t dialect.Transfer) any   { return t.From }
+func toOf(t dialect.Transfer) any     { return t.To }
+func amountOf(t dialect.Transfer) any { return t.Amount }
+func floorOf(t dialect.Transfer) any  { return t.Floor }
+
+// combinedColumn is one field of every transfer, as a slice to bind;
+// takeDistinct made sure each is a T.
+func combinedColumn[T any](ts []dialect.Transfer, field func(dialect.Transfer) any) []T {
+	out := make([]T, len(ts))
+	for i, t := range ts {
+		out[i] = field(t).(T)
+	}
+	return out
 }
 
 // run runs batch's transfers in one transaction, once, writing their

@@ -3,6 +3,7 @@ package racefree_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -479,7 +480,10 @@ func TestTransferShare_Observed(t *testing.T) {
 			t.Fatal(err)
 		}
 		b := mustBalancesDDL(t, base, 4, 100, "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance <= 150)")
-		for round, amounts := range [][]int64{{10, 10, 10}, {10, 60, 10}} { // 60 breaks the CHECK on 4: the second fails
+		// 60 breaks the CHECK on 4: the second round fails. Four of the five
+		// transfers share row 1, so that they share a transaction rather
+		// than a combined statement (takeDistinct).
+		for round, amounts := range [][]int64{{10, 10, 10, 10, 10}, {10, 60, 10, 10, 10}} {
 			release := holdRow(t, base, b.Table, 1)
 			first := startTransfer(context.Background(), db, b, 1, 2, 1, racefree.TransferOptions{})
 			waitLockWaiters(t, db, b.Table, 1)
@@ -514,4 +518,99 @@ func TestTransferShare_Observed(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Transfers queued on distinct rows run as one combined statement where
+// the engine has one (PostgreSQL), on the shapes key and value columns
+// take: each keeps its own outcome (moved, declined by the floor, a
+// missing row), and the amounts moved are exact.
+func TestTransferShare_Combined(t *testing.T) {
+	shapes := []struct {
+		name, ddl string
+		keys      []any // 11 rows, and a 12th key that names none
+		amount    any   // what the moving transfers move
+		cents     int64 // amount in hundredths
+		tooMuch   any   // what the declined one asks, of amount's type (a statement binds one type)
+	}{
+		{"bigint keys", "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL", intKeys(12), int64(7), 700, int64(1000)},
+		{"django serial id, numeric(12,2)", "id SERIAL PRIMARY KEY, balance NUMERIC(12, 2) NOT NULL", intKeys(12), "2.50", 250, "100.01"},
+		{"uuid keys, integer balance", "id UUID NOT NULL PRIMARY KEY, balance INTEGER NOT NULL", uuidKeys(12), int64(7), 700, int64(101)},
+		{"varchar keys", "id VARCHAR(36) NOT NULL PRIMARY KEY, balance BIGINT NOT NULL", uuidKeys(12), int64(7), 700, int64(1000)},
+	}
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		for _, s := range shapes {
+			t.Run(s.name, func(t *testing.T) {
+				defer testdb.Watchdog(t, 60*time.Second)()
+				db := testdb.Open(t, e.DSN(t))
+				if _, ok := db.Dialect().(dialect.TransferCombiner); !ok || !db.Dialect().Features().Has(dialect.SharedCommits) {
+					t.Skipf("%s has no combined transfer statement", db.Dialect().Server())
+				}
+				table := testdb.CreateTable(t, db, "rf_combined", s.ddl)
+				k := s.keys
+				for _, key := range k[:11] {
+					testdb.Exec(t, db, "INSERT INTO "+table+" (id, balance) VALUES ('"+fmt.Sprint(key)+"', 100)")
+				}
+				move := func(from, to, amount any) <-chan error {
+					ch := make(chan error, 1)
+					go func() {
+						ch <- racefree.Transfer(context.Background(), db, table, "balance", from, to, amount, racefree.TransferOptions{})
+					}()
+					return ch
+				}
+				// Two transfers wait on held rows: the lane's flights are
+				// full, so the next ones queue although their rows are free.
+				release := holdWhere(t, db, table, "id IN ('"+fmt.Sprint(k[0])+"', '"+fmt.Sprint(k[2])+"')")
+				firsts := []<-chan error{move(k[0], k[1], s.amount), move(k[2], k[3], s.amount)}
+				waitLockWaiters(t, db, table, 2)
+				moves := []<-chan error{move(k[4], k[5], s.amount), move(k[9], k[10], s.amount)}
+				declined := move(k[6], k[7], s.tooMuch)
+				missing := move(k[8], k[11], s.amount)
+				waitQueued(t, db, 4)
+				release()
+				for _, ch := range append(firsts, moves...) {
+					if err := <-ch; err != nil {
+						t.Fatalf("transfer: %v", err)
+					}
+				}
+				if err := <-declined; !errors.Is(err, racefree.ErrBelowFloor) {
+					t.Fatalf("transfer of %v out of 100: %v, want ErrBelowFloor", s.tooMuch, err)
+				}
+				var te *racefree.TransferError
+				if err := <-missing; !errors.Is(err, racefree.ErrNoRow) || !errors.As(err, &te) || len(te.Missing) != 1 || fmt.Sprint(te.Missing[0]) != fmt.Sprint(k[11]) {
+					t.Fatalf("transfer to a key with no row: %v, want ErrNoRow naming %v", err, k[11])
+				}
+				if combined, failed := racefree.TransfersCombined(db); combined != 1 || failed != 0 {
+					t.Fatalf("%d combined statements, %d failed; want 1 and 0", combined, failed)
+				}
+				if shared, _, _ := racefree.TransferSharing(db); shared != 4 {
+					t.Fatalf("%d transfers shared a commit, want the 4 queued", shared)
+				}
+				want := map[any]int64{k[0]: -s.cents, k[1]: s.cents, k[2]: -s.cents, k[3]: s.cents, k[4]: -s.cents, k[5]: s.cents, k[9]: -s.cents, k[10]: s.cents}
+				for _, key := range k[:11] {
+					got := testdb.QueryInt(t, db, "SELECT CAST(balance * 100 AS BIGINT) FROM "+table+" WHERE id = '"+fmt.Sprint(key)+"'")
+					if got != 10000+want[key] {
+						t.Errorf("balance of %v is %d hundredths, want %d", key, got, 10000+want[key])
+					}
+				}
+			})
+		}
+	})
+}
+
+// intKeys returns the keys 1 to n.
+func intKeys(n int) []any {
+	keys := make([]any, n)
+	for i := range keys {
+		keys[i] = int64(i + 1)
+	}
+	return keys
+}
+
+// uuidKeys returns n distinct UUIDs, as text, in no particular order.
+func uuidKeys(n int) []any {
+	keys := make([]any, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%08x-0000-4000-8000-%012x", (i*2654435761)%(1<<32), i)
+	}
+	return keys
 }

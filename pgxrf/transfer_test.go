@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,30 +38,42 @@ func TestTransfer_Pgx(t *testing.T) {
 
 // sharedLocks counts, from what went over the wire, the statements that
 // lock the rows of a shared transaction's transfers (a transfer alone
-// sends one WITH statement that locks its own two rows).
-type sharedLocks struct{ n atomic.Int64 }
+// sends one WITH statement that locks its own two rows), and the combined
+// statements of transfers on distinct rows.
+type sharedLocks struct{ n, combined atomic.Int64 }
 
 func (s *sharedLocks) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	if strings.HasPrefix(data.SQL, "SELECT") && strings.HasSuffix(data.SQL, "FOR NO KEY UPDATE") {
+	switch {
+	case strings.HasPrefix(data.SQL, "SELECT") && strings.HasSuffix(data.SQL, "FOR NO KEY UPDATE"):
 		s.n.Add(1)
+	case strings.HasPrefix(data.SQL, "WITH racefree_types AS"):
+		s.combined.Add(1)
 	}
 	return ctx
 }
 
 func (s *sharedLocks) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-// TestTransfer_PgxSharedCommits: 64 goroutines move random amounts among
-// four hot accounts on a pgx pool, so that transfers queue behind busy rows
-// and share commits (racefree's transactions over pgx, their rows locked
-// by one statement). The sum is kept,
-// no balance goes below the floor, every transfer moved or was declined.
+// TestTransfer_PgxSharedCommits: 64 goroutines move random amounts on a
+// pgx pool, among four hot accounts, so that transfers queue behind busy
+// rows and share commits (racefree's transactions over pgx, their rows
+// locked by one statement), and among 200, where queued transfers on
+// distinct rows run as combined statements (their keys and amounts bound
+// as pgx arrays). The sum is kept, no balance goes below the floor, every
+// transfer moved or was declined.
 func TestTransfer_PgxSharedCommits(t *testing.T) {
+	for _, accounts := range []int64{4, 200} {
+		t.Run(strconv.FormatInt(accounts, 10)+" accounts", func(t *testing.T) { pgxSharedCommits(t, accounts) })
+	}
+}
+
+func pgxSharedCommits(t *testing.T, accounts int64) {
 	defer testdb.Watchdog(t, 120*time.Second)()
 	e, check, _, _ := open(t, 8)
 	locks := &sharedLocks{}
 	db := mustDB(t, mustPool(t, e.DSN(t), 8, locks))
 	table := testdb.CreateTable(t, check, "pgxrf_shared", "id BIGINT PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0)")
-	testdb.Exec(t, check, "INSERT INTO "+table+" (id, balance) VALUES (1, 1000), (2, 1000), (3, 1000), (4, 1000)")
+	testdb.Exec(t, check, "INSERT INTO "+table+" (id, balance) SELECT g, 1000 FROM generate_series(1, "+strconv.FormatInt(accounts, 10)+") g")
 	const goroutines, each, floor = 64, 16, 50
 	var moved, declined atomic.Int64
 	var wg sync.WaitGroup
@@ -68,8 +81,8 @@ func TestTransfer_PgxSharedCommits(t *testing.T) {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(g), 7))
 			for range each {
-				from := r.Int64N(4) + 1
-				to := (from+r.Int64N(3))%4 + 1
+				from := r.Int64N(accounts) + 1
+				to := (from+r.Int64N(accounts-1))%accounts + 1
 				err := racefree.Transfer(context.Background(), db, table, "balance", from, to, r.Int64N(1500)+1, racefree.TransferOptions{Floor: floor})
 				switch {
 				case err == nil:
@@ -87,8 +100,8 @@ func TestTransfer_PgxSharedCommits(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	if sum := testdb.QueryInt(t, check, "SELECT SUM(balance) FROM "+table); sum != 4000 {
-		t.Fatalf("sum of balances %d, want 4000", sum)
+	if sum := testdb.QueryInt(t, check, "SELECT SUM(balance) FROM "+table); sum != 1000*accounts {
+		t.Fatalf("sum of balances %d, want %d", sum, 1000*accounts)
 	}
 	if low := testdb.QueryInt(t, check, "SELECT MIN(balance) FROM "+table); low < floor {
 		t.Fatalf("a balance is %d, below the floor %d", low, floor)
@@ -96,8 +109,12 @@ func TestTransfer_PgxSharedCommits(t *testing.T) {
 	if moved.Load()+declined.Load() != goroutines*each || moved.Load() == 0 || declined.Load() == 0 {
 		t.Fatalf("%d moved, %d declined, want %d transfers, some of each", moved.Load(), declined.Load(), goroutines*each)
 	}
-	if locks.n.Load() == 0 {
+	switch {
+	case accounts < 10 && locks.n.Load() == 0:
 		t.Fatal("no shared transaction locked rows: no transfer queued behind a busy row")
+	case accounts >= 10 && locks.combined.Load() == 0:
+		t.Fatal("no combined statement went over the wire: no transfers on distinct rows queued together")
 	}
-	t.Logf("%d moved, %d declined, %d shared transactions; sum conserved, no balance below %d", moved.Load(), declined.Load(), locks.n.Load(), floor)
+	t.Logf("%d accounts: %d moved, %d declined, %d shared transactions, %d combined statements; sum conserved, no balance below %d",
+		accounts, moved.Load(), declined.Load(), locks.n.Load(), locks.combined.Load(), floor)
 }
