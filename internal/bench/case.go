@@ -147,7 +147,7 @@ func Register(c *Case) {
 
 // caseOrder is the order the built-in cases are reported in; cases
 // registered later follow in the order of their names.
-var caseOrder = []string{"hit", "miss", "miss-insert-first", "storm", "batch", "transfer", "transfer-primitive", "transfer-hot", "lock"}
+var caseOrder = []string{"hit", "miss", "miss-insert-first", "storm", "batch", "transfer", "transfer-primitive", "transfer-hot", "transfer-spread", "lock"}
 
 // Cases returns every registered case, in report order.
 func Cases() []*Case {

@@ -102,7 +102,7 @@ func TestCases_Engines(t *testing.T) {
 // TestTransferCase_KeepsMoney checks that both sides of the transfer
 // cases really transfer: money moves, and the total stays what it was.
 func TestTransferCase_KeepsMoney(t *testing.T) {
-	for _, name := range []string{"transfer", "transfer-primitive", "transfer-hot"} {
+	for _, name := range []string{"transfer", "transfer-primitive", "transfer-hot", "transfer-spread"} {
 		t.Run(name, func(t *testing.T) { testTransferCaseKeepsMoney(t, name) })
 	}
 }
@@ -134,8 +134,11 @@ func testTransferCaseKeepsMoney(t *testing.T, name string) {
 			t.Fatal(err)
 		}
 		accounts := int64(5)
-		if name == "transfer-hot" {
-			accounts = hotAccounts // whatever the runner says
+		switch name { // whatever the runner says
+		case "transfer-hot":
+			accounts = hotAccounts
+		case "transfer-spread":
+			accounts = spreadAccounts
 		}
 		if n != accounts || sum != accounts*initialBalance {
 			t.Fatalf("%d accounts holding %d, want %d holding %d", n, sum, accounts, accounts*initialBalance)
