@@ -69,14 +69,6 @@ func TransfersCombined(db *DB) (committed, failed int64) {
 	return db.transfers.combined.Load(), db.transfers.combinedFailed.Load()
 }
 
-// SetMaxTransferFlights sets how many transfers and shared transactions
-// a lane runs at once where transfers combine, and returns a func that
-// restores it.
-func SetMaxTransferFlights(n int) (restore func()) {
-	old := maxTransferFlights
-	maxTransferFlights = n
-	return func() { maxTransferFlights = old }
-}
 
 // TransfersQueued reports how many transfers wait for a shared
 // transaction, and how many keys transfers in flight are moving.

@@ -30,12 +30,13 @@ import (
 //
 // Where the engine runs several transfers as one statement
 // (dialect.TransferCombiner: PostgreSQL), sharing also pays on rows that
-// are not hot: there a lane keeps at most maxTransferFlights statements
-// and shared transactions in flight, a transfer that arrives beyond them
-// waits even on free rows, and the waiting transfers that name distinct
-// rows run as one combined statement — one parse, plan, execution and
-// commit for all of them, and one round trip. Transfers whose rows
-// overlap (hot rows) share a transaction as above.
+// are not hot, once many transfers of the process are at work: there a
+// lane keeps one statement or transaction in flight per transfersPerFlight
+// transfers, a transfer that arrives beyond them waits even on free rows,
+// and the waiting transfers that name distinct rows run as one combined
+// statement — one parse, plan, execution and commit for all of them, and
+// one round trip. Transfers whose rows overlap (hot rows) share a
+// transaction as above.
 //
 // What a caller can see:
 //   - Each transfer's outcome is its own: a declined one (ErrBelowFloor,
@@ -63,15 +64,27 @@ import (
 // its locks are held until all of them are done.
 const maxSharedTransfers = 32
 
-// maxTransferFlights bounds the statements and shared transactions a lane
-// has in flight at once where the engine combines transfers
-// (dialect.TransferCombiner): a transfer that arrives while they all run
-// waits, even on free rows, for the next combined statement. Fewer
-// flights carrying more transfers each is what saves the server work:
-// one statement's parse, plan, execution and commit for several
-// transfers. A process with at most this many transfers at a time never
-// waits for it.
-var maxTransferFlights = 2
+// Where the engine combines transfers (dialect.TransferCombiner), a lane
+// limits its flights — transfers running alone, shared transactions and
+// combined statements in flight — once many transfers of the process are
+// at work on it: when the most transfers in flight or waiting that recent
+// arrivals saw (peak) is at least combineFrom, it keeps one flight per
+// transfersPerFlight of them (at least one); a transfer that arrives while
+// the lane has its flights waits, even on free rows, and the waiting
+// transfers that name distinct rows run as one combined statement when a
+// flight ends. Many transfers at once are what makes the server the
+// bottleneck, and there one statement for several transfers saves most:
+// one parse, plan, execution and commit, and one round trip. Few, and
+// waiting would only add to their time: below combineFrom every transfer
+// on free rows runs at once, alone. The peak falls by one every peakDecay
+// arrivals that see fewer, so that the lane does not drop its limit the
+// moment a combined statement returns its callers, who are about to call
+// again (measured in docs/transfer.md).
+var (
+	combineFrom        = 8
+	transfersPerFlight = 16
+	peakDecay          = 16
+)
 
 // transferLanes holds this DB's lanes: quoted table, key column and key
 // type → *transferLane.
@@ -94,9 +107,10 @@ type transferLane struct {
 	queue      []*queuedTransfer // waiting for the next shared transaction
 	sharing    bool              // a shared transaction is in flight
 	// flights counts the transfers running alone and the shared
-	// transactions and combined statements in flight; at
-	// maxTransferFlights, arrivals wait where transfers combine.
-	flights int
+	// transactions and combined statements in flight, moving the
+	// transfers they carry; peak and sincePeak track demand (see
+	// combineFrom).
+	flights, moving, peak, sincePeak int
 	// combine is the engine's combined statement, nil where it has none
 	// or the server refused it for this table.
 	combine dialect.TransferCombiner
@@ -158,7 +172,7 @@ func (h handle) transferSharing(ctx context.Context, l *transferLane, t dialect.
 	l.mu.Lock()
 	if l.free(h.db, t) {
 		l.hold(t.From, t.To)
-		l.flights++
+		l.start(1)
 		l.mu.Unlock()
 		return h.transferHeld(ctx, l, t, opts)
 	}
@@ -195,7 +209,7 @@ func (h handle) abandon(ctx context.Context, l *transferLane, w *queuedTransfer)
 	case !taken && w.alone:
 		// Handed to its caller to run alone, and not started: the flight
 		// next counted for it is free again.
-		l.flights--
+		l.finish(1)
 		l.next(h.db)
 	case !taken:
 		l.queue = slices.DeleteFunc(l.queue, func(q *queuedTransfer) bool { return q == w })
@@ -222,7 +236,7 @@ func (h handle) transferHeld(ctx context.Context, l *transferLane, t dialect.Tra
 	defer func() {
 		l.mu.Lock()
 		l.release(t.From, t.To)
-		l.flights--
+		l.finish(1)
 		l.next(h.db)
 		l.mu.Unlock()
 	}()
@@ -231,16 +245,43 @@ func (h handle) transferHeld(ctx context.Context, l *transferLane, t dialect.Tra
 
 // free reports whether t can run alone at once: no transfer of the
 // process is moving its rows or, on an engine with one writer, any row;
-// and, where transfers combine, fewer than maxTransferFlights are in
-// flight. l.mu is held.
+// and, where transfers combine, the lane is not full. l.mu is held.
 func (l *transferLane) free(db *DB, t dialect.Transfer) bool {
 	if db.d.Features().Has(dialect.SingleWriter) {
 		return len(l.busy) == 0
 	}
-	if l.combine != nil && l.flights >= maxTransferFlights {
+	if l.full(1) {
 		return false
 	}
 	return l.busy[t.From] == 0 && l.busy[t.To] == 0
+}
+
+// full reports whether the lane has all the flights it allows (see
+// combineFrom); arriving is 1 when a transfer arrives, whose view of the
+// demand full records. l.mu is held.
+func (l *transferLane) full(arriving int) bool {
+	if l.combine == nil {
+		return false
+	}
+	if n := l.moving + len(l.queue) + arriving; arriving > 0 && n >= l.peak {
+		l.peak, l.sincePeak = n, 0
+	} else if arriving > 0 {
+		if l.sincePeak++; l.sincePeak >= peakDecay {
+			l.peak, l.sincePeak = l.peak-1, 0
+		}
+	}
+	return l.peak >= combineFrom && l.flights >= max(1, l.peak/transfersPerFlight)
+}
+
+// start and finish count a flight carrying n transfers; l.mu is held.
+func (l *transferLane) start(n int) {
+	l.flights++
+	l.moving += n
+}
+
+func (l *transferLane) finish(n int) {
+	l.flights--
+	l.moving -= n
 }
 
 // hold and release count keys in flight; l.mu is held.
@@ -265,12 +306,12 @@ func (l *transferLane) release(keys ...any) {
 // transaction, one at a time, since their rows overlap and they would
 // only wait for each other's locks. l.mu is held.
 func (l *transferLane) next(db *DB) {
-	for len(l.queue) > 0 && (l.combine == nil || l.flights < maxTransferFlights) {
+	for len(l.queue) > 0 && !l.full(0) {
 		if len(l.queue) == 1 {
 			w := l.queue[0]
 			l.queue = l.queue[:0]
 			w.alone = true
-			l.flights++
+			l.start(1)
 			close(w.done)
 			return
 		}
@@ -289,7 +330,7 @@ func (l *transferLane) next(db *DB) {
 			w.taken = true
 			l.hold(w.t.From, w.t.To)
 		}
-		l.flights++
+		l.start(len(batch))
 		go l.share(db, batch, combined)
 	}
 }
@@ -393,11 +434,13 @@ func (l *transferLane) share(db *DB, batch []*queuedTransfer, combined bool) {
 	if combined && errors.Is(err, dialect.ErrTransferUnsupported) {
 		l.combine = nil
 	}
-	l.flights--
+	l.finish(len(batch))
 	if failed {
 		// Each runs alone: its flight is counted now, so that next does
 		// not start more beside them than the lane allows.
-		l.flights += len(batch)
+		for range batch {
+			l.start(1)
+		}
 	}
 	l.next(db)
 	l.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -523,19 +524,22 @@ func TestTransferShare_Observed(t *testing.T) {
 // Transfers queued on distinct rows run as one combined statement where
 // the engine has one (PostgreSQL), on the shapes key and value columns
 // take: each keeps its own outcome (moved, declined by the floor, a
-// missing row), and the amounts moved are exact.
+// missing row), and the amounts moved are exact. Seven transfers wait on
+// held rows, so that the eighth transfer at work makes the lane limit its
+// flights (combineFrom) and the next ones queue although their rows are
+// free.
 func TestTransferShare_Combined(t *testing.T) {
 	shapes := []struct {
 		name, ddl string
-		keys      []any // 11 rows, and a 12th key that names none
+		keys      []any // 21 rows, and a 22nd key that names none
 		amount    any   // what the moving transfers move
 		cents     int64 // amount in hundredths
 		tooMuch   any   // what the declined one asks, of amount's type (a statement binds one type)
 	}{
-		{"bigint keys", "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL", intKeys(12), int64(7), 700, int64(1000)},
-		{"django serial id, numeric(12,2)", "id SERIAL PRIMARY KEY, balance NUMERIC(12, 2) NOT NULL", intKeys(12), "2.50", 250, "100.01"},
-		{"uuid keys, integer balance", "id UUID NOT NULL PRIMARY KEY, balance INTEGER NOT NULL", uuidKeys(12), int64(7), 700, int64(101)},
-		{"varchar keys", "id VARCHAR(36) NOT NULL PRIMARY KEY, balance BIGINT NOT NULL", uuidKeys(12), int64(7), 700, int64(1000)},
+		{"bigint keys", "id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL", intKeys(22), int64(7), 700, int64(1000)},
+		{"django serial id, numeric(12,2)", "id SERIAL PRIMARY KEY, balance NUMERIC(12, 2) NOT NULL", intKeys(22), "2.50", 250, "100.01"},
+		{"uuid keys, integer balance", "id UUID NOT NULL PRIMARY KEY, balance INTEGER NOT NULL", uuidKeys(22), int64(7), 700, int64(101)},
+		{"varchar keys", "id VARCHAR(36) NOT NULL PRIMARY KEY, balance BIGINT NOT NULL", uuidKeys(22), int64(7), 700, int64(1000)},
 	}
 	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
 		for _, s := range shapes {
@@ -547,7 +551,7 @@ func TestTransferShare_Combined(t *testing.T) {
 				}
 				table := testdb.CreateTable(t, db, "rf_combined", s.ddl)
 				k := s.keys
-				for _, key := range k[:11] {
+				for _, key := range k[:21] {
 					testdb.Exec(t, db, "INSERT INTO "+table+" (id, balance) VALUES ('"+fmt.Sprint(key)+"', 100)")
 				}
 				move := func(from, to, amount any) <-chan error {
@@ -557,14 +561,22 @@ func TestTransferShare_Combined(t *testing.T) {
 					}()
 					return ch
 				}
-				// Two transfers wait on held rows: the lane's flights are
-				// full, so the next ones queue although their rows are free.
-				release := holdWhere(t, db, table, "id IN ('"+fmt.Sprint(k[0])+"', '"+fmt.Sprint(k[2])+"')")
-				firsts := []<-chan error{move(k[0], k[1], s.amount), move(k[2], k[3], s.amount)}
-				waitLockWaiters(t, db, table, 2)
-				moves := []<-chan error{move(k[4], k[5], s.amount), move(k[9], k[10], s.amount)}
-				declined := move(k[6], k[7], s.tooMuch)
-				missing := move(k[8], k[11], s.amount)
+				var held []string
+				var firsts []<-chan error
+				want := map[any]int64{}
+				for i := 0; i < 14; i += 2 {
+					held = append(held, "'"+fmt.Sprint(k[i])+"'")
+				}
+				release := holdWhere(t, db, table, "id IN ("+strings.Join(held, ", ")+")")
+				for i := 0; i < 14; i += 2 {
+					firsts = append(firsts, move(k[i], k[i+1], s.amount))
+					want[k[i]], want[k[i+1]] = -s.cents, s.cents
+					waitLockWaiters(t, db, table, int64(len(firsts)))
+				}
+				moves := []<-chan error{move(k[14], k[15], s.amount), move(k[19], k[20], s.amount)}
+				want[k[14]], want[k[15]], want[k[19]], want[k[20]] = -s.cents, s.cents, -s.cents, s.cents
+				declined := move(k[16], k[17], s.tooMuch)
+				missing := move(k[18], k[21], s.amount)
 				waitQueued(t, db, 4)
 				release()
 				for _, ch := range append(firsts, moves...) {
@@ -576,8 +588,8 @@ func TestTransferShare_Combined(t *testing.T) {
 					t.Fatalf("transfer of %v out of 100: %v, want ErrBelowFloor", s.tooMuch, err)
 				}
 				var te *racefree.TransferError
-				if err := <-missing; !errors.Is(err, racefree.ErrNoRow) || !errors.As(err, &te) || len(te.Missing) != 1 || fmt.Sprint(te.Missing[0]) != fmt.Sprint(k[11]) {
-					t.Fatalf("transfer to a key with no row: %v, want ErrNoRow naming %v", err, k[11])
+				if err := <-missing; !errors.Is(err, racefree.ErrNoRow) || !errors.As(err, &te) || len(te.Missing) != 1 || fmt.Sprint(te.Missing[0]) != fmt.Sprint(k[21]) {
+					t.Fatalf("transfer to a key with no row: %v, want ErrNoRow naming %v", err, k[21])
 				}
 				if combined, failed := racefree.TransfersCombined(db); combined != 1 || failed != 0 {
 					t.Fatalf("%d combined statements, %d failed; want 1 and 0", combined, failed)
@@ -585,8 +597,7 @@ func TestTransferShare_Combined(t *testing.T) {
 				if shared, _, _ := racefree.TransferSharing(db); shared != 4 {
 					t.Fatalf("%d transfers shared a commit, want the 4 queued", shared)
 				}
-				want := map[any]int64{k[0]: -s.cents, k[1]: s.cents, k[2]: -s.cents, k[3]: s.cents, k[4]: -s.cents, k[5]: s.cents, k[9]: -s.cents, k[10]: s.cents}
-				for _, key := range k[:11] {
+				for _, key := range k[:21] {
 					got := testdb.QueryInt(t, db, "SELECT CAST(balance * 100 AS BIGINT) FROM "+table+" WHERE id = '"+fmt.Sprint(key)+"'")
 					if got != 10000+want[key] {
 						t.Errorf("balance of %v is %d hundredths, want %d", key, got, 10000+want[key])
