@@ -69,7 +69,6 @@ func TransfersCombined(db *DB) (committed, failed int64) {
 	return db.transfers.combined.Load(), db.transfers.combinedFailed.Load()
 }
 
-
 // TransfersQueued reports how many transfers wait for a shared
 // transaction, and how many keys transfers in flight are moving.
 func TransfersQueued(db *DB) (queued, busyKeys int) { return db.transfers.counts() }

@@ -7,8 +7,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/racefree/racefree"
 	"github.com/racefree/racefree/dialect"
@@ -554,24 +557,11 @@ func TestTransferShare_Combined(t *testing.T) {
 				for _, key := range k[:21] {
 					testdb.Exec(t, db, "INSERT INTO "+table+" (id, balance) VALUES ('"+fmt.Sprint(key)+"', 100)")
 				}
-				move := func(from, to, amount any) <-chan error {
-					ch := make(chan error, 1)
-					go func() {
-						ch <- racefree.Transfer(context.Background(), db, table, "balance", from, to, amount, racefree.TransferOptions{})
-					}()
-					return ch
-				}
-				var held []string
-				var firsts []<-chan error
+				move := func(from, to, amount any) <-chan error { return moveIn(db, table, from, to, amount) }
+				release, firsts := engageLane(t, db, db, table, k, s.amount)
 				want := map[any]int64{}
 				for i := 0; i < 14; i += 2 {
-					held = append(held, "'"+fmt.Sprint(k[i])+"'")
-				}
-				release := holdWhere(t, db, table, "id IN ("+strings.Join(held, ", ")+")")
-				for i := 0; i < 14; i += 2 {
-					firsts = append(firsts, move(k[i], k[i+1], s.amount))
 					want[k[i]], want[k[i+1]] = -s.cents, s.cents
-					waitLockWaiters(t, db, table, int64(len(firsts)))
 				}
 				moves := []<-chan error{move(k[14], k[15], s.amount), move(k[19], k[20], s.amount)}
 				want[k[14]], want[k[15]], want[k[19]], want[k[20]] = -s.cents, s.cents, -s.cents, s.cents
@@ -608,6 +598,43 @@ func TestTransferShare_Combined(t *testing.T) {
 	})
 }
 
+// moveIn runs one transfer on db's table in a goroutine; its error
+// arrives on the channel.
+func moveIn(db *racefree.DB, table string, from, to, amount any) <-chan error {
+	ch := make(chan error, 1)
+	go func() {
+		ch <- racefree.Transfer(context.Background(), db, table, "balance", from, to, amount, racefree.TransferOptions{})
+	}()
+	return ch
+}
+
+// engageLane holds the rows keys[0], keys[2], … keys[12] of table (in a
+// transaction on base) and starts, on db, seven transfers of amount from
+// each to the key after it, which wait for them: with the eighth transfer
+// at work the lane limits its flights (combineFrom), so that transfers
+// started next queue although their rows are free. release lets the
+// seven go; their errors arrive on firsts.
+func engageLane(t *testing.T, base, db *racefree.DB, table string, keys []any, amount any) (release func(), firsts []<-chan error) {
+	t.Helper()
+	var held []string
+	for i := 0; i < 14; i += 2 {
+		held = append(held, "'"+fmt.Sprint(keys[i])+"'")
+	}
+	release = holdWhere(t, base, table, "id IN ("+strings.Join(held, ", ")+")")
+	for i := 0; i < 14; i += 2 {
+		firsts = append(firsts, moveIn(db, table, keys[i], keys[i+1], amount))
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if _, busy := racefree.TransfersQueued(db); busy == 2*len(firsts) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("transfer %d of the seven never started", len(firsts))
+			}
+		}
+	}
+	return release, firsts
+}
+
 // intKeys returns the keys 1 to n.
 func intKeys(n int) []any {
 	keys := make([]any, n)
@@ -624,4 +651,138 @@ func uuidKeys(n int) []any {
 		keys[i] = fmt.Sprintf("%08x-0000-4000-8000-%012x", (i*2654435761)%(1<<32), i)
 	}
 	return keys
+}
+
+// A combined statement whose answer is lost — the connection cut before
+// the statement reached the server, or after it ran — leaves each of its
+// transfers with ErrCommitUnknown, as a transfer alone's lost statement
+// does; the rows show whether it ran.
+func TestTransferShare_CombinedLostAnswer(t *testing.T) {
+	sharingEngines(t, func(t *testing.T, base *racefree.DB) {
+		if _, ok := base.Dialect().(dialect.TransferCombiner); !ok {
+			t.Skipf("%s has no combined transfer statement", base.Dialect().Server())
+		}
+		for _, tc := range []struct {
+			name string
+			f    fault
+			ran  bool
+		}{
+			{"lost before it ran", lostBefore, false},
+			{"lost after it ran", lostAfter, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				fp := &faultPool{Pool: session.SQLPool{DB: base.SQL()}}
+				db, err := racefree.NewSession(context.Background(), fp, base.Dialect())
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := mustBalances(t, base, 20, 100)
+				release, firsts := engageLane(t, base, db, b.Table, intKeys(20), int64(10))
+				var queued []<-chan error
+				for from := int64(15); from < 20; from += 2 {
+					queued = append(queued, moveIn(db, b.Table, from, from+1, int64(10)))
+				}
+				waitQueued(t, db, len(queued))
+				fp.mu.Lock()
+				fp.plan = func(query string) fault {
+					if strings.HasPrefix(query, "WITH racefree_types") {
+						return tc.f
+					}
+					return noFault
+				}
+				fp.mu.Unlock()
+				release()
+				for _, ch := range firsts {
+					if err := <-ch; err != nil {
+						t.Fatalf("transfer before the combined statement: %v", err)
+					}
+				}
+				for _, ch := range queued {
+					if err := <-ch; !errors.Is(err, racefree.ErrCommitUnknown) {
+						t.Fatalf("transfer of a combined statement whose answer was lost: %v, want ErrCommitUnknown", err)
+					}
+				}
+				if fp.faults != 1 {
+					t.Fatalf("%d faults injected, want 1 (statements %q)", fp.faults, fp.seen)
+				}
+				want := int64(100)
+				if tc.ran {
+					want = 90
+				}
+				for from := int64(15); from < 20; from += 2 {
+					if got := testdb.QueryInt(t, base, "SELECT balance FROM "+b.Table+" WHERE id = "+strconv.FormatInt(from, 10)); got != want {
+						t.Errorf("balance of %d is %d, want %d", from, got, want)
+					}
+				}
+			})
+		}
+	})
+}
+
+// A combined statement the server refuses for the table's types (SQLSTATE
+// class 42, as for an operator the column types lack) costs one try: its
+// transfers run alone and succeed, and the lane combines no more — nor
+// makes transfers on free rows wait.
+func TestTransferShare_CombinedRefused(t *testing.T) {
+	sharingEngines(t, func(t *testing.T, base *racefree.DB) {
+		if _, ok := base.Dialect().(dialect.TransferCombiner); !ok {
+			t.Skipf("%s has no combined transfer statement", base.Dialect().Server())
+		}
+		pool := &refusingPool{Pool: session.SQLPool{DB: base.SQL()}}
+		db, err := racefree.NewSession(context.Background(), pool, base.Dialect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := mustBalances(t, base, 20, 100)
+		for round := range 2 {
+			release, firsts := engageLane(t, base, db, b.Table, intKeys(20), int64(10))
+			var next []<-chan error
+			for from := int64(15); from < 20; from += 2 {
+				next = append(next, moveIn(db, b.Table, from, from+1, int64(10)))
+			}
+			if round == 0 {
+				waitQueued(t, db, len(next))
+				release()
+			}
+			// The second round's transfers no longer wait: they finish
+			// while the seven still wait for their rows.
+			for _, ch := range next {
+				if err := <-ch; err != nil {
+					t.Fatalf("round %d: transfer: %v", round, err)
+				}
+			}
+			release()
+			for _, ch := range firsts {
+				if err := <-ch; err != nil {
+					t.Fatalf("round %d: transfer: %v", round, err)
+				}
+			}
+		}
+		if n := pool.refused.Load(); n != 1 {
+			t.Fatalf("%d combined statements sent, want 1: the lane should stop combining after the refusal", n)
+		}
+		if combined, failed := racefree.TransfersCombined(db); combined != 0 || failed != 1 {
+			t.Fatalf("%d combined statements committed, %d failed; want 0 and 1", combined, failed)
+		}
+		for from := int64(15); from < 20; from += 2 {
+			if got := testdb.QueryInt(t, base, "SELECT balance FROM "+b.Table+" WHERE id = "+strconv.FormatInt(from, 10)); got != 80 {
+				t.Errorf("balance of %d is %d after two transfers of 10 out of 100, want 80", from, got)
+			}
+		}
+	})
+}
+
+// refusingPool answers every combined transfer statement as PostgreSQL
+// refuses a statement whose operator the column types lack.
+type refusingPool struct {
+	session.Pool
+	refused atomic.Int64
+}
+
+func (p *refusingPool) Query(ctx context.Context, query string, args ...any) (session.Rows, error) {
+	if strings.HasPrefix(query, "WITH racefree_types") {
+		p.refused.Add(1)
+		return nil, &pgconn.PgError{Severity: "ERROR", Code: "42883", Message: "operator does not exist (refusingPool)"}
+	}
+	return p.Pool.Query(ctx, query, args...)
 }
