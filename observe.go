@@ -65,9 +65,10 @@ const (
 	// EventCommitUnknown: a COMMIT's outcome is unknown (Err says why).
 	EventCommitUnknown
 	// EventSharedCommit: Transfers transfers on a *DB that had queued
-	// behind busy rows of Table ran in one shared transaction, which took
-	// Held. With Err nil it committed them all; with Err set it failed,
-	// committed nothing, and each transfer then ran alone.
+	// on Table ran together — behind busy rows in one shared
+	// transaction, under load on distinct rows in one combined statement
+	// — which took Held. With Err nil it committed them all; with Err set
+	// it failed, committed nothing, and each transfer then ran alone.
 	EventSharedCommit
 )
 

@@ -27,7 +27,11 @@ import (
 // no balance is below the floor, every transfer either moved or was
 // declined, and no error reached a caller. The table has a CHECK (balance >= 0), as real ones
 // do: a statement that computed a negative balance on its way, even one it
-// would not have written, fails and fails the test.
+// would not have written, fails and fails the test. A third lane runs the
+// statement on raceSpreadAccounts accounts, where a process's transfers
+// mostly name distinct rows: there PostgreSQL runs them as combined
+// statements (transfer_share.go), and the test asserts that some did and
+// that none failed.
 const (
 	raceProcs          = 4
 	raceGoroutines     = 64
