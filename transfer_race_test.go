@@ -112,6 +112,12 @@ func TestTransfer_AcrossProcesses(t *testing.T) {
 				}
 				b := mustRaceBalances(t, db, accounts)
 				goroutines := raceGoroutines
+				if path == "spread" && isTiDB(db) {
+					// Its 8 writers (below) seldom meet on 256 accounts, and
+					// it runs the fallback transaction, not a statement that
+					// combines: the hot lanes are its proof.
+					t.Skip("TiDB: the spread lane needs more writers than TiDB's hot-row limit allows")
+				}
 				if isTiDB(db) {
 					// TiDB on its embedded store gives up pessimistic locks
 					// on six hot rows under 256 writers ("pessimistic lock
